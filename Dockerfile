@@ -1,0 +1,21 @@
+# The action's image. The runner builds it with plain `docker build`, so it must not
+# need BuildKit. PYTHON_IMAGE lets the test bed supply its own base (no registry on
+# the internet is reachable there); on GitHub the pinned default is used.
+ARG PYTHON_IMAGE=python:3.13-slim@sha256:7c61056e61ac89e852de05f3dc6fa51a6dd2181797bceed46aa725dd7cb2cd3b
+
+FROM ${PYTHON_IMAGE} AS build
+COPY pyproject.toml README.md /src/
+COPY src /src/src
+# A venv, so the image works on bases whose system Python is externally managed (PEP 668).
+# pip and setuptools are removed afterwards: no build tools in the final image.
+RUN python3 -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check /src \
+ && /opt/venv/bin/pip uninstall -y -q pip setuptools wheel 2>/dev/null; \
+    find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + ; \
+    /opt/venv/bin/python -c "import gh_docker_publish"
+
+FROM ${PYTHON_IMAGE}
+COPY --from=build /opt/venv /opt/venv
+COPY entrypoint.py /opt/entrypoint.py
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+ENTRYPOINT ["/opt/venv/bin/python", "/opt/entrypoint.py"]

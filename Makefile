@@ -1,0 +1,44 @@
+# One entry point for people and CI. `make demo` and `make test` work as root on a
+# fresh Debian machine: they install what they need (venv, Docker engine, registry).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+
+.PHONY: venv testbed-deps testbed testbed-down lint unit test demo bench reliability clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+testbed-deps:
+	bash scripts/install-testbed-deps.sh
+
+testbed: venv testbed-deps
+	$(PY) -m tests.testbed up --print-env
+
+testbed-down: venv
+	$(PY) -m tests.testbed down
+
+lint: venv
+	$(BIN)/ruff check src tests entrypoint.py
+	$(BIN)/mypy src
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions action.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/zizmor --offline --min-severity low .github/workflows action.yml
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+test: venv testbed lint
+	$(BIN)/pytest tests
+
+demo: venv testbed
+	$(PY) -m tests.e2e.demo
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info

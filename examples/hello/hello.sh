@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "Hello from a package published by gh-docker-publish."

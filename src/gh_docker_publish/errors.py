@@ -1,0 +1,99 @@
+"""One error type the user reads: what went wrong, what to change, where it is documented.
+
+Library code raises these; only ``entrypoint.py`` and ``cli.py`` turn them into an
+exit code. Messages are one line; ``hint`` says what to change (the input, the
+permission, the settings page); ``docs_url`` points at GitHub's page for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class PublishError(Exception):
+    """A failure the user can act on."""
+
+    title = "gh-docker-publish"
+
+    def __init__(self, message: str, *, hint: str = "", docs_url: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.docs_url = docs_url
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.hint:
+            parts.append(self.hint)
+        if self.docs_url:
+            parts.append(f"See {self.docs_url}")
+        return " ".join(parts)
+
+
+class InputError(PublishError):
+    """A bad input, found before any network call. Names the input."""
+
+    title = "Invalid input"
+
+    def __init__(self, input_name: str, message: str, *, hint: str = "", docs_url: str = "") -> None:
+        super().__init__(f"Input '{input_name}': {message}", hint=hint, docs_url=docs_url)
+        self.input_name = input_name
+
+
+class CredentialError(PublishError):
+    """The credential at hand cannot do what the run needs (missing PAT, scope, permission)."""
+
+    title = "Credentials"
+
+
+class RegistryError(PublishError):
+    """The registry refused or failed a login, pull or push."""
+
+    title = "Registry"
+
+
+class BuildError(PublishError):
+    """The image build failed; ``log_tail`` holds the last lines of the build output."""
+
+    title = "Build failed"
+
+    def __init__(self, message: str, *, log_tail: Sequence[str] = (), hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.log_tail = list(log_tail)
+
+
+class PushError(RegistryError):
+    """A push failed part-way: says which refs landed and which did not."""
+
+    title = "Push failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        landed: Sequence[str] = (),
+        not_landed: Sequence[str] = (),
+        hint: str = "",
+        docs_url: str = "",
+    ) -> None:
+        super().__init__(message, hint=hint, docs_url=docs_url)
+        self.landed = list(landed)
+        self.not_landed = list(not_landed)
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        landed = ", ".join(self.landed) or "none"
+        missing = ", ".join(self.not_landed) or "none"
+        return f"{text} Landed: {landed}. Not landed: {missing}."
+
+
+class GitHubApiError(PublishError):
+    """GitHub's REST API refused or failed a call."""
+
+    title = "GitHub API"
+
+
+class DaemonError(PublishError):
+    """The Docker daemon is unreachable or refused a call."""
+
+    title = "Docker daemon"
