@@ -35,7 +35,9 @@ class InputError(PublishError):
 
     title = "Invalid input"
 
-    def __init__(self, input_name: str, message: str, *, hint: str = "", docs_url: str = "") -> None:
+    def __init__(
+        self, input_name: str, message: str, *, hint: str = "", docs_url: str = ""
+    ) -> None:
         super().__init__(f"Input '{input_name}': {message}", hint=hint, docs_url=docs_url)
         self.input_name = input_name
 
