@@ -7,7 +7,7 @@ permission, the settings page); ``docs_url`` points at GitHub's page for it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 class PublishError(Exception):
@@ -65,7 +65,8 @@ class BuildError(PublishError):
 
 
 class PushError(RegistryError):
-    """A push failed part-way: says which refs landed and which did not."""
+    """A push failed part-way: says which refs landed (with digests) and which did not,
+    so the outputs can still be written for what landed."""
 
     title = "Push failed"
 
@@ -75,12 +76,16 @@ class PushError(RegistryError):
         *,
         landed: Sequence[str] = (),
         not_landed: Sequence[str] = (),
+        digests: Mapping[str, str] | None = None,
+        registry_message: str = "",
         hint: str = "",
         docs_url: str = "",
     ) -> None:
         super().__init__(message, hint=hint, docs_url=docs_url)
         self.landed = list(landed)
         self.not_landed = list(not_landed)
+        self.digests = dict(digests or {})
+        self.registry_message = registry_message
 
     def __str__(self) -> str:
         text = super().__str__()

@@ -1,0 +1,480 @@
+"""Two ways to build an image into the daemon, behind one ``Builder`` interface.
+
+docker-py speaks only the classic ``/build`` API (no BuildKit: docker/docker-py#2230;
+PR #3344's ``version=2`` is not enough, BuildKit needs the ``/grpc`` session), so
+BuildKit builds go through ``docker buildx build --load`` against the same daemon.
+The classic builder stays for hosts without buildx. Both stream lines through
+``log`` (the caller groups them and fences them with ``::stop-commands::``), keep
+the last lines for the error, and take the image ID from a structured record
+(``aux.ID`` / ``--iidfile``), never from log text (docker-py#1625, #1577).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import docker.errors
+import requests
+
+from .engine import AuthConfig, stream_error, tag
+from .errors import BuildError
+from .progress import Log, ProgressReporter
+
+TAIL_LINES = 20
+BUILDX_PLUGIN_DIRS = (
+    "/usr/local/lib/docker/cli-plugins",
+    "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins",
+    "/usr/libexec/docker/cli-plugins",
+)
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What to build and how to name it. ``tags`` are full refs (``host/path:tag``)."""
+
+    context: Path
+    dockerfile: Path | None = None  # relative to ``context`` unless absolute
+    tags: Sequence[str] = ()
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    target: str | None = None
+    pull: bool = False
+    no_cache: bool = False
+    platforms: Sequence[str] = ()  # BuildKit only; one platform with --load
+    #: Credentials for pulling base images, by registry host. Not build secrets.
+    registry_auths: Mapping[str, AuthConfig] = field(default_factory=dict)
+
+    def dockerfile_path(self) -> Path:
+        """The Dockerfile on disk, the way ``docker build -f`` resolves it."""
+        if self.dockerfile is None:
+            return self.context / "Dockerfile"
+        return self.dockerfile if self.dockerfile.is_absolute() else self.context / self.dockerfile
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """The built image and how it was built."""
+
+    image_id: str
+    builder: str
+    log_tail: tuple[str, ...]
+    seconds: float
+
+
+class Builder(Protocol):
+    """Builds ``request`` into the daemon, applying all of ``request.tags``."""
+
+    name: str
+
+    def build(self, request: BuildRequest, log: Log) -> BuildResult: ...
+
+
+class LineLog:
+    """Reassembles lines from stream fragments, logs them, keeps the tail for errors."""
+
+    def __init__(self, log: Log) -> None:
+        self.log = log
+        self._buf = ""
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+
+    def add(self, text: str) -> None:
+        self._buf += text
+        *lines, self._buf = self._buf.split("\n")
+        for line in lines:
+            self.line(line)
+
+    def line(self, line: str) -> None:
+        line = line.rstrip("\r")
+        self.tail.append(line)
+        self.log.info(line)
+
+    def close(self) -> None:
+        if self._buf:
+            self.line(self._buf)
+            self._buf = ""
+
+
+# --- Dockerfile features the classic builder cannot build ---------------------------------
+
+_DIRECTIVE = re.compile(r"^#\s*(?P<key>[a-zA-Z]+)\s*=\s*(?P<value>.*)$")
+_HEREDOC = re.compile(r"<<-?\s*[\"']?[A-Za-z_][A-Za-z0-9_]*[\"']?")
+_BUILDKIT_FLAGS = {
+    "RUN": ("--mount", "--network", "--security"),
+    "COPY": ("--link", "--chmod", "--exclude", "--parents"),
+    "ADD": ("--link", "--chmod", "--checksum", "--keep-git-dir", "--exclude"),
+}
+
+
+def buildkit_only_features(dockerfile_text: str) -> list[str]:
+    """Lines using syntax only BuildKit understands, as ``line N: what`` strings.
+
+    The classic builder fails late on these ("the --mount option requires BuildKit")
+    or, for heredocs, silently builds something else; say so before sending the context.
+    """
+    found: list[str] = []
+    in_directives = True
+    logical = ""
+    start = 0
+    for number, raw in enumerate(dockerfile_text.splitlines(), start=1):
+        stripped = raw.strip()
+        if in_directives:
+            m = _DIRECTIVE.match(stripped)
+            if m and m["key"].lower() == "syntax":
+                found.append(f"line {number}: '# syntax=' parser directive")
+                continue
+            if m:
+                continue
+            in_directives = False
+        if not logical and (not stripped or stripped.startswith("#")):
+            continue
+        if not logical:
+            start = number
+        if stripped.endswith("\\"):
+            logical += stripped[:-1] + " "
+            continue
+        logical += stripped
+        found.extend(_check_instruction(logical, start))
+        logical = ""
+    if logical:
+        found.extend(_check_instruction(logical, start))
+    return found
+
+
+def _check_instruction(text: str, number: int) -> list[str]:
+    words = text.split()
+    if not words:
+        return []
+    keyword = words[0].upper()
+    found: list[str] = []
+    for word in words[1:]:
+        if not word.startswith("--"):
+            break
+        flag = word.split("=", 1)[0]
+        if flag in _BUILDKIT_FLAGS.get(keyword, ()):
+            found.append(f"line {number}: {keyword} {flag}")
+    if keyword in ("RUN", "COPY", "ADD") and _HEREDOC.search(text.replace("<<<", "")):
+        found.append(f"line {number}: heredoc (<<EOF) in {keyword}")
+    return found
+
+
+# --- classic builder (docker SDK) ----------------------------------------------------------
+
+
+def read_build_stream(
+    chunks: Iterable[Mapping[str, Any]], lines: LineLog, progress_interval: float = 5.0
+) -> str:
+    """Log a classic build stream; return the ``aux.ID`` (or "") or raise BuildError.
+
+    Both ``error`` and ``errorDetail`` count: docker-py's high-level build only checks
+    the deprecated ``error`` key (docker/models/images.py).
+    """
+    progress = ProgressReporter(lines.log, "pull", interval=progress_interval)
+    image_id = ""
+    for chunk in chunks:
+        err = stream_error(chunk)
+        if err is not None:
+            lines.close()
+            raise BuildError(f"The build failed: {err}", log_tail=list(lines.tail))
+        if isinstance(chunk.get("stream"), str):
+            lines.add(chunk["stream"])
+        aux = chunk.get("aux")
+        if isinstance(aux, Mapping) and isinstance(aux.get("ID"), str):
+            image_id = aux["ID"]
+        if "id" in chunk and "status" in chunk:
+            progress.feed(chunk)  # base-image pull progress, rate-limited
+        elif isinstance(chunk.get("status"), str):
+            lines.line(chunk["status"])
+    lines.close()
+    progress.flush()
+    return image_id
+
+
+class ClassicBuilder:
+    """The daemon's legacy builder through docker-py's streaming ``APIClient.build``."""
+
+    name = "classic"
+
+    def __init__(self, client: Any, *, progress_interval: float = 5.0) -> None:
+        self._client = client
+        self._progress_interval = progress_interval
+
+    def build(self, request: BuildRequest, log: Log) -> BuildResult:
+        """Build, log every line, fail on any error chunk, then apply the remaining tags."""
+        started = time.monotonic()
+        dockerfile = request.dockerfile_path()
+        try:
+            text = dockerfile.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise BuildError(f"Cannot read the Dockerfile {dockerfile}: {exc}") from exc
+        problems = buildkit_only_features(text)
+        if problems:
+            raise BuildError(
+                f"{dockerfile} needs BuildKit, which the classic builder lacks: "
+                + "; ".join(problems),
+                hint="Use the BuildKit builder (install docker buildx; builder: auto or "
+                "buildkit), or remove these features from the Dockerfile.",
+            )
+        if request.platforms:
+            raise BuildError(
+                "The classic builder cannot build for other platforms.",
+                hint="Use the BuildKit builder (docker buildx) for platforms.",
+            )
+        lines = LineLog(log)
+        first_tag = request.tags[0] if request.tags else None
+        try:
+            # docker-py reads <context>/.dockerignore and tars the context before the POST
+            # (docker/api/build.py); a Dockerfile outside the context is added to the tar.
+            chunks = self._client.build(
+                path=str(request.context),
+                dockerfile=str(dockerfile),
+                tag=first_tag,
+                buildargs=dict(request.build_args) or None,
+                labels=dict(request.labels) or None,
+                target=request.target,
+                pull=request.pull,
+                nocache=request.no_cache,
+                rm=True,
+                forcerm=True,
+                decode=True,
+            )
+            image_id = read_build_stream(chunks, lines, self._progress_interval)
+        except docker.errors.APIError as exc:
+            # The generator is lazy: HTTP errors surface while iterating (docker-py
+            # _stream_helper), e.g. "Cannot locate specified Dockerfile".
+            lines.close()
+            raise BuildError(
+                f"The build failed: {exc.explanation or exc}", log_tail=list(lines.tail)
+            ) from exc
+        except (docker.errors.DockerException, OSError, requests.RequestException) as exc:
+            lines.close()
+            raise BuildError(f"The build could not run: {exc}", log_tail=list(lines.tail)) from exc
+        if not image_id and first_tag:
+            # Older daemons send no aux record; the tag we built is the structured answer.
+            image_id = str(self._client.inspect_image(first_tag)["Id"])
+        if not image_id:
+            raise BuildError(
+                "The build ended without reporting an image ID.", log_tail=list(lines.tail)
+            )
+        for ref in request.tags[1:]:
+            tag(self._client, image_id, ref)
+        return BuildResult(image_id, self.name, tuple(lines.tail), time.monotonic() - started)
+
+
+# --- BuildKit builder (docker buildx CLI) --------------------------------------------------
+
+
+def _user_docker_config_dir() -> Path:
+    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+
+
+@contextlib.contextmanager
+def private_docker_config(
+    auths: Mapping[str, AuthConfig], parent: str | None = None
+) -> Iterator[Path]:
+    """A throw-away DOCKER_CONFIG (0700) holding only ``auths``; removed on exit.
+
+    The CLI then never reads or writes the user's config.json (login-action's state
+    problems, self-hosted runners keeping creds between jobs). The user's cli-plugins
+    dir is linked in so a user-installed buildx is still found; the CLI also searches
+    the system plugin dirs (/usr/libexec/docker/cli-plugins, ...) on its own.
+    """
+    path = Path(tempfile.mkdtemp(prefix="ghdp-docker-", dir=parent))
+    try:
+        os.chmod(path, 0o700)
+        entries = {
+            registry: {
+                "auth": base64.b64encode(f"{a['username']}:{a['password']}".encode()).decode()
+            }
+            for registry, a in auths.items()
+        }
+        fd = os.open(path / "config.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"auths": entries}, fh)
+        plugins = _user_docker_config_dir() / "cli-plugins"
+        if plugins.is_dir():
+            (path / "cli-plugins").symlink_to(plugins, target_is_directory=True)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _cli_env(docker_host: str | None, config_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    # Our daemon and the default (docker driver) builder, whatever the user selected:
+    # --load must land the image in the daemon the engine then pushes from.
+    for var in ("DOCKER_CONTEXT", "BUILDX_BUILDER"):
+        env.pop(var, None)
+    env["DOCKER_CONFIG"] = str(config_dir)
+    if docker_host:
+        env["DOCKER_HOST"] = docker_host
+    env.setdefault("BUILDX_NO_DEFAULT_ATTESTATIONS", "1")
+    return env
+
+
+class BuildKitBuilder:
+    """The daemon's embedded BuildKit through ``docker buildx build --load``."""
+
+    name = "buildkit"
+
+    def __init__(
+        self,
+        docker_host: str | None,
+        *,
+        docker_cli: str = "docker",
+        provenance: bool = False,
+        temp_dir: str | None = None,
+    ) -> None:
+        self._host = docker_host
+        self._cli = docker_cli
+        self._provenance = provenance
+        self._temp_dir = temp_dir
+
+    def argv(self, request: BuildRequest, iidfile: Path, metadata: Path) -> list[str]:
+        """The buildx command line. Build args and labels are not secrets; no token here."""
+        args = [self._cli, "buildx", "build", "--load", "--progress=plain"]
+        args += [f"--provenance={'true' if self._provenance else 'false'}"]
+        args += ["--iidfile", str(iidfile), "--metadata-file", str(metadata)]
+        args += ["--file", str(request.dockerfile_path())]
+        for ref in request.tags:
+            args += ["--tag", ref]
+        for key, value in request.build_args.items():
+            args += ["--build-arg", f"{key}={value}"]
+        for key, value in request.labels.items():
+            args += ["--label", f"{key}={value}"]
+        if request.target:
+            args += ["--target", request.target]
+        if request.pull:
+            args.append("--pull")
+        if request.no_cache:
+            args.append("--no-cache")
+        if request.platforms:
+            args += ["--platform", ",".join(request.platforms)]
+        args.append(str(request.context))
+        return args
+
+    def build(self, request: BuildRequest, log: Log) -> BuildResult:
+        """Run buildx, stream its plain progress, read the image ID from --iidfile."""
+        started = time.monotonic()
+        lines = LineLog(log)
+        with private_docker_config(request.registry_auths, self._temp_dir) as cfg:
+            iidfile, metadata = cfg / "iid", cfg / "metadata.json"
+            try:
+                proc = subprocess.Popen(
+                    self.argv(request, iidfile, metadata),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    env=_cli_env(self._host, cfg),
+                    text=True,
+                    encoding="utf-8",
+                    errors="replace",
+                )
+            except OSError as exc:
+                raise BuildError(f"Cannot run {self._cli} buildx: {exc}") from exc
+            assert proc.stdout is not None
+            with proc:
+                for line in proc.stdout:
+                    lines.line(line.rstrip("\n"))
+            if proc.returncode != 0:
+                errors = [ln for ln in lines.tail if ln.startswith("ERROR:")]
+                reason = errors[-1] if errors else f"docker buildx exited with {proc.returncode}"
+                raise BuildError(f"The build failed: {reason}", log_tail=list(lines.tail))
+            image_id = _read_image_id(iidfile, metadata)
+        if not image_id:
+            raise BuildError("docker buildx did not report an image ID.", log_tail=list(lines.tail))
+        return BuildResult(image_id, self.name, tuple(lines.tail), time.monotonic() - started)
+
+
+def _read_image_id(iidfile: Path, metadata: Path) -> str:
+    with contextlib.suppress(OSError):
+        text = iidfile.read_text(encoding="utf-8").strip()
+        if text:
+            return text
+    with contextlib.suppress(OSError, ValueError):
+        meta = json.loads(metadata.read_text(encoding="utf-8"))
+        # docker driver: containerimage.digest is the config digest (= image ID).
+        return str(meta.get("containerimage.config.digest") or meta["containerimage.digest"])
+    return ""
+
+
+# --- choosing -----------------------------------------------------------------------------
+
+BuilderMode = Literal["auto", "buildkit", "classic"]
+
+
+def buildx_status(docker_host: str | None, docker_cli: str = "docker") -> tuple[bool, str]:
+    """Whether ``docker buildx`` can build on this daemon, and what was found.
+
+    ``docker buildx version`` only proves the plugin exists; ``inspect`` asks the
+    daemon (it exits 0 even when the daemon is down, so read its Status line).
+    """
+    if shutil.which(docker_cli) is None:
+        return False, f"no '{docker_cli}' CLI on PATH"
+    with private_docker_config({}) as cfg:
+        env = _cli_env(docker_host, cfg)
+        try:
+            version = subprocess.run(
+                [docker_cli, "buildx", "version"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            if version.returncode != 0:
+                return False, "docker buildx is not installed"
+            inspect = subprocess.run(
+                [docker_cli, "buildx", "inspect"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return False, f"docker buildx did not answer: {exc}"
+    out = inspect.stdout
+    status = re.search(r"^Status:\s*(\S+)", out, re.MULTILINE)
+    bk = re.search(r"^BuildKit version:\s*(\S+)", out, re.MULTILINE)
+    plugin = version.stdout.split()[1] if len(version.stdout.split()) > 1 else "?"
+    if inspect.returncode != 0 or not status or status.group(1) != "running":
+        err = re.search(r"^Error:\s*(.*)$", out, re.MULTILINE)
+        detail = err.group(1) if err else (inspect.stderr.strip() or "builder not running")
+        return False, f"docker buildx {plugin} cannot use the daemon: {detail}"
+    return True, f"docker buildx {plugin}, BuildKit {bk.group(1) if bk else '?'} on the daemon"
+
+
+def detect_builder(
+    mode: BuilderMode,
+    client: Any,
+    docker_host: str | None,
+    *,
+    docker_cli: str = "docker",
+    temp_dir: str | None = None,
+) -> tuple[Builder, str]:
+    """Pick the builder for ``mode`` and say why (for the log and the summary)."""
+    if mode == "classic":
+        return ClassicBuilder(client), "classic builder requested"
+    ok, found = buildx_status(docker_host, docker_cli)
+    if ok:
+        return BuildKitBuilder(docker_host, docker_cli=docker_cli, temp_dir=temp_dir), found
+    if mode == "buildkit":
+        raise BuildError(
+            f"BuildKit was requested but is not usable: {found}.",
+            hint="Install the docker buildx plugin (docker-buildx), or use builder: classic.",
+        )
+    return ClassicBuilder(client), f"classic builder: {found}"

@@ -1,0 +1,611 @@
+"""The Docker daemon through the docker SDK: connect, login, tag, push, pull.
+
+Everything here checks the JSON stream itself: the daemon answers push and pull
+with HTTP 200 and reports registry failures *inside* the stream as
+``error``/``errorDetail`` chunks, which docker-py does not raise on
+(docker/docker-py#3161, #2226, #3277; fix PR #3321 still open). Credentials are
+passed per call (``auth_config``), so nothing here writes ``~/.docker/config.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypedDict, cast
+
+import docker
+import docker.errors
+import requests
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
+
+from .errors import DaemonError, InputError, PushError, RegistryError
+from .progress import Clock, Log, ProgressReporter
+
+__all__ = [
+    "DENIAL_HINTS",
+    "AuthConfig",
+    "PushOutcome",
+    "RetryPolicy",
+    "StreamError",
+    "connect",
+    "daemon_version",
+    "denial_hint",
+    "image_inspect",
+    "is_transient",
+    "login",
+    "pull",
+    "push",
+    "read_push_stream",
+    "split_ref",
+    "stream_error",
+    "tag",
+]
+
+
+class AuthConfig(TypedDict):
+    """The per-call credentials docker-py sends as ``X-Registry-Auth``. Never log it."""
+
+    username: str
+    password: str
+    serveraddress: str
+
+
+# --- denials -> hints (data only; the caller fills the {fields}) -------------------------
+
+#: (substring of the registry's message, lowercased; hint template). First match wins,
+#: so the specific GitHub texts come before the generic ``denied``/``unauthorized``.
+DENIAL_HINTS: tuple[tuple[str, str], ...] = (
+    (
+        "permission_denied: write_package",
+        "The token may not write this package. Grant `permissions: packages: write` to the "
+        "job; if the package already exists, give this repository the Write role under "
+        'the package\'s "Manage Actions access" settings ({package_settings_url}); a '
+        "personal access token needs the `write:packages` scope.",
+    ),
+    (
+        "installation not allowed to write organization package",
+        "GITHUB_TOKEN may not write this organization package: add {repository} with the "
+        'Write role under the package\'s "Manage Actions access" settings '
+        "({package_settings_url}), or publish with a PAT that has `write:packages`.",
+    ),
+    (
+        "denied",
+        "The registry denied access to {image}. Check `permissions: packages: write` for "
+        'the job, the package\'s "Manage Actions access" settings ({package_settings_url}), '
+        "and for a PAT the `write:packages` scope.",
+    ),
+    (
+        "unauthorized",
+        "{registry} did not accept the credentials ({token_source}). Check the token is "
+        "valid and not expired; a PAT needs `write:packages` (and `repo` for private "
+        "repositories on the GHES Docker registry).",
+    ),
+    (
+        "401",
+        "{registry} did not accept the credentials ({token_source}). Check the token is "
+        "valid and not expired; a PAT needs `write:packages`.",
+    ),
+    (
+        "incorrect username or password",
+        "{registry} did not accept the credentials ({token_source}). Check the username and "
+        "the token.",
+    ),
+)
+
+#: What a hint says when the caller has no better value for a field.
+HINT_DEFAULTS: Mapping[str, str] = {
+    "package_settings_url": "the package's settings page",
+    "repository": "this repository",
+    "image": "the image",
+    "registry": "The registry",
+    "token_source": "the token in use",
+}
+
+
+class _Fields(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return HINT_DEFAULTS.get(key, key)
+
+
+def denial_hint(message: str, fields: Mapping[str, str] | None = None) -> str:
+    """The fix for a registry denial, or "" when the message is not a denial."""
+    low = message.lower()
+    for needle, template in DENIAL_HINTS:
+        if needle in low:
+            return template.format_map(_Fields(fields or {}))
+    return ""
+
+
+# --- retries ------------------------------------------------------------------------------
+
+# Never retried: the daemon itself wraps these in DoNotRetry (moby distribution/errors.go),
+# and hammering a registry with a bad token only earns a lockout.
+_PERMANENT = (
+    "denied",
+    "unauthorized",
+    "401",
+    "403",
+    "forbidden",
+    "name_unknown",
+    "manifest unknown",
+    "unsupported",
+    "toomanyrequests",
+    "tag does not exist",
+    "incorrect username or password",
+    "no basic auth credentials",
+)
+# Retried: 5xx (the daemon's UnexpectedHTTPStatusError text) and broken connections.
+_TRANSIENT = (
+    "received unexpected http status: 50",
+    "connection reset",
+    "connection refused",
+    "broken pipe",
+    "unexpected eof",
+    ": eof",
+    "i/o timeout",
+    "tls handshake timeout",
+    "timeout awaiting response headers",  # containerd store push, moby#53700
+    "502 bad gateway",
+    "503 service unavailable",
+    "504 gateway timeout",
+)
+
+
+def is_transient(message: str) -> bool:
+    """True when the text reads like a 5xx or a dropped connection, never for a denial."""
+    low = message.lower()
+    if any(p in low for p in _PERMANENT):
+        return False
+    return any(p in low for p in _TRANSIENT)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries for transient failures. The daemon already retries each layer
+    5 times (5+10+15+20 s, measured 50 s against a 503-ing registry), so keep this small."""
+
+    attempts: int = 3
+    initial: float = 1.0
+    maximum: float = 10.0
+    sleep: Callable[[float], None] = time.sleep
+
+
+class StreamError(Exception):
+    """An ``error``/``errorDetail`` chunk, or a stream that ended without its result."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class _Transient(Exception):
+    """Carries a transient failure through tenacity; never escapes this module."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _retrying(policy: RetryPolicy, log: Log, what: str) -> Retrying:
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            f"{what} failed ({exc}); retry {state.attempt_number}/{policy.attempts - 1} "
+            f"in {delay:.1f} s"
+        )
+
+    return Retrying(
+        stop=stop_after_attempt(policy.attempts),
+        # exponential backoff plus jitter; spelled this way for tenacity 8.2 and 9.x alike
+        wait=wait_exponential(multiplier=policy.initial, max=policy.maximum)
+        + wait_random(0, policy.initial),
+        retry=retry_if_exception(lambda e: isinstance(e, _Transient)),
+        before_sleep=before_sleep,
+        sleep=policy.sleep,
+        reraise=True,
+    )
+
+
+def _api_text(exc: docker.errors.APIError) -> str:
+    return str(exc.explanation or exc)
+
+
+# --- daemon -------------------------------------------------------------------------------
+
+
+def connect(docker_host: str | None, timeout: float = 60.0) -> Any:
+    """A low-level ``docker.APIClient`` that negotiates the API version with the daemon.
+
+    ``version="auto"``: runners ship Docker 28/29, the test bed 20.10. ``timeout`` is
+    docker-py's socket *read* timeout, which also bounds quiet phases of a streaming
+    push or build (docker-py#1070), so keep it generous.
+    """
+    host = docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    try:
+        return docker.APIClient(base_url=host, version="auto", timeout=timeout)
+    except docker.errors.DockerException as exc:
+        raise DaemonError(
+            f"Cannot reach the Docker daemon at {host}: {exc}",
+            hint="Start Docker, or point DOCKER_HOST (or the docker-host input) at a running "
+            "daemon; on a runner, the job needs a Linux runner with Docker installed.",
+        ) from exc
+
+
+def daemon_version(client: Any) -> dict[str, str]:
+    """Engine version, API version, OS and arch, for the log and the GHES warning."""
+    info = cast(dict[str, Any], client.version())
+    return {
+        "version": str(info.get("Version", "")),
+        "api_version": str(info.get("ApiVersion", "")),
+        "os": str(info.get("Os", "")),
+        "arch": str(info.get("Arch", "")),
+    }
+
+
+def image_inspect(client: Any, ref: str) -> dict[str, Any]:
+    """The daemon's record of an image; a missing image is a DaemonError naming it."""
+    try:
+        return cast(dict[str, Any], client.inspect_image(ref))
+    except docker.errors.ImageNotFound as exc:
+        raise DaemonError(f"Image {ref} does not exist in the Docker daemon.") from exc
+    except docker.errors.APIError as exc:
+        raise DaemonError(f"Cannot inspect image {ref}: {_api_text(exc)}") from exc
+
+
+# --- login --------------------------------------------------------------------------------
+
+
+def login(
+    client: Any,
+    registry: str,
+    username: str,
+    password: str,
+    *,
+    log: Log,
+    retry: RetryPolicy = RetryPolicy(),
+) -> AuthConfig:
+    """Check the credentials through the daemon and return them for push/pull calls.
+
+    ``reauth=True`` makes the daemon contact the registry even when docker-py holds a
+    cached entry for this user (docker-py#2012). ``dockercfg_path`` points at an empty
+    config so docker-py neither reads the user's ``~/.docker/config.json`` nor runs a
+    ``credsStore`` helper from it (docker-py#3281); the login lives in the client's
+    memory only (docker-py#2719), where ``build()`` will send it as X-Registry-Config.
+    The return value of ``client.login`` can echo the password, so it is never logged.
+    """
+    auth: AuthConfig = {"username": username, "password": password, "serveraddress": registry}
+
+    def attempt() -> None:
+        with tempfile.TemporaryDirectory(prefix="ghdp-cfg-") as tmp:
+            empty = os.path.join(tmp, "config.json")
+            with open(empty, "w", encoding="utf-8") as fh:
+                fh.write("{}")
+            try:
+                client.login(
+                    username=username,
+                    password=password,
+                    registry=registry,
+                    reauth=True,
+                    dockercfg_path=empty,
+                )
+            except docker.errors.APIError as exc:
+                text = _api_text(exc)
+                if is_transient(text) or (exc.status_code or 0) in (502, 503, 504):
+                    # dockerd 20.10 answers a registry 401 with HTTP 500: go by the text.
+                    raise _Transient(text) from exc
+                raise RegistryError(
+                    f"Login to {registry} as {username} failed: {text}",
+                    hint=denial_hint(text, {"registry": registry})
+                    or "Check the username and the token.",
+                ) from exc
+            except requests.exceptions.ConnectionError as exc:
+                raise _Transient(f"connection to the Docker daemon failed: {exc}") from exc
+
+    try:
+        _retrying(retry, log, f"Login to {registry}")(attempt)
+    except _Transient as exc:
+        raise RegistryError(
+            f"Login to {registry} failed after {retry.attempts} attempts: {exc.message}",
+            hint="The registry or the network failed; re-run the job.",
+        ) from exc
+    log.info(f"Logged in to {registry} as {username}")
+    return auth
+
+
+# --- refs and tags ------------------------------------------------------------------------
+
+_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """``host/path:tag`` -> (``host/path``, ``tag``); a ref without a tag is refused.
+
+    A bare repository would make the daemon push *every* local tag of it (Engine API
+    ``/images/{name}/push`` without ``tag``), and a digest ref cannot be pushed.
+    """
+    if "@" in ref:
+        raise InputError("tags", f"{ref} is a digest reference; push needs a tag.")
+    repo, sep, tag_ = ref.rpartition(":")
+    if not sep or not repo or "/" in tag_ or not tag_:
+        raise InputError("tags", f"{ref} has no tag; refusing to push every local tag of it.")
+    return repo, tag_
+
+
+def tag(client: Any, image_id: str, ref: str) -> None:
+    """Point ``ref`` at ``image_id`` (moving it if it pointed elsewhere)."""
+    repo, tag_ = split_ref(ref)
+    try:
+        ok = client.tag(image_id, repo, tag_, force=True)
+    except docker.errors.APIError as exc:
+        raise DaemonError(f"Cannot tag {image_id} as {ref}: {_api_text(exc)}") from exc
+    if not ok:
+        raise DaemonError(f"The daemon refused to tag {image_id} as {ref}.")
+
+
+# --- stream parsing (pure) ----------------------------------------------------------------
+
+
+def stream_error(chunk: Mapping[str, Any]) -> str | None:
+    """The error text of a chunk, from ``errorDetail.message`` or the deprecated ``error``."""
+    detail = chunk.get("errorDetail")
+    if isinstance(detail, Mapping) and detail.get("message"):
+        return str(detail["message"])
+    if chunk.get("error"):
+        return str(chunk["error"])
+    if detail:
+        return json.dumps(detail)
+    return None
+
+
+_STATUS_DIGEST = re.compile(
+    r"^(?P<tag>\S+): digest: (?P<digest>sha256:[0-9a-f]{64}) size: (?P<size>\d+)"
+)
+
+
+@dataclass(frozen=True)
+class PushedTag:
+    """What one push stream reported for its tag."""
+
+    digest: str
+    size: int
+
+
+def read_push_stream(
+    chunks: Iterable[Mapping[str, Any]],
+    tag_: str,
+    progress: ProgressReporter | None = None,
+    log: Log | None = None,
+) -> PushedTag:
+    """Consume a whole push stream; return its digest or raise StreamError.
+
+    The digest comes from the ``aux`` record (graphdriver store) or the closing status
+    ``<tag>: digest: sha256:... size: N`` (the containerd store sends only that), never
+    from other log text.
+    """
+    found: PushedTag | None = None
+    for chunk in chunks:
+        err = stream_error(chunk)
+        if err is not None:
+            raise StreamError(err)
+        aux = chunk.get("aux")
+        if isinstance(aux, Mapping) and aux.get("Digest"):
+            if str(aux.get("Tag", tag_)) == tag_:
+                found = PushedTag(str(aux["Digest"]), int(aux.get("Size") or 0))
+            continue
+        status = chunk.get("status")
+        if not isinstance(status, str):
+            continue
+        if "id" in chunk:
+            if progress is not None:
+                progress.feed(chunk)
+            continue
+        m = _STATUS_DIGEST.match(status)
+        if m and m["tag"] == tag_:
+            found = found or PushedTag(m["digest"], int(m["size"]))
+        elif log is not None:
+            log.info(status)
+    if found is None:
+        raise StreamError("the push stream ended without reporting a digest")
+    return found
+
+
+def read_pull_stream(
+    chunks: Iterable[Mapping[str, Any]],
+    progress: ProgressReporter | None = None,
+    log: Log | None = None,
+) -> str:
+    """Consume a whole pull stream; return the ``Digest: sha256:...`` it reported."""
+    digest = ""
+    for chunk in chunks:
+        err = stream_error(chunk)
+        if err is not None:
+            raise StreamError(err)
+        status = chunk.get("status")
+        if not isinstance(status, str):
+            continue
+        if "id" in chunk:
+            if progress is not None:
+                progress.feed(chunk)
+            continue
+        if status.startswith("Digest: "):
+            m = _DIGEST_RE.search(status)
+            digest = m.group(0) if m else digest
+        elif log is not None:
+            log.info(status)
+    if not digest:
+        raise StreamError("the pull stream ended without reporting a digest")
+    return digest
+
+
+# --- push ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    """All refs landed with one digest."""
+
+    digest: str
+    digests: dict[str, str]
+    size: int
+    seconds: float
+
+
+@dataclass
+class _PushState:
+    digests: dict[str, str] = field(default_factory=dict)
+    size: int = 0
+
+
+def push(
+    client: Any,
+    refs: Sequence[str],
+    auth_config: AuthConfig,
+    log: Log,
+    *,
+    retry: RetryPolicy = RetryPolicy(),
+    hint_fields: Mapping[str, str] | None = None,
+    clock: Clock = time.monotonic,
+    progress_interval: float = 5.0,
+) -> PushOutcome:
+    """Push each ref by its tag, in order; stop at the first failure.
+
+    Separate pushes of one image cost a HEAD per layer per extra tag, never re-upload
+    bytes (the daemon's V2Metadata knows the digests after the first push).
+    Raises PushError naming what landed (with digests) and what did not.
+    """
+    pairs = [(ref, *split_ref(ref)) for ref in refs]  # validate all before any I/O
+    state = _PushState()
+    started = clock()
+    for index, (ref, repo, tag_) in enumerate(pairs):
+
+        def attempt(ref: str = ref, repo: str = repo, tag_: str = tag_) -> PushedTag:
+            progress = ProgressReporter(log, "push", interval=progress_interval, clock=clock)
+            log.info(f"Pushing {ref}")
+            try:
+                chunks = client.push(
+                    repo, tag=tag_, stream=True, decode=True, auth_config=dict(auth_config)
+                )
+                pushed = read_push_stream(chunks, tag_, progress, log)
+            except StreamError as exc:
+                progress.flush()
+                if is_transient(exc.message):
+                    raise _Transient(exc.message) from exc
+                raise
+            except docker.errors.APIError as exc:
+                text = _api_text(exc)
+                if is_transient(text) or ((exc.status_code or 0) >= 500 and not _is_denial(text)):
+                    raise _Transient(text) from exc
+                raise StreamError(text) from exc
+            except requests.exceptions.RequestException as exc:
+                # A dropped or timed-out daemon connection: outcome unknown, and pushing
+                # the same tag again is idempotent, so a retry is safe (docker-py#1070).
+                raise _Transient(f"connection to the Docker daemon failed: {exc}") from exc
+            progress.flush()
+            log.info(f"{ref}: digest {pushed.digest}; {progress.summary()}")
+            return pushed
+
+        try:
+            pushed = _retrying(retry, log, f"Push of {ref}")(attempt)
+        except (StreamError, _Transient) as exc:
+            landed = [r for r, _, _ in pairs[:index]]
+            not_landed = [r for r, _, _ in pairs[index:]]
+            fields = {"image": repo, "registry": repo.split("/", 1)[0], **(hint_fields or {})}
+            raise PushError(
+                f"Pushing {ref} failed: {exc}",
+                landed=landed,
+                not_landed=not_landed,
+                digests=state.digests,
+                registry_message=str(exc),
+                hint=denial_hint(str(exc), fields),
+            ) from exc
+        state.digests[ref] = pushed.digest
+        state.size = pushed.size
+
+    unique = sorted(set(state.digests.values()))
+    if len(unique) > 1:
+        listing = ", ".join(f"{r}={d}" for r, d in state.digests.items())
+        raise PushError(
+            f"The tags landed with different digests ({listing}); the local image changed "
+            "during the push.",
+            landed=list(state.digests),
+            not_landed=[],
+            digests=state.digests,
+            hint="Make sure nothing else tags or rebuilds these images while publishing.",
+        )
+    return PushOutcome(
+        digest=unique[0] if unique else "",
+        digests=state.digests,
+        size=state.size,
+        seconds=clock() - started,
+    )
+
+
+def _is_denial(text: str) -> bool:
+    low = text.lower()
+    return any(p in low for p in _PERMANENT)
+
+
+# --- pull ---------------------------------------------------------------------------------
+
+
+def pull(
+    client: Any,
+    ref: str,
+    auth_config: AuthConfig | None,
+    log: Log,
+    *,
+    retry: RetryPolicy = RetryPolicy(),
+    clock: Clock = time.monotonic,
+    progress_interval: float = 5.0,
+) -> str:
+    """Pull ``ref`` (by tag) and return the digest the registry reported."""
+    repo, tag_ = split_ref(ref)
+
+    def attempt() -> str:
+        progress = ProgressReporter(log, "pull", interval=progress_interval, clock=clock)
+        try:
+            chunks = client.pull(
+                repo,
+                tag=tag_,
+                stream=True,
+                decode=True,
+                auth_config=dict(auth_config) if auth_config else None,
+            )
+            digest = read_pull_stream(chunks, progress, log)
+        except StreamError as exc:
+            progress.flush()
+            if is_transient(exc.message):
+                raise _Transient(exc.message) from exc
+            raise
+        except docker.errors.APIError as exc:
+            # Not-found and denied come back as HTTP errors before the stream starts.
+            text = _api_text(exc)
+            if is_transient(text):
+                raise _Transient(text) from exc
+            raise StreamError(text) from exc
+        except requests.exceptions.RequestException as exc:
+            raise _Transient(f"connection to the Docker daemon failed: {exc}") from exc
+        progress.flush()
+        log.info(f"Pulled {ref}: {digest}; {progress.summary()}")
+        return digest
+
+    try:
+        return _retrying(retry, log, f"Pull of {ref}")(attempt)
+    except (StreamError, _Transient) as exc:
+        raise RegistryError(
+            f"Pulling {ref} failed: {exc}",
+            hint=denial_hint(str(exc), {"image": repo, "registry": repo.split("/", 1)[0]}),
+        ) from exc
