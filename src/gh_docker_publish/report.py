@@ -1,0 +1,174 @@
+"""What the run did, told three ways: step outputs, the job summary, and the CLI's text.
+
+Rendering is pure (``render_*``); ``write`` hands outputs and summary to ``gha`` once each.
+Nothing secret is in ``PublishResult``, so ``metadata`` can be all of it. Links are built
+from the result's own fields, never by editing masked text (masking mangles strings that
+happen to equal a secret).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gh_docker_publish.gha import Console
+from gh_docker_publish.progress import human_bytes
+
+OUTPUT_NAMES = (
+    "image", "tags", "refs", "digest", "imageid", "metadata", "registry", "package-url",
+    "token-source", "username",
+)
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """The outcome of one run, as ``publish.run`` returns it. No secrets in here."""
+
+    image: str  # registry/path, no tag
+    registry: str
+    tags: tuple[str, ...] = ()
+    refs: tuple[str, ...] = ()
+    digest: str = ""  # manifest digest of the pushed image ("" when not pushed)
+    imageid: str = ""  # local image ID (config digest)
+    package_url: str = ""
+    token_source: str = ""  # "github-token" | "token" | ""
+    username: str = ""
+    token_reason: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    pushed: bool = False
+    push_skipped_reason: str = ""
+    builder: str = ""  # "buildkit" | "classic"
+    landed: tuple[str, ...] = ()  # refs the registry accepted
+    not_landed: tuple[str, ...] = ()  # refs that failed or were not tried
+    ref_digests: Mapping[str, str] = field(default_factory=dict)
+    bytes_uploaded: int = 0
+    seconds: float = 0.0
+
+    def digest_of(self, ref: str) -> str:
+        """The digest a ref got, or ``""`` when it did not land."""
+        if ref in self.not_landed or not self.pushed:
+            return ""
+        return self.ref_digests.get(ref, self.digest)
+
+    @property
+    def token_label(self) -> str:
+        return {"github-token": "GITHUB_TOKEN", "token": "personal access token"}.get(
+            self.token_source, self.token_source
+        )
+
+    @property
+    def pull_ref(self) -> str:
+        """What to ``docker pull``: the first ref that landed (or the first ref)."""
+        landed = [r for r in self.refs if r not in self.not_landed]
+        return (landed or list(self.refs) or [self.image])[0]
+
+
+def metadata(result: PublishResult) -> dict[str, Any]:
+    """The whole result as JSON-ready data (the ``metadata`` output)."""
+    data = asdict(result)
+    data["labels"] = dict(result.labels)
+    data["ref_digests"] = dict(result.ref_digests)
+    for key in ("tags", "refs", "landed", "not_landed"):
+        data[key] = list(data[key])
+    return data
+
+
+def render_outputs(result: PublishResult) -> dict[str, str]:
+    """Exactly the outputs action.yml declares; lists are newline-separated."""
+    return {
+        "image": result.image,
+        "tags": "\n".join(result.tags),
+        "refs": "\n".join(result.refs),
+        "digest": result.digest,
+        "imageid": result.imageid,
+        "metadata": json.dumps(metadata(result), sort_keys=True),
+        "registry": result.registry,
+        "package-url": result.package_url,
+        "token-source": result.token_source,
+        "username": result.username,
+    }
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _token_line(result: PublishResult) -> str:
+    who = f" as `{result.username}`" if result.username else ""
+    why = f": {result.token_reason}" if result.token_reason else ""
+    return f"{result.token_label}{who}{why}"
+
+
+def render_summary(result: PublishResult) -> str:
+    """The job summary: refs and digests, how to pull, which token and why, the package."""
+    if result.pushed and not result.not_landed:
+        heading = f"### Published `{result.image}`"
+    elif result.pushed:
+        heading = f"### Partly published `{result.image}`"
+    else:
+        heading = f"### Built `{result.image}` (not pushed)"
+    lines = [heading, ""]
+    if not result.pushed and result.push_skipped_reason:
+        lines += [f"Not pushed: {_cell(result.push_skipped_reason)}", ""]
+
+    lines += ["| Ref | Digest |", "| --- | --- |"]
+    for ref in result.refs:
+        digest = result.digest_of(ref)
+        shown = f"`{digest}`" if digest else ("not pushed" if ref in result.not_landed
+                                             or not result.pushed else "")
+        lines.append(f"| `{ref}` | {shown} |")
+    lines.append("")
+
+    if result.pushed and result.refs:
+        lines += ["Pull it with", "", "```sh", f"docker pull {result.pull_ref}", "```", ""]
+    if result.token_source:
+        lines += [f"**Token:** {_token_line(result)}", ""]
+    if result.package_url:
+        lines += [f"**Package:** [{result.image}]({result.package_url})", ""]
+
+    details = []
+    if result.builder:
+        details.append(f"| Builder | {result.builder} |")
+    if result.imageid:
+        details.append(f"| Image ID | `{result.imageid}` |")
+    if result.bytes_uploaded:
+        details.append(f"| Uploaded | {human_bytes(result.bytes_uploaded)} |")
+    if result.seconds:
+        details.append(f"| Time | {result.seconds:.1f} s |")
+    for key, value in result.labels.items():
+        details.append(f"| `{_cell(key)}` | {_cell(value)} |")
+    if details:
+        lines += ["<details><summary>Build details</summary>", "", "| | |", "| --- | --- |",
+                  *details, "", "</details>", ""]
+    return "\n".join(lines)
+
+
+def render_terminal(result: PublishResult) -> str:
+    """Plain text for the CLI: one headline, one line per ref, token and link."""
+    if result.pushed:
+        verb = "Published" if not result.not_landed else "Partly published"
+    else:
+        verb = "Built (not pushed)"
+    lines = [f"{verb} {result.image}"]
+    if not result.pushed and result.push_skipped_reason:
+        lines.append(f"  reason: {result.push_skipped_reason}")
+    width = max((len(r) for r in result.refs), default=0)
+    for ref in result.refs:
+        digest = result.digest_of(ref) or ("not pushed" if ref in result.not_landed
+                                           or not result.pushed else "")
+        lines.append(f"  {ref.ljust(width)}  {digest}".rstrip())
+    if result.token_source:
+        lines.append(f"token: {_token_line(result).replace('`', '')}")
+    if result.package_url:
+        lines.append(f"package: {result.package_url}")
+    if result.pushed and result.refs:
+        lines.append(f"pull: docker pull {result.pull_ref}")
+    return "\n".join(lines)
+
+
+def write(result: PublishResult, console: Console) -> None:
+    """Set the step outputs and write the job summary, once each."""
+    console.set_outputs(render_outputs(result))
+    console.write_summary(render_summary(result))

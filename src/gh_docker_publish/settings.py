@@ -1,0 +1,335 @@
+"""Settings: every input, validated before any network call. The only reader of ``INPUT_*``.
+
+Defaults live here, not in ``action.yml`` expressions, so the action and the CLI behave the
+same: ``load_settings(env)`` reads the inputs into a dict of kebab-case names and
+``settings_from_values(values, env)`` does the rest; the CLI calls the latter with its flags.
+``required: true`` in action.yml is not enforced by the runner, so requiredness is checked
+here too (https://docs.github.com/en/actions/reference/workflows-and-actions/metadata-syntax).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from gh_docker_publish import gha, refs
+from gh_docker_publish.errors import InputError
+
+PushMode = Literal["true", "false", "auto"]
+AuthMode = Literal["auto", "github-token", "token"]
+
+# The action's inputs, in action.yml's (kebab-case) spelling.
+INPUT_NAMES = (
+    "image", "registry", "owner", "repository", "tags", "context", "file", "build-args",
+    "labels", "target", "pull", "no-cache", "push", "github-token", "token", "username",
+    "auth",
+)
+AUTH_MODES: tuple[AuthMode, ...] = ("auto", "github-token", "token")
+
+# YAML 1.2 core schema booleans, exactly what @actions/core getBooleanInput accepts.
+_TRUE = ("true", "True", "TRUE")
+_FALSE = ("false", "False", "FALSE")
+
+# GitHub logins: letters, digits, single hyphens; EMU logins add an _shortcode suffix.
+_OWNER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?")
+_REPO_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+
+class Secret:
+    """A token that never shows itself in ``repr``/``str``/f-strings; ``reveal()`` gets it."""
+
+    __slots__ = ("_value",)
+    _value: str
+
+    def __init__(self, value: str = "") -> None:
+        object.__setattr__(self, "_value", value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Secret is immutable")
+
+    def reveal(self) -> str:
+        """The token itself: call this only where the token is handed to a client."""
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self.reveal())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other.reveal() == self.reveal()
+
+    def __hash__(self) -> int:
+        return hash(self.reveal())
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self else "Secret('')"
+
+    def __str__(self) -> str:
+        return "***" if self else ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated inputs. ``notices`` holds what was fixed up (e.g. lowercased) for the log."""
+
+    image: str
+    registry: str = "auto"
+    owner: str = ""
+    repository: str = ""
+    tags: tuple[str, ...] = ()
+    context: str = "."
+    file: str = "Dockerfile"
+    build_args: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    target: str = ""
+    pull: bool = False
+    no_cache: bool = False
+    push: PushMode = "auto"
+    github_token: Secret = field(default_factory=Secret)
+    token: Secret = field(default_factory=Secret)
+    username: str = ""
+    auth: AuthMode = "auto"
+    notices: tuple[str, ...] = field(default=(), compare=False)
+
+    def secrets(self) -> list[str]:
+        """The non-empty secret values, for the caller to mask the moment settings load."""
+        return [s.reveal() for s in (self.github_token, self.token) if s]
+
+
+# -- list inputs ---------------------------------------------------------------------------
+
+
+def _unquote(item: str) -> str:
+    item = item.strip()
+    if len(item) >= 2 and item[0] == item[-1] and item[0] in "\"'":
+        return item[1:-1].strip()
+    return item
+
+
+def split_list(raw: str, *, commas: bool = True) -> tuple[str, ...]:
+    """Split a list input like docker's ``getInputList``.
+
+    Items are separated by newlines (CRLF too) and, when ``commas``, by commas with
+    csv-style quoting (``"a,b"`` stays one item). Blank lines and lines *starting* with
+    ``#`` are dropped; a ``#`` inside a value stays. Surrounding quotes are removed.
+    """
+    items: list[str] = []
+    for line in raw.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if commas:
+            for record in csv.reader([line], skipinitialspace=True):
+                items.extend(_unquote(cell) for cell in record)
+        else:
+            items.append(_unquote(line))
+    return tuple(item for item in items if item)
+
+
+def split_tags(raw: str) -> tuple[str, ...]:
+    """Tags: a line holding a ``type=...`` rule stays whole (its own commas separate its
+    attributes, as in docker/metadata-action); other lines split on commas."""
+    items: list[str] = []
+    for line in split_list(raw, commas=False):
+        items.extend([line] if "=" in line else split_list(line))
+    return tuple(items)
+
+
+def parse_pairs(raw: str, input_name: str) -> tuple[tuple[str, str], ...]:
+    """``KEY=VALUE`` lines (no comma splitting: values may hold commas)."""
+    pairs: list[tuple[str, str]] = []
+    for item in split_list(raw, commas=False):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(
+                input_name,
+                f"'{item}' is not KEY=VALUE.",
+                hint=f"Write one KEY=VALUE per line in '{input_name}'.",
+            )
+        pairs.append((key.strip(), value))
+    return tuple(pairs)
+
+
+def parse_bool(raw: str, input_name: str, default: bool = False) -> bool:
+    """A YAML 1.2 core boolean (``true|True|TRUE|false|False|FALSE``), like getBooleanInput."""
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise InputError(
+        input_name,
+        f"'{raw}' is not a boolean.",
+        hint="Use true or false (YAML 1.2 core schema: true | True | TRUE | false | False | "
+        "FALSE).",
+    )
+
+
+def _parse_push(raw: str) -> PushMode:
+    if raw.lower() == "auto" or not raw:
+        return "auto"
+    try:
+        return "true" if parse_bool(raw, "push") else "false"
+    except InputError:
+        raise InputError(
+            "push", f"'{raw}' is not true, false or auto.",
+            hint="Use auto (push unless the token cannot), true or false.",
+        ) from None
+
+
+# -- owner / repository --------------------------------------------------------------------
+
+
+def _lower(value: str, what: str, notices: list[str]) -> str:
+    lowered = value.lower()
+    if lowered != value:
+        notices.append(
+            f"{what} '{value}' lowercased to '{lowered}': image names must be lowercase."
+        )
+    return lowered
+
+
+def _check_repository(value: str, input_name: str) -> None:
+    owner, sep, name = value.partition("/")
+    if not sep or not _OWNER.fullmatch(owner) or not _REPO_NAME.fullmatch(name):
+        raise InputError(
+            input_name,
+            f"'{value}' is not of the form OWNER/REPO.",
+            hint="For example octo-org/hello-world (the default is the workflow's repository).",
+        )
+
+
+def _check_owner(value: str) -> None:
+    if not _OWNER.fullmatch(value):
+        raise InputError(
+            "owner",
+            f"'{value}' is not a GitHub user or organization name.",
+            hint="Give just the owner, e.g. octo-org (no '/', no host).",
+        )
+
+
+# -- the settings --------------------------------------------------------------------------
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    """Read every ``INPUT_*`` the action declares and validate them."""
+    values = {name: gha.get_input(env, name) for name in INPUT_NAMES}
+    return settings_from_values(values, env)
+
+
+def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
+    """Validate input values (kebab-case names; missing or ``""`` = default) into Settings.
+
+    ``env`` supplies defaults only: GITHUB_REPOSITORY(_OWNER) and GITHUB_TOKEN (so the CLI
+    can pick the token up from the environment).
+
+    Raises:
+        InputError: naming the first bad input and how to fix it.
+    """
+    unknown = set(values) - set(INPUT_NAMES)
+    if unknown:
+        raise ValueError(f"unknown inputs: {sorted(unknown)}")
+
+    def get(name: str) -> str:
+        return values.get(name, "").strip()
+
+    notices: list[str] = []
+
+    # repository (OWNER/REPO the package belongs to) and owner (the image namespace).
+    repository_input = get("repository")
+    repository = repository_input or env.get("GITHUB_REPOSITORY", "")
+    if not repository:
+        raise InputError(
+            "repository",
+            "is not set and GITHUB_REPOSITORY is empty.",
+            hint="Outside GitHub Actions pass the repository as OWNER/REPO.",
+        )
+    _check_repository(repository, "repository")
+    repository = _lower(repository, "repository", notices)
+
+    owner = get("owner")
+    if not owner:
+        # The repository's owner when 'repository' was given; else the workflow's owner.
+        owner = (
+            repository.partition("/")[0] if repository_input
+            else env.get("GITHUB_REPOSITORY_OWNER", "") or repository.partition("/")[0]
+        )
+    _check_owner(owner)
+    owner = _lower(owner, "owner", notices)
+
+    # image: a name or a full reference without tag; default the repository's name.
+    raw_image = get("image")
+    if raw_image:
+        parsed = refs.parse_image(raw_image, "image")
+        image = f"{parsed.domain}/{parsed.path}" if parsed.domain else parsed.path
+        if image != raw_image:
+            notices.append(
+                f"image '{raw_image}' lowercased to '{image}': image names must be lowercase."
+            )
+    else:
+        image = repository.partition("/")[2]
+        try:
+            refs.parse_image(image, "image")
+        except InputError:
+            raise InputError(
+                "image",
+                f"is not set and the repository name '{image}' is not a valid image name.",
+                hint="Set 'image' to a name such as my-app.",
+            ) from None
+
+    registry = get("registry").lower() or "auto"
+    if registry != "auto":
+        registry = refs.validate_host(registry.rstrip("/"), "registry")
+
+    tags = split_tags(values.get("tags", ""))
+    for tag in tags:
+        if "=" not in tag:  # type=... rules are validated by tags.py
+            refs.validate_tag(tag, "tags")
+
+    context_dir = get("context") or "."
+    if not Path(context_dir).is_dir():
+        raise InputError(
+            "context",
+            f"'{context_dir}' is not a directory.",
+            hint="Check out the repository first (actions/checkout) or fix the path.",
+        )
+    dockerfile = get("file") or str(Path(context_dir) / "Dockerfile")
+    if not Path(dockerfile).is_file():
+        raise InputError(
+            "file",
+            f"no Dockerfile at '{dockerfile}'.",
+            hint="Set 'file' to your Dockerfile's path (relative to the workspace).",
+        )
+
+    auth = get("auth").lower() or "auto"
+    if auth not in AUTH_MODES:
+        raise InputError(
+            "auth",
+            f"'{auth}' is not one of {', '.join(AUTH_MODES)}.",
+            hint="Use auto (choose per package), github-token or token (the PAT).",
+        )
+
+    return Settings(
+        image=image,
+        registry=registry,
+        owner=owner,
+        repository=repository,
+        tags=tags,
+        context=context_dir,
+        file=dockerfile,
+        build_args=parse_pairs(values.get("build-args", ""), "build-args"),
+        labels=parse_pairs(values.get("labels", ""), "labels"),
+        target=get("target"),
+        pull=parse_bool(get("pull"), "pull"),
+        no_cache=parse_bool(get("no-cache"), "no-cache"),
+        push=_parse_push(get("push")),
+        github_token=Secret(get("github-token") or env.get("GITHUB_TOKEN", "").strip()),
+        token=Secret(get("token")),
+        username=get("username"),
+        auth=auth,
+        notices=tuple(notices),
+    )
