@@ -75,7 +75,14 @@ DENIAL_HINTS: tuple[tuple[str, str], ...] = (
         "personal access token needs the `write:packages` scope.",
     ),
     (
-        "installation not allowed to write organization package",
+        "does not match expected scopes",
+        "The personal access token lacks a scope: it needs `write:packages` (and `repo` "
+        "for private repositories on the GHES Docker registry). Edit the token's scopes, "
+        "or create a new one, and update the secret.",
+    ),
+    (
+        # "... to Create organization package" (new package) and "... to Write ..." (existing)
+        "installation not allowed to",
         "GITHUB_TOKEN may not write this organization package: add {repository} with the "
         'Write role under the package\'s "Manage Actions access" settings '
         "({package_settings_url}), or publish with a PAT that has `write:packages`.",
@@ -459,7 +466,8 @@ class PushOutcome:
 
     digest: str
     digests: dict[str, str]
-    size: int
+    size: int  # the manifest's size, as the registry reported it
+    uploaded: int  # layer bytes really sent; reused layers count nothing
     seconds: float
 
 
@@ -467,6 +475,7 @@ class PushOutcome:
 class _PushState:
     digests: dict[str, str] = field(default_factory=dict)
     size: int = 0
+    uploaded: int = 0
 
 
 def push(
@@ -515,6 +524,7 @@ def push(
                 raise _Transient(f"connection to the Docker daemon failed: {exc}") from exc
             progress.flush()
             log.info(f"{ref}: digest {pushed.digest}; {progress.summary()}")
+            state.uploaded += progress.bytes_moved()
             return pushed
 
         try:
@@ -549,6 +559,7 @@ def push(
         digest=unique[0] if unique else "",
         digests=state.digests,
         size=state.size,
+        uploaded=state.uploaded,
         seconds=clock() - started,
     )
 

@@ -104,13 +104,8 @@ class ProgressReporter:
     def summary(self) -> str:
         """The closing line: layers, bytes moved, seconds taken."""
         elapsed = self.clock() - (self._started or 0.0)
-        # The pull stream's first chunk has the tag as its id ("1: Pulling from x").
-        layers = [v for k, v in self._layers.items() if _LAYER_ID.fullmatch(k)]
-        moved = sum(
-            max(layer.current, layer.total)
-            for layer in layers
-            if layer.status in _MOVED[self.action]
-        )
+        layers = self._real_layers()
+        moved = self.bytes_moved()
         reused = sum(
             1
             for layer in layers
@@ -122,6 +117,18 @@ class ProgressReporter:
             f"{len(layers)} layers ({reused} already present), "
             f"{human_bytes(moved)} {verb} in {elapsed:.1f} s"
         )
+
+    def bytes_moved(self) -> int:
+        """Bytes of the layers that were really uploaded (or downloaded), not reused."""
+        return sum(
+            max(layer.current, layer.total)
+            for layer in self._real_layers()
+            if layer.status in _MOVED[self.action]
+        )
+
+    def _real_layers(self) -> list[_Layer]:
+        # The pull stream's first chunk has the tag as its id ("1: Pulling from x").
+        return [v for k, v in self._layers.items() if _LAYER_ID.fullmatch(k)]
 
     def _emit(self, layer_id: str, layer: _Layer, now: float) -> None:
         text = layer.status

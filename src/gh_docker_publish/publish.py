@@ -1,0 +1,309 @@
+"""The pipeline: the one module that calls the others in order.
+
+settings + context -> target, tags, push decision (pure) -> token choice (pure, after
+at most one Packages API question) -> login -> build -> tag -> push -> outputs + summary.
+Everything that can be refused without the network is refused before the first call.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import builders, credentials, engine, labels, refs, report, tags
+from .context import RunContext
+from .credentials import UNKNOWN, PackageLink, TokenChoice
+from .errors import InputError, PublishError, PushError
+from .gha import Console
+from .github_api import GitHubApi, RepositoryInfo
+from .settings import Settings
+
+ApiFactory = Callable[[str, str], GitHubApi]
+CONTEXT_ONLY = "the labels use the run context only."
+
+
+@dataclass(frozen=True)
+class Services:
+    """Where the pipeline finds the world; the caller chooses (tests point it at the bed)."""
+
+    docker_host: str | None = None
+    github_api: ApiFactory = GitHubApi
+    docker_timeout: float = 300.0
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run will do, known before touching the daemon or the registry."""
+
+    target: refs.Target
+    tags: tuple[str, ...]
+    refs: tuple[str, ...]
+    push: bool
+    push_reason: str
+
+
+def plan(settings: Settings, ctx: RunContext, now: datetime) -> Plan:
+    """The pure part of a run: where the image goes, its tags, and whether it is pushed.
+
+    Raises:
+        InputError: a tag rule or the image does not fit; nothing has been contacted yet.
+    """
+    target = refs.resolve_target(settings, ctx)
+    git = tags.GitContext(
+        event_name=ctx.event_name,
+        ref=ctx.ref,
+        sha=ctx.sha,
+        default_branch=ctx.default_branch or None,
+        pr_number=ctx.pr_number,
+        payload=ctx.event,
+        now=now,
+    )
+    tag_list = tuple(tags.compute_tags(settings.tags, git))
+    if not tag_list:
+        raise InputError(
+            "tags",
+            f"no tag applies to this '{ctx.event_name or 'unknown'}' event.",
+            hint="Add a plain tag or a rule that fires on this event (e.g. type=sha).",
+        )
+    decision = tags.push_decision(settings.push, ctx.event_name, ctx.is_fork_pull_request)
+    return Plan(
+        target=target,
+        tags=tag_list,
+        refs=tuple(target.ref(tag) for tag in tag_list),
+        push=decision.push,
+        push_reason=decision.reason,
+    )
+
+
+def run(
+    settings: Settings, ctx: RunContext, console: Console, services: Services
+) -> report.PublishResult:
+    """Publish as ``settings`` say; write outputs and the summary; return what happened.
+
+    On a push that fails part-way the outputs are still written for the refs that
+    landed, then the PushError goes up to the caller.
+    """
+    started = time.monotonic()
+    for note in settings.notices:
+        console.notice(note)
+    the_plan = plan(settings, ctx, services.now())
+    target = the_plan.target
+    for warning in target.warnings:
+        console.warning(warning)
+
+    choice: TokenChoice | None = None
+    username = ""
+    if the_plan.push:
+        choice, username = _choose_credentials(settings, ctx, target, console, services)
+        console.info(f"Token: {choice.describe()}")
+    else:
+        console.info(f"Not pushing: {the_plan.push_reason}")
+
+    repo_info = _repository_info(settings, ctx, target, choice, console, services)
+    image_labels = labels.compute_labels(
+        server_url=ctx.server_url,
+        repository=target.repository,
+        sha=ctx.sha,
+        created=created_time(ctx, services.now()),
+        version=the_plan.tags[0],
+        repo_info=_repo_json(repo_info),
+        user_labels=dict(settings.labels),
+    )
+
+    client = engine.connect(services.docker_host, timeout=services.docker_timeout)
+    auth: engine.AuthConfig | None = None
+    if choice is not None:
+        with console.group(f"Log in to {target.registry}"):
+            auth = engine.login(
+                client, target.registry, username, choice.secret.reveal(), log=console
+            )
+
+    built = _build(client, settings, the_plan, image_labels, console)
+    result = report.PublishResult(
+        image=target.name,
+        registry=target.registry,
+        tags=the_plan.tags,
+        refs=the_plan.refs,
+        imageid=built.image_id,
+        package_url=refs.package_url(target, ctx),
+        token_source=choice.source if choice else "",
+        username=username,
+        token_reason=choice.reason if choice else "",
+        labels=image_labels,
+        push_skipped_reason="" if the_plan.push else the_plan.push_reason,
+        builder=built.builder,
+    )
+    if auth is None:
+        result = replace(result, not_landed=the_plan.refs, seconds=time.monotonic() - started)
+        report.write(result, console)
+        return result
+
+    try:
+        with console.group(f"Push {len(the_plan.refs)} tag(s) to {target.name}"):
+            pushed = engine.push(
+                client, the_plan.refs, auth, console, hint_fields=_hints(target, ctx, choice)
+            )
+    except PushError as failure:
+        partial = replace(
+            result,
+            digest=next(iter(failure.digests.values()), ""),
+            landed=tuple(failure.landed),
+            not_landed=tuple(failure.not_landed),
+            ref_digests=failure.digests,
+            seconds=time.monotonic() - started,
+        )
+        report.write(partial, console)
+        raise
+    result = replace(
+        result,
+        digest=pushed.digest,
+        pushed=True,
+        landed=the_plan.refs,
+        ref_digests=pushed.digests,
+        bytes_uploaded=pushed.uploaded,
+        seconds=time.monotonic() - started,
+    )
+    report.write(result, console)
+    return result
+
+
+def created_time(ctx: RunContext, now: datetime) -> datetime:
+    """The commit's time when the event carries it, else now.
+
+    A label that changes on every run changes the image config, so rebuilding the same
+    commit would push a new manifest; the commit's time keeps a rebuild identical.
+    """
+    head_commit = ctx.event.get("head_commit") or {}
+    stamp = head_commit.get("timestamp") if isinstance(head_commit, dict) else None
+    if isinstance(stamp, str):
+        try:
+            return datetime.fromisoformat(stamp).astimezone(UTC)
+        except ValueError:
+            pass
+    return now
+
+
+def _choose_credentials(
+    settings: Settings,
+    ctx: RunContext,
+    target: refs.Target,
+    console: Console,
+    services: Services,
+) -> tuple[TokenChoice, str]:
+    """Which token pushes, and the user name that goes with it (masked together)."""
+    link: PackageLink = UNKNOWN
+    if credentials.should_ask_packages_api(settings, ctx, target):
+        link = _package_link(settings, ctx, target, console, services)
+    choice = credentials.choose_token(settings, ctx, target, link)
+    username = choice.username or ""
+    if not username and choice.source == "github-token":
+        username = ctx.actor or "x-access-token"
+    if not username:
+        api = services.github_api(ctx.api_url, choice.secret.reveal())
+        username = api.token_owner().login
+    # The registry login sends base64(user:token); GitHub masks only what it is told.
+    basic = f"{username}:{choice.secret.reveal()}".encode()
+    console.mask(base64.b64encode(basic).decode())
+    return choice, username
+
+
+def _package_link(
+    settings: Settings,
+    ctx: RunContext,
+    target: refs.Target,
+    console: Console,
+    services: Services,
+) -> PackageLink:
+    """Ask the Packages API (PAT only) which repository an existing package is linked to."""
+    api = services.github_api(ctx.api_url, settings.token.reveal())
+    try:
+        package = api.package(target.owner, target.package_name)
+    except PublishError as exc:
+        console.warning(f"Could not ask the Packages API about {target.name}: {exc}")
+        return UNKNOWN
+    if package is None:
+        console.info(f"Package {target.owner}/{target.package_name} does not exist yet.")
+        return None
+    console.info(
+        f"Package {target.owner}/{target.package_name} is linked to "
+        f"{package.repository or 'no repository'}."
+    )
+    return package.repository
+
+
+def _repository_info(
+    settings: Settings,
+    ctx: RunContext,
+    target: refs.Target,
+    choice: TokenChoice | None,
+    console: Console,
+    services: Services,
+) -> RepositoryInfo | None:
+    """The package repository's description and license for the labels; a warning, not a
+    failure, when the API cannot be read."""
+    secret = choice.secret if choice else (settings.github_token or settings.token)
+    if not secret:
+        console.warning(f"No token to read {target.repository} from the GitHub API; {CONTEXT_ONLY}")
+        return None
+    try:
+        info = services.github_api(ctx.api_url, secret.reveal()).repository(target.repository)
+    except PublishError as exc:
+        console.warning(f"Cannot read {target.repository} from the API ({exc}); {CONTEXT_ONLY}")
+        return None
+    if info is None:
+        console.warning(f"The GitHub API does not show {target.repository}; {CONTEXT_ONLY}")
+    return info
+
+
+def _repo_json(info: RepositoryInfo | None) -> dict[str, Any] | None:
+    if info is None:
+        return None
+    return {
+        "name": info.name,
+        "description": info.description,
+        "html_url": info.html_url,
+        "license": {"spdx_id": info.license_spdx} if info.license_spdx else None,
+    }
+
+
+def _build(
+    client: Any,
+    settings: Settings,
+    the_plan: Plan,
+    image_labels: dict[str, str],
+    console: Console,
+) -> builders.BuildResult:
+    """Build with the classic builder; its output is fenced so it cannot issue commands."""
+    request = builders.BuildRequest(
+        context=Path(settings.context),
+        dockerfile=Path(settings.file).resolve(),  # settings give it relative to the cwd
+        tags=the_plan.refs,
+        build_args=dict(settings.build_args),
+        labels=image_labels,
+        target=settings.target or None,
+        pull=settings.pull,
+        no_cache=settings.no_cache,
+    )
+    builder = builders.ClassicBuilder(client)
+    with (
+        console.group(f"Build {the_plan.target.name} ({builder.name} builder)"),
+        console.stop_commands(),
+    ):
+        return builder.build(request, console)
+
+
+def _hints(target: refs.Target, ctx: RunContext, choice: TokenChoice | None) -> dict[str, str]:
+    """Values for the denial hints: where the user fixes a refused push."""
+    return {
+        "repository": ctx.repository,
+        "image": target.name,
+        "registry": target.registry,
+        "token_source": choice.source if choice else "",
+        "package_settings_url": refs.package_url(target, ctx),
+    }
