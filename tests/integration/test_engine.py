@@ -25,11 +25,11 @@ import pytest
 
 from gh_docker_publish import builders, engine
 from gh_docker_publish.errors import BuildError, DaemonError, PushError, RegistryError
+from tests.testbed.images import BUSYBOX
 
 pytestmark = pytest.mark.integration
 
-BED_ENV = Path("/var/tmp/gh-docker-publish-testbed/env")
-BASE_IMAGE = os.environ.get("GHDP_TEST_BASE_IMAGE", "tb/busybox:1")
+BASE_IMAGE = BUSYBOX  # the bed loads it; tiny and fast
 MANIFEST_TYPES = ", ".join(
     [
         "application/vnd.docker.distribution.manifest.v2+json",
@@ -50,17 +50,6 @@ class RecordingLog:
 
     def warning(self, message: str) -> None:
         self.warnings.append(message)
-
-
-def _docker_host() -> str:
-    if os.environ.get("DOCKER_HOST"):
-        return os.environ["DOCKER_HOST"]
-    if BED_ENV.exists():
-        for line in BED_ENV.read_text().splitlines():
-            key, _, value = line.removeprefix("export ").partition("=")
-            if key == "DOCKER_HOST":
-                return value.strip().strip("'\"")
-    return "unix:///var/run/docker.sock"
 
 
 def _free_port() -> int:
@@ -134,8 +123,8 @@ def user_docker_config_untouched() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def docker_host() -> str:
-    return _docker_host()
+def docker_host(testbed: Any) -> str:
+    return str(testbed.docker_host)
 
 
 @pytest.fixture(scope="module")

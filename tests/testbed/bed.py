@@ -1,0 +1,303 @@
+"""Bring the test bed up or down: daemon, registry, GitHub stand-in, base images.
+
+``up()`` is idempotent and cheap when everything recorded still answers (a ping each and
+two image inspections). Processes it starts are detached and recorded in
+``STATE/state.json`` with what identifies them (their command lines name files under the
+state dir), so ``down()`` stops exactly those, and a later ``up()`` after the processes were
+killed (a new CI step, a crashed session) starts them again instead of trusting stale pids.
+Consumers read ``STATE/env`` (``KEY=VALUE`` lines) or use ``tests/testbed/fixtures.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from . import daemon, images, registry
+from .procs import TestbedError, cmdline, free_port, owned, port_in_use, spawn, stop, wait_for
+
+DEFAULT_DIR = "/var/tmp/gh-docker-publish-testbed"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STANDIN_TIMEOUT = 20.0
+SERVER_URL = "https://github.com"
+
+
+@dataclass(frozen=True)
+class Bed:
+    docker_host: str
+    docker_started_by_us: bool
+    registry: str  # host:port
+    github_url: str
+    state_dir: Path
+    registry_log: Path
+    standin_log: Path
+    signing_key: Path
+    signing_cert: Path
+    cache_dir: Path
+    busybox_image: str = images.BUSYBOX
+    python_image: str = images.PYTHON
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "DOCKER_HOST": self.docker_host,
+            "TESTBED_DIR": str(self.state_dir),
+            "TESTBED_REGISTRY": self.registry,
+            "TESTBED_GITHUB_URL": self.github_url,
+            "TESTBED_REGISTRY_LOG": str(self.registry_log),
+            "TESTBED_STANDIN_LOG": str(self.standin_log),
+            "TESTBED_SIGNING_KEY": str(self.signing_key),
+            "TESTBED_SIGNING_CERT": str(self.signing_cert),
+            "TESTBED_CACHE": str(self.cache_dir),
+            "TESTBED_DOCKER_STARTED": "1" if self.docker_started_by_us else "0",
+            "TESTBED_BUSYBOX_IMAGE": self.busybox_image,
+            "TESTBED_PYTHON_IMAGE": self.python_image,
+        }
+
+
+def state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("TESTBED_DIR") or DEFAULT_DIR)
+
+
+def up(environ: Mapping[str, str] | None = None) -> Bed:
+    env = dict(os.environ if environ is None else environ)
+    root = state_dir(env)
+    root.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    with _locked(root / "lock"):
+        state = _load_state(root)
+
+        t = time.monotonic()
+        dockerd = daemon.ensure(root / "docker", env, _pid(state, "dockerd_pid"))
+        # `dockerd_pid` records *our* dockerd only; a run that uses someone else's daemon
+        # (DOCKER_HOST) leaves it alone, so `down` can still stop ours later.
+        if dockerd.started_by_us:
+            state["dockerd_pid"] = dockerd.pid
+        state["docker_host"] = dockerd.host
+        _save_state(root, state)
+        timings["daemon"] = time.monotonic() - t
+
+        t = time.monotonic()
+        key, cert = _signing_pair(root / "standin")
+        reg_port, gh_port = _ports(env, state, root)
+        gh_pid = _ensure_standin(
+            root / "standin", gh_port, reg_port, key, cert, _pid(state, "standin_pid")
+        )
+        state.update(standin_pid=gh_pid, github_port=gh_port, registry_port=reg_port)
+        _save_state(root, state)
+        reg_pid = registry.ensure(
+            root / "registry",
+            port=reg_port,
+            github_port=gh_port,
+            cert=cert,
+            recorded_pid=_pid(state, "registry_pid"),
+        )
+        state.update(registry_pid=reg_pid)
+        _save_state(root, state)
+        timings["services"] = time.monotonic() - t
+
+        t = time.monotonic()
+        client = docker_client(dockerd.host)
+        try:
+            reports = images.ensure_all(client, env)
+        finally:
+            client.close()
+        for report in reports:
+            timings[f"image {report.name} ({report.action})"] = report.seconds
+        timings["images"] = time.monotonic() - t
+
+        bed = Bed(
+            docker_host=dockerd.host,
+            docker_started_by_us=dockerd.started_by_us,
+            registry=f"127.0.0.1:{reg_port}",
+            github_url=f"http://127.0.0.1:{gh_port}",
+            state_dir=root,
+            registry_log=registry.paths(root / "registry")["log"],
+            standin_log=root / "standin" / "standin.log",
+            signing_key=key,
+            signing_cert=cert,
+            cache_dir=images.cache_dir(env),
+            timings=timings,
+        )
+        _write_env(root, bed.env())
+        return bed
+
+
+def down(environ: Mapping[str, str] | None = None, *, purge: bool = False) -> list[str]:
+    """Stop what ``up`` started (never a daemon it found running). Returns what was stopped."""
+    env = dict(os.environ if environ is None else environ)
+    root = state_dir(env)
+    if not root.exists():
+        return []
+    stopped: list[str] = []
+    with _locked(root / "lock"):
+        state = _load_state(root)
+        if stop(_pid(state, "standin_pid"), str(root / "standin")):
+            stopped.append("github stand-in")
+        if registry.shutdown(root / "registry", _pid(state, "registry_pid")):
+            stopped.append("registry")
+        # Only a dockerd whose command line names our data-root: never one we did not start.
+        if daemon.shutdown(root / "docker", _pid(state, "dockerd_pid"), env):
+            stopped.append("dockerd")
+        for key in ("standin_pid", "registry_pid", "dockerd_pid"):
+            state.pop(key, None)
+        _save_state(root, state)
+        (root / "env").unlink(missing_ok=True)
+    if purge:
+        images._remove_tree(root)
+    return stopped
+
+
+def load_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The ``KEY=VALUE`` lines ``up`` recorded, or {} if the bed was never brought up."""
+    path = state_dir(environ) / "env"
+    if not path.exists():
+        return {}
+    out = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.startswith("#"):
+            out[key.strip()] = value.strip()
+    return out
+
+
+def docker_client(host: str, timeout: int = 300):  # type: ignore[no-untyped-def]
+    import docker
+
+    return docker.DockerClient(base_url=host, version="auto", timeout=timeout)
+
+
+# --- the GitHub stand-in -------------------------------------------------------------------
+
+
+def _standin_argv(port: int, reg_port: int, key: Path, cert: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "tests.testbed.standin",
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--key", str(key),
+        "--cert", str(cert),
+        "--service", registry.SERVICE,
+        "--issuer", registry.ISSUER,
+        "--registry", f"http://127.0.0.1:{reg_port}",
+        "--server-url", SERVER_URL,
+    ]  # fmt: skip
+
+
+def standin_answers(port: int, timeout: float = 2.0) -> bool:
+    try:
+        r = requests.get(f"http://127.0.0.1:{port}/_testbed/state", timeout=timeout)
+    except requests.RequestException:
+        return False
+    return r.status_code == 200
+
+
+def _ensure_standin(
+    root: Path, port: int, reg_port: int, key: Path, cert: Path, pid: int | None
+) -> int:
+    argv = _standin_argv(port, reg_port, key, cert)
+    if pid and owned(pid, str(key)) and cmdline(pid)[1:] == argv[1:] and standin_answers(port):
+        return pid
+    stop(pid, str(root))
+    log = root / "standin.log"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    proc = spawn(argv, log, env=env, cwd=REPO_ROOT)
+    wait_for(
+        lambda: standin_answers(port, timeout=1),
+        what=f"GitHub stand-in on 127.0.0.1:{port} (log {log})",
+        timeout=STANDIN_TIMEOUT,
+        proc=proc,
+        log_path=log,
+    )
+    return proc.pid
+
+
+def _signing_pair(root: Path) -> tuple[Path, Path]:
+    key, cert = root / "key.pem", root / "cert.pem"
+    if not (key.exists() and cert.exists()):
+        from .standin import make_signing_cert
+
+        root.mkdir(parents=True, exist_ok=True)
+        make_signing_cert(key, cert)
+        key.chmod(0o600)
+    return key, cert
+
+
+# --- ports, state, lock --------------------------------------------------------------------
+
+
+def _ports(env: Mapping[str, str], state: dict[str, object], root: Path) -> tuple[int, int]:
+    """Registry and stand-in ports: from env, else as recorded if still ours or free, else new."""
+    chosen: list[int] = []
+    for env_key, state_key, pid_key, marker in (
+        ("TESTBED_REGISTRY_PORT", "registry_port", "registry_pid", root / "registry"),
+        ("TESTBED_GITHUB_PORT", "github_port", "standin_pid", root / "standin"),
+    ):
+        if env.get(env_key):
+            chosen.append(int(env[env_key]))
+            continue
+        recorded = state.get(state_key)
+        pid = state.get(pid_key)
+        if isinstance(recorded, int) and (
+            not port_in_use(recorded) or (isinstance(pid, int) and owned(pid, str(marker)))
+        ):
+            chosen.append(recorded)
+            continue
+        port = free_port()
+        while port in chosen:
+            port = free_port()
+        chosen.append(port)
+    if chosen[0] == chosen[1]:
+        raise TestbedError("TESTBED_REGISTRY_PORT and TESTBED_GITHUB_PORT must differ")
+    return chosen[0], chosen[1]
+
+
+def _pid(state: Mapping[str, object], key: str) -> int | None:
+    value = state.get(key)
+    return value if isinstance(value, int) else None
+
+
+def _load_state(root: Path) -> dict[str, object]:
+    try:
+        data = json.loads((root / "state.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _save_state(root: Path, state: dict[str, object]) -> None:
+    tmp = root / "state.json.tmp"
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+    tmp.replace(root / "state.json")
+
+
+def _write_env(root: Path, values: dict[str, str]) -> None:
+    tmp = root / "env.tmp"
+    tmp.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    tmp.replace(root / "env")
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    # Several pytest processes (or `make testbed` next to a running session) may call up().
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+__all__ = ["Bed", "TestbedError", "down", "load_env", "state_dir", "up"]

@@ -1,0 +1,382 @@
+"""Pytest fixtures for the test bed (registered from ``tests/conftest.py``).
+
+The bed
+-------
+``make testbed`` (``python -m tests.testbed up --print-env``) starts, idempotently:
+
+- a Docker Engine: the one at ``DOCKER_HOST`` or ``/var/run/docker.sock`` if it answers,
+  else Debian's dockerd 20.10 with its state under ``$TESTBED_DIR/docker`` (stopped by
+  ``make testbed-down``; a daemon the bed did not start is never stopped);
+- Debian's ``docker-registry`` (distribution 2.8) on ``127.0.0.1:<port>`` with token auth;
+- the GitHub stand-in (``tests/testbed/standin.py``): the registry's token endpoint, the
+  REST endpoints the product calls, and an admin API to set up users, repos and tokens;
+- base images ``testbed/busybox:latest`` (tiny) and ``testbed/python:3`` (Debian trixie,
+  Python 3.13, pip works inside ``docker build`` here), cached as tarballs in
+  ``$TESTBED_CACHE`` (first run ~1 min for debootstrap, later runs seconds).
+
+``TESTBED_DIR`` (default ``/var/tmp/gh-docker-publish-testbed``) holds state and logs;
+``$TESTBED_DIR/env`` lists the addresses (``set -a; . $TESTBED_DIR/env`` in a shell gives
+``DOCKER_HOST`` and ``TESTBED_*``). Install the packages once with
+``sudo scripts/install-testbed-deps.sh``.
+
+Fixtures
+--------
+``testbed`` (session)
+    Calls ``up()`` itself (about a second when the bed already runs) and returns a ``Bed``:
+    ``docker_host``, ``registry`` (``host:port``), ``github_url``, ``state_dir``,
+    ``registry_log``, ``busybox_image``, ``python_image``. Any test using it is marked
+    ``integration``. A bed that cannot come up **fails** the test (never skips), in CI and
+    locally alike, with the reason and the log tail.
+``docker_client`` (session)
+    ``docker.DockerClient`` on the bed's daemon, ``version="auto"``.
+``registry`` (session)
+    The registry's ``host:port``; images are ``f"{registry}/owner/name:tag"``.
+``github`` (function)
+    Resets the stand-in, then sets up a scenario::
+
+        github.org("octo-org", members={"octocat": "admin"})
+        github.repo("octo-org/app", private=False)
+        token = github.github_token("octo-org/app", packages="write", fork_pr=False)
+        pat = github.pat("octocat", ["read:packages"])
+        github.api("/orgs/octo-org/packages/container/hello", pat).json()
+
+    Push and pull with per-call credentials, never ``~/.docker/config.json``::
+
+        docker_client.api.push(ref, tag, auth_config={"username": "x", "password": token},
+                               stream=True, decode=True)
+
+``registry_reader`` (function)
+    What the registry really holds: ``tags(name, token=None)``,
+    ``manifest_digest(name, tag, token=None)``. Without a token it signs its own
+    pull token with the stand-in's key (an admin path that bypasses GitHub's rules);
+    with one it goes through the stand-in's ``/token`` like the daemon does.
+    ``mark = registry_reader.since()`` then ``registry_reader.access_log(since=mark)``
+    counts this test's requests from the registry's access log: ``uploads`` (completed
+    blob uploads), ``mounts`` (cross-repository mounts), ``manifests`` (manifest PUTs),
+    each a ``Counter`` keyed by repository name.
+``unique_name`` (function)
+    ``unique_name("hello")`` -> ``"hello-3f9a1c2b"``: names that do not collide with
+    other tests or earlier runs (the registry keeps its data between runs).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from . import bed as bed_module
+from . import registry as registry_module
+from .procs import TestbedError
+
+HTTP_TIMEOUT = 30
+MANIFEST_ACCEPT = ", ".join(
+    (
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+)
+HINT = (
+    "The test bed is not usable. Run `make testbed` (first time: "
+    "`sudo scripts/install-testbed-deps.sh`) and read its output. "
+    "Integration tests fail rather than skip without the bed."
+)
+
+
+def unique_name(prefix: str = "img") -> str:
+    return f"{prefix.lower()}-{uuid.uuid4().hex[:8]}"
+
+
+# --- pytest hooks ------------------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "testbed" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+
+
+# --- fixtures ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def testbed() -> bed_module.Bed:
+    try:
+        return bed_module.up()
+    except Exception as exc:  # any failure to come up fails the tests; never skip
+        reason = str(exc) if isinstance(exc, TestbedError) else f"{type(exc).__name__}: {exc}"
+    ci = " (CI=true)" if os.environ.get("CI", "").lower() == "true" else ""
+    pytest.fail(f"{HINT}{ci}\n{reason}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def docker_client(testbed: bed_module.Bed) -> Iterator[Any]:
+    client = bed_module.docker_client(testbed.docker_host)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def registry(testbed: bed_module.Bed) -> str:
+    return testbed.registry
+
+
+@pytest.fixture
+def github(testbed: bed_module.Bed) -> GitHub:
+    scenario = GitHub(testbed.github_url)
+    scenario.reset()
+    return scenario
+
+
+@pytest.fixture
+def registry_reader(testbed: bed_module.Bed) -> RegistryReader:
+    return RegistryReader(testbed)
+
+
+@pytest.fixture(name="unique_name")
+def unique_name_fixture() -> Callable[[str], str]:
+    return unique_name
+
+
+# --- the GitHub scenario helper ----------------------------------------------------------
+
+
+@dataclass
+class GitHub:
+    """Sets up users, orgs, repos, tokens and packages in the stand-in; calls its REST API."""
+
+    url: str
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def _admin(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        r = self.session.post(f"{self.url}/_testbed/{path}", json=body or {}, timeout=HTTP_TIMEOUT)
+        if r.status_code >= 400:
+            raise AssertionError(f"stand-in admin {path} {body!r}: {r.status_code} {r.text}")
+        return r.json()
+
+    def reset(self) -> None:
+        self._admin("reset")
+
+    def user(self, login: str, **extra: Any) -> dict[str, Any]:
+        return dict(self._admin("users", {"login": login, "type": "User", **extra}))
+
+    def org(
+        self, login: str, members: Mapping[str, str] | Iterable[str] = (), **extra: Any
+    ) -> dict[str, Any]:
+        """``members``: logins (role ``member``) or ``{login: "admin"|"member"}``."""
+        roles = dict(members) if isinstance(members, Mapping) else dict.fromkeys(members, "member")
+        body = {
+            "login": login,
+            "type": "Organization",
+            "members": [{"login": m, "role": r} for m, r in roles.items()],
+            **extra,
+        }
+        return dict(self._admin("users", body))
+
+    def repo(
+        self,
+        full_name: str,
+        private: bool = False,
+        default_branch: str = "main",
+        description: str = "",
+        license_spdx: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        body = {
+            "full_name": full_name,
+            "private": private,
+            "default_branch": default_branch,
+            "description": description,
+            "license_spdx": license_spdx,
+            **extra,
+        }
+        return dict(self._admin("repos", body))
+
+    def github_token(self, repository: str, packages: str = "write", fork_pr: bool = False) -> str:
+        body = {
+            "kind": "github_token",
+            "repository": repository,
+            "packages": packages,
+            "fork_pr": fork_pr,
+        }
+        return str(self._admin("tokens", body)["token"])
+
+    def pat(self, owner: str, scopes: Iterable[str] | str) -> str:
+        if isinstance(scopes, str):
+            scopes = scopes.replace(",", " ").split()
+        body = {"kind": "pat", "owner": owner, "scopes": list(scopes)}
+        return str(self._admin("tokens", body)["token"])
+
+    def package(
+        self,
+        owner: str,
+        name: str,
+        repository: str | None = None,
+        visibility: str = "public",
+        **extra: Any,
+    ) -> dict[str, Any]:
+        body = {
+            "owner": owner,
+            "name": name,
+            "repository": repository,
+            "visibility": visibility,
+            **extra,
+        }
+        return dict(self._admin("packages", body))
+
+    def state(self) -> dict[str, Any]:
+        r = self.session.get(f"{self.url}/_testbed/state", timeout=HTTP_TIMEOUT)
+        r.raise_for_status()
+        return dict(r.json())
+
+    def api(
+        self, path: str, token: str | None = None, method: str = "GET", **kwargs: Any
+    ) -> requests.Response:
+        headers = {
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            **kwargs.pop("headers", {}),
+        }
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.session.request(
+            method, f"{self.url}{path}", headers=headers, timeout=HTTP_TIMEOUT, **kwargs
+        )
+
+
+# --- the registry, read directly ---------------------------------------------------------
+
+# Combined log format, as distribution's access log writes it.
+_ACCESS = re.compile(r'"(?P<method>[A-Z]+) (?P<path>/v2/\S*) HTTP/[\d.]+" (?P<status>\d{3}) ')
+_BLOB_PUT = re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/[^/?]+")
+_BLOB_POST = re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/?(?:\?(?P<query>.*))?$")
+_MANIFEST = re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<ref>[^/?]+)")
+
+
+@dataclass
+class AccessLog:
+    uploads: Counter[str] = field(default_factory=Counter)  # completed blob uploads (PUT 201)
+    mounts: Counter[str] = field(default_factory=Counter)  # cross-repo mounts (POST 201)
+    manifests: Counter[str] = field(default_factory=Counter)  # manifest PUTs (201)
+    requests: list[tuple[str, str, int]] = field(default_factory=list)  # method, path, status
+
+
+def parse_access_log(text: str) -> AccessLog:
+    out = AccessLog()
+    for line in text.splitlines():
+        m = _ACCESS.search(line)
+        if not m:
+            continue
+        method, path, status = m["method"], m["path"], int(m["status"])
+        out.requests.append((method, path, status))
+        if status != 201:
+            continue
+        if method == "PUT" and (b := _BLOB_PUT.match(path)):
+            out.uploads[b["name"]] += 1
+        elif method == "POST" and (b := _BLOB_POST.match(path)) and "mount=" in (b["query"] or ""):
+            out.mounts[b["name"]] += 1
+        elif method == "PUT" and (mm := _MANIFEST.match(path)):
+            out.manifests[mm["name"]] += 1
+    return out
+
+
+class RegistryReader:
+    def __init__(self, testbed: bed_module.Bed) -> None:
+        self.bed = testbed
+        self.base = f"http://{testbed.registry}"
+        self.session = requests.Session()
+
+    # -- tokens
+
+    def admin_token(self, name: str) -> str:
+        """A pull token signed with the stand-in's key: sees everything, whoever owns it."""
+        from .standin import Signer
+
+        signer = Signer(
+            str(self.bed.signing_key),
+            str(self.bed.signing_cert),
+            registry_module.ISSUER,
+            registry_module.SERVICE,
+        )
+        access = [{"type": "repository", "name": name, "actions": ["pull"]}]
+        return signer.mint("testbed-reader", access)
+
+    def token_for(self, name: str, token: str, actions: str = "pull") -> str:
+        """Exchange a GitHub token for a registry token, the way the daemon does."""
+        r = self.session.get(
+            f"{self.bed.github_url}/token",
+            params={
+                "service": registry_module.SERVICE,
+                "scope": f"repository:{name}:{actions}",
+            },
+            auth=("testbed", token),
+            timeout=HTTP_TIMEOUT,
+        )
+        if r.status_code != 200:
+            raise AssertionError(f"/token for {name} ({actions}): {r.status_code} {r.text}")
+        return str(r.json().get("token") or r.json()["access_token"])
+
+    def _get(self, method: str, name: str, path: str, token: str | None) -> requests.Response:
+        bearer = self.token_for(name, token) if token else self.admin_token(name)
+        return self.session.request(
+            method,
+            f"{self.base}/v2/{name}/{path}",
+            headers={"Authorization": f"Bearer {bearer}", "Accept": MANIFEST_ACCEPT},
+            timeout=HTTP_TIMEOUT,
+        )
+
+    # -- reads
+
+    def tags(self, name: str, token: str | None = None) -> list[str]:
+        r = self._get("GET", name, "tags/list", token)
+        if r.status_code == 404:
+            return []
+        if r.status_code != 200:
+            raise AssertionError(f"tags of {name}: {r.status_code} {r.text}")
+        return sorted(r.json().get("tags") or [])
+
+    def manifest_digest(self, name: str, tag: str, token: str | None = None) -> str | None:
+        r = self._get("HEAD", name, f"manifests/{tag}", token)
+        if r.status_code == 404:
+            return None
+        if r.status_code != 200:
+            raise AssertionError(f"manifest {name}:{tag}: {r.status_code}")
+        return r.headers.get("Docker-Content-Digest")
+
+    # -- access log
+
+    def since(self) -> int:
+        """A marker: ``access_log(since=marker)`` counts only requests after this call."""
+        try:
+            return self.bed.registry_log.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def access_log(self, since: int | None = None) -> AccessLog:
+        return parse_access_log(self._read_log(since or 0))
+
+    def _read_log(self, offset: int) -> str:
+        # The access log line is written just after the response is sent: wait until the
+        # file stops growing (briefly) so the last request of a push is counted.
+        path: Path = self.bed.registry_log
+        size, deadline = -1, time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            now = path.stat().st_size
+            if now == size:
+                break
+            size = now
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
