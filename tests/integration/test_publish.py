@@ -4,97 +4,15 @@ GitHub stand-in. One test per scenario of the publish issue, run in-process thro
 
 from __future__ import annotations
 
-import io
 import json
-import sys
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from gh_docker_publish import cli
-from tests.e2e.harness import parse_env_file
-
-ROOT = Path(__file__).resolve().parents[2]
-HELLO = ROOT / "examples" / "hello"
-SHA = "4f2c1b0e9d8a7c6b5a4f3e2d1c0b9a8f7e6d5c4b"
-
-
-@dataclass
-class Outcome:
-    code: int
-    log: str
-    outputs: dict[str, str]
-    summary: str
-
-
-@pytest.fixture
-def octo(github: Any) -> Any:
-    """octo-org with octocat as admin, its public repo app, and a PAT-less workflow."""
-    github.org("octo-org", members={"octocat": "admin"})
-    github.repo("octo-org/app", description="The app", license_spdx="MIT")
-    return github
-
-
-@pytest.fixture
-def publish(testbed: Any, tmp_path: Path) -> Callable[..., Outcome]:
-    """Run the action's main step in-process with INPUT_* and GITHUB_* as the runner sets them."""
-
-    def run(
-        inputs: Mapping[str, str],
-        *,
-        github_token: str = "",
-        workflow_repo: str = "octo-org/app",
-        event: Mapping[str, Any] | None = None,
-        event_name: str = "push",
-        ref: str = "refs/heads/main",
-    ) -> Outcome:
-        files = tmp_path / f"run-{len(list(tmp_path.iterdir()))}"
-        files.mkdir()
-        (files / "event.json").write_text(
-            json.dumps(event or {"repository": {"default_branch": "main"}})
-        )
-        for name in ("output", "summary"):
-            (files / name).touch()
-        env = {
-            "GITHUB_ACTIONS": "true",
-            "GITHUB_SERVER_URL": "https://github.com",
-            "GITHUB_API_URL": testbed.github_url,
-            "GITHUB_REPOSITORY": workflow_repo,
-            "GITHUB_REPOSITORY_OWNER": workflow_repo.split("/")[0],
-            "GITHUB_ACTOR": "octocat",
-            "GITHUB_SHA": SHA,
-            "GITHUB_REF": ref,
-            "GITHUB_EVENT_NAME": event_name,
-            "GITHUB_EVENT_PATH": str(files / "event.json"),
-            "GITHUB_OUTPUT": str(files / "output"),
-            "GITHUB_STEP_SUMMARY": str(files / "summary"),
-            "DOCKER_HOST": testbed.docker_host,
-            "INPUT_REGISTRY": testbed.registry,
-            "INPUT_CONTEXT": str(HELLO),
-            "INPUT_BUILD-ARGS": f"BASE_IMAGE={testbed.busybox_image}",
-            "INPUT_GITHUB-TOKEN": github_token,
-        }
-        env.update({f"INPUT_{k.upper()}": v for k, v in inputs.items()})
-        stream = io.StringIO()
-        code = _run_action(env, stream)
-        outputs = dict(parse_env_file((files / "output").read_text()))
-        return Outcome(code, stream.getvalue(), outputs, (files / "summary").read_text())
-
-    return run
-
-
-def _run_action(env: dict[str, str], stream: io.StringIO) -> int:
-    """cli.run_action with its console writing to ``stream`` instead of stdout."""
-    saved = sys.stdout
-    sys.stdout = stream
-    try:
-        return cli.run_action(env)
-    finally:
-        sys.stdout = saved
+from tests.integration.conftest import ROOT, Outcome
 
 
 @pytest.fixture
