@@ -7,6 +7,26 @@ Everything it knows about images comes from the real registry, never from itself
 
 Run: python -m tests.testbed.standin --host H --port P --key K.pem --cert C.pem
      --service S --issuer I --registry http://H:RP --server-url https://github.com
+
+Known deviations from GitHub (each a choice where GitHub's behaviour is not documented
+or cannot be reproduced here):
+- Token endpoint refusals: a PAT without write:packages gets ghcr's
+  ``permission_denied: The token provided does not match expected scopes.``; one with the
+  scope but no rights ``permission_denied: write_package``; a GITHUB_TOKEN aimed at a
+  package it may not write ``installation not allowed to Create|Write organization
+  package`` (the same text for user namespaces, unverified). Bad credentials answer 401
+  ``authentication required``; ghcr often says ``denied: denied``.
+- A package created by a PAT is private even when its source label links it (GitHub's
+  docs: linking inherits access, not visibility); label linking happens only at creation.
+- The Packages API refuses a GITHUB_TOKEN (``Resource not accessible by integration``),
+  as DESIGN.md §2 says; github.com may allow integrations some reads there. Deleting
+  needs delete:packages and admin rights (namespace owner, org admin, or the publishing
+  PAT); the 403 text for missing admin rights is a guess. GitHub's refusal to delete the
+  last tagged version of a package is not modelled.
+- ``/meta`` reports a fixed ``installed_version`` for a non-github.com server URL.
+- Not implemented: package listings (``/user/packages``, ``/orgs/{o}/packages``).
+- The stand-in reads the registry with a 10 s timeout; with the registry down, calls that
+  need it answer 502.
 """
 
 from __future__ import annotations
@@ -474,6 +494,9 @@ class Standin:
                 token = Token(sub, "pat", owner=self.ensure_account(body["owner"]).login,
                               scopes=frozenset(body.get("scopes", [])))
                 value = f"ghp_{random}"
+            # A test may ask for a given value (a token with a space or a newline, to
+            # hunt for its encoded forms); minted values stay random otherwise.
+            value = str(body.get("value") or value)
             self.tokens[value] = token
             self.subs[sub] = token
             return value
