@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import semver
 
+from .context import RunContext
 from .errors import InputError
 
 MAX_TAG_LENGTH = 128  # Docker's tag grammar: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
@@ -70,20 +71,15 @@ class GitContext:
     now: datetime = field(default_factory=lambda: datetime.now(UTC), compare=False)
 
     @classmethod
-    def from_env(
-        cls, env: Mapping[str, str], payload: Mapping[str, Any], *, now: datetime | None = None
-    ) -> GitContext:
-        """Read GITHUB_EVENT_NAME/REF/SHA; the rest comes from the event payload."""
-        event_name = env.get("GITHUB_EVENT_NAME", "")
-        ref = env.get("GITHUB_REF", "")
-        default_branch = _str(_dig(payload, "repository", "default_branch")) or None
+    def from_run(cls, run: RunContext, *, now: datetime | None = None) -> GitContext:
+        """The slice of the run's context that decides tags."""
         return cls(
-            event_name=event_name,
-            ref=ref,
-            sha=env.get("GITHUB_SHA", ""),
-            default_branch=default_branch,
-            pr_number=_pr_number(event_name, ref, payload),
-            payload=payload,
+            event_name=run.event_name,
+            ref=run.ref,
+            sha=run.sha,
+            default_branch=run.default_branch or None,
+            pr_number=run.pr_number,
+            payload=run.event,
             now=now or datetime.now(UTC),
         )
 
@@ -114,20 +110,6 @@ class GitContext:
         )
 
     @property
-    def is_fork_pr(self) -> bool:
-        """A pull request whose head lives in another repository (or a deleted fork)."""
-        pr = _dig(self.payload, "pull_request")
-        if not self.is_pull_request or not isinstance(pr, Mapping):
-            return False
-        head = _dig(pr, "head", "repo")
-        if not isinstance(head, Mapping):
-            return True  # the fork was deleted: GitHub sends head.repo = null
-        if head.get("fork") is True:
-            return True
-        base_name = _str(_dig(pr, "base", "repo", "full_name"))
-        return _str(head.get("full_name")).lower() != base_name.lower()
-
-    @property
     def is_marked_prerelease(self) -> bool:
         """A release the author flagged as pre-release on GitHub."""
         return self.event_name == "release" and _dig(self.payload, "release", "prerelease") is True
@@ -147,16 +129,6 @@ def _dig(data: Any, *keys: str) -> Any:
 
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
-
-
-def _pr_number(event_name: str, ref: str, payload: Mapping[str, Any]) -> int | None:
-    number = _dig(payload, "pull_request", "number")
-    if event_name in PR_EVENTS and isinstance(number, int):
-        return number
-    if isinstance(payload.get("number"), int) and event_name in PR_EVENTS:
-        return int(payload["number"])
-    match = _PULL_REF.match(ref)
-    return int(match.group(1)) if match else None
 
 
 # ---------------------------------------------------------------------------

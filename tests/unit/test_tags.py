@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gh_docker_publish.context import RunContext
 from gh_docker_publish.errors import InputError
 from gh_docker_publish.tags import (
     GitContext,
@@ -54,13 +55,17 @@ def payload(name: str) -> dict[str, Any]:
 
 
 def ctx(name: str, *, ref: str | None = None, event: str | None = None) -> GitContext:
+    return GitContext.from_run(run(name, ref=ref, event=event), now=NOW)
+
+
+def run(name: str, *, ref: str | None = None, event: str | None = None) -> RunContext:
     event_name, fixture_ref = FIXTURE_ENV[name]
-    env = {
-        "GITHUB_EVENT_NAME": event or event_name,
-        "GITHUB_REF": fixture_ref if ref is None else ref,
-        "GITHUB_SHA": SHA,
-    }
-    return GitContext.from_env(env, payload(name), now=NOW)
+    return RunContext(
+        event_name=event or event_name,
+        ref=fixture_ref if ref is None else ref,
+        sha=SHA,
+        event=payload(name),
+    )
 
 
 def test_fixtures_exist() -> None:
@@ -371,24 +376,14 @@ def test_context_from_payload(
     fixture: str, fork: bool, number: int | None, default_branch: str | None
 ) -> None:
     git = ctx(fixture)
-    assert git.is_fork_pr is fork
+    assert run(fixture).is_fork_pull_request is fork
     assert git.pr_number == number
     assert git.default_branch == default_branch
 
 
-def test_deleted_fork_counts_as_fork() -> None:
-    data = payload("pull_request_fork")
-    data["pull_request"]["head"]["repo"] = None
-    git = GitContext.from_env(
-        {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_REF": "refs/pull/57/merge"}, data
-    )
-    assert git.is_fork_pr
-
-
 def test_pr_number_from_ref_when_payload_lacks_it() -> None:
-    git = GitContext.from_env(
-        {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_REF": "refs/pull/7/merge", "GITHUB_SHA": SHA},
-        {},
+    git = GitContext.from_run(
+        RunContext(event_name="pull_request", ref="refs/pull/7/merge", sha=SHA, event={})
     )
     assert compute_tags([], git) == ["pr-7"]
 
@@ -421,8 +416,8 @@ def test_push_decision(push: str, event: str, fork: bool, expected: bool, reason
 
 
 def test_push_decision_from_fixture() -> None:
-    git = ctx("pull_request_fork")
-    assert push_decision("auto", git.event_name, git.is_fork_pr).push is False
+    fork = run("pull_request_fork")
+    assert push_decision("auto", fork.event_name, fork.is_fork_pull_request).push is False
 
 
 def test_push_decision_rejects_other_values() -> None:
