@@ -55,16 +55,7 @@ def plan(settings: Settings, ctx: RunContext, now: datetime) -> Plan:
         InputError: a tag rule or the image does not fit; nothing has been contacted yet.
     """
     target = refs.resolve_target(settings, ctx)
-    git = tags.GitContext(
-        event_name=ctx.event_name,
-        ref=ctx.ref,
-        sha=ctx.sha,
-        default_branch=ctx.default_branch or None,
-        pr_number=ctx.pr_number,
-        payload=ctx.event,
-        now=now,
-    )
-    tag_list = tuple(tags.compute_tags(settings.tags, git))
+    tag_list = tuple(tags.compute_tags(settings.tags, tags.GitContext.from_run(ctx, now=now)))
     if not tag_list:
         raise InputError(
             "tags",
