@@ -15,7 +15,15 @@ RUN python3 -m venv /opt/venv \
     /opt/venv/bin/python -c "import gh_docker_publish"
 
 FROM ${PYTHON_IMAGE}
+# The docker CLI and its buildx plugin from Debian (trixie: docker-cli 26.1, docker-buildx
+# 0.13): BuildKit builds go through `docker buildx build` against the runner's daemon.
+# Nothing else: no engine, no compose; apt lists are dropped in the same layer.
+RUN apt-get update -q \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      docker-cli docker-buildx \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb \
+ && docker buildx version
 COPY --from=build /opt/venv /opt/venv
-COPY entrypoint.py /opt/entrypoint.py
+COPY entrypoint.py post.py /opt/
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 ENTRYPOINT ["/opt/venv/bin/python", "/opt/entrypoint.py"]

@@ -21,14 +21,15 @@ import subprocess
 import tempfile
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import docker.errors
 import requests
 
+from .build_inputs import BuilderMode, BuildSecret, cache_type, classic_conflicts
 from .engine import AuthConfig, stream_error, tag
 from .errors import BuildError
 from .progress import Log, ProgressReporter
@@ -55,6 +56,10 @@ class BuildRequest:
     pull: bool = False
     no_cache: bool = False
     platforms: Sequence[str] = ()  # BuildKit only; one platform with --load
+    secrets: Sequence[BuildSecret] = ()  # BuildKit only; mounted per RUN, never in layers
+    cache_from: Sequence[str] = ()  # BuildKit only; buildx --cache-from specs
+    cache_to: Sequence[str] = ()  # BuildKit only; buildx --cache-to specs
+    provenance: bool = False  # BuildKit only; attestation manifests
     #: Credentials for pulling base images, by registry host. Not build secrets.
     registry_auths: Mapping[str, AuthConfig] = field(default_factory=dict)
 
@@ -228,10 +233,18 @@ class ClassicBuilder:
                 hint="Use the BuildKit builder (install docker buildx; builder: auto or "
                 "buildkit), or remove these features from the Dockerfile.",
             )
-        if request.platforms:
+        used = classic_conflicts(
+            platforms=request.platforms,
+            secrets=request.secrets,
+            cache_from=request.cache_from,
+            cache_to=request.cache_to,
+            provenance=request.provenance,
+        )
+        if used:
             raise BuildError(
-                "The classic builder cannot build for other platforms.",
-                hint="Use the BuildKit builder (docker buildx) for platforms.",
+                f"The classic builder cannot honour {', '.join(used)}: BuildKit only.",
+                hint="Use the BuildKit builder (install docker buildx; builder: auto or "
+                "buildkit), or drop these inputs.",
             )
         lines = LineLog(log)
         first_tag = request.tags[0] if request.tags else None
@@ -312,8 +325,11 @@ def private_docker_config(
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _cli_env(docker_host: str | None, config_dir: Path) -> dict[str, str]:
+def _cli_env(
+    docker_host: str | None, config_dir: Path, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     env = dict(os.environ)
+    env.update(extra or {})  # env= build secrets: buildx reads them from its environment
     # Our daemon and the default (docker driver) builder, whatever the user selected:
     # --load must land the image in the daemon the engine then pushes from.
     for var in ("DOCKER_CONTEXT", "BUILDX_BUILDER"):
@@ -323,6 +339,40 @@ def _cli_env(docker_host: str | None, config_dir: Path) -> dict[str, str]:
         env["DOCKER_HOST"] = docker_host
     env.setdefault("BUILDX_NO_DEFAULT_ATTESTATIONS", "1")
     return env
+
+
+#: What the ``docker`` driver (the daemon's own BuildKit) cannot do with the classic
+#: image store; buildx says so only after sending the context. Found by running buildx
+#: 0.13 against dockerd 20.10: "docker exporter does not currently support exporting
+#: manifest lists", "Cache export is not supported for the docker driver",
+#: "Attestation is not supported for the docker driver".
+DOCKER_DRIVER_HINT = (
+    "The daemon's own BuildKit (buildx's docker driver) with the classic image store "
+    "cannot do this. It needs a BuildKit builder that pushes itself (docker buildx create "
+    "--driver docker-container, then build --push), or Docker's containerd image store "
+    "(docs.docker.com/go/build-cache-backends/, /go/attestations/); this action builds "
+    "with --load and pushes with its own token rules, so it does not create such a builder."
+)
+
+
+def docker_driver_limits(request: BuildRequest, containerd_store: bool) -> list[str]:
+    """The requested features the ``docker`` driver cannot build on this daemon."""
+    if containerd_store:
+        return []
+    problems = []
+    if len(request.platforms) > 1:
+        problems.append(
+            f"platforms {','.join(request.platforms)}: --load cannot load a multi-platform "
+            "manifest list into the daemon"
+        )
+    exported = [spec for spec in request.cache_to if cache_type(spec) != "inline"]
+    if exported:
+        problems.append(
+            f"cache-to {'; '.join(exported)}: only type=inline cache export works here"
+        )
+    if request.provenance:
+        problems.append("provenance: attestations need another driver")
+    return problems
 
 
 class BuildKitBuilder:
@@ -337,16 +387,22 @@ class BuildKitBuilder:
         docker_cli: str = "docker",
         provenance: bool = False,
         temp_dir: str | None = None,
+        containerd_store: bool = False,
+        on_config_dir: Callable[[Path], None] | None = None,
     ) -> None:
         self._host = docker_host
         self._cli = docker_cli
         self._provenance = provenance
         self._temp_dir = temp_dir
+        self._containerd_store = containerd_store
+        self._on_config_dir = on_config_dir
 
     def argv(self, request: BuildRequest, iidfile: Path, metadata: Path) -> list[str]:
-        """The buildx command line. Build args and labels are not secrets; no token here."""
+        """The buildx command line. Build args and labels are not secrets; no token here,
+        and for secrets only their ids, file paths and variable names."""
+        provenance = self._provenance or request.provenance
         args = [self._cli, "buildx", "build", "--load", "--progress=plain"]
-        args += [f"--provenance={'true' if self._provenance else 'false'}"]
+        args += [f"--provenance={'true' if provenance else 'false'}"]
         args += ["--iidfile", str(iidfile), "--metadata-file", str(metadata)]
         args += ["--file", str(request.dockerfile_path())]
         for ref in request.tags:
@@ -355,6 +411,12 @@ class BuildKitBuilder:
             args += ["--build-arg", f"{key}={value}"]
         for key, value in request.labels.items():
             args += ["--label", f"{key}={value}"]
+        for secret in request.secrets:
+            args += ["--secret", secret.buildx_spec()]
+        for spec in request.cache_from:
+            args += ["--cache-from", spec]
+        for spec in request.cache_to:
+            args += ["--cache-to", spec]
         if request.target:
             args += ["--target", request.target]
         if request.pull:
@@ -367,10 +429,24 @@ class BuildKitBuilder:
         return args
 
     def build(self, request: BuildRequest, log: Log) -> BuildResult:
-        """Run buildx, stream its plain progress, read the image ID from --iidfile."""
+        """Run buildx, stream its plain progress, read the image ID from --iidfile.
+
+        The private DOCKER_CONFIG (registry logins for base images and cache) exists only
+        while buildx runs; if we are interrupted (SIGTERM -> ``Terminated``), buildx is
+        stopped before the directory is removed, so it cannot recreate files in it.
+        """
+        problems = docker_driver_limits(request, self._containerd_store)
+        if problems:
+            raise BuildError(
+                "BuildKit on this daemon cannot build what was asked: " + "; ".join(problems),
+                hint=DOCKER_DRIVER_HINT,
+            )
         started = time.monotonic()
         lines = LineLog(log)
+        secret_env = {s.env: s.value for s in request.secrets if s.env}
         with private_docker_config(request.registry_auths, self._temp_dir) as cfg:
+            if self._on_config_dir is not None:
+                self._on_config_dir(cfg)
             iidfile, metadata = cfg / "iid", cfg / "metadata.json"
             try:
                 proc = subprocess.Popen(
@@ -378,7 +454,7 @@ class BuildKitBuilder:
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
-                    env=_cli_env(self._host, cfg),
+                    env=_cli_env(self._host, cfg, secret_env),
                     text=True,
                     encoding="utf-8",
                     errors="replace",
@@ -386,9 +462,13 @@ class BuildKitBuilder:
             except OSError as exc:
                 raise BuildError(f"Cannot run {self._cli} buildx: {exc}") from exc
             assert proc.stdout is not None
-            with proc:
-                for line in proc.stdout:
-                    lines.line(line.rstrip("\n"))
+            with proc:  # on exit: close stdout, wait for buildx
+                try:
+                    for line in proc.stdout:
+                        lines.line(line.rstrip("\n"))
+                except BaseException:
+                    _stop(proc)
+                    raise
             if proc.returncode != 0:
                 errors = [ln for ln in lines.tail if ln.startswith("ERROR:")]
                 reason = errors[-1] if errors else f"docker buildx exited with {proc.returncode}"
@@ -397,6 +477,18 @@ class BuildKitBuilder:
         if not image_id:
             raise BuildError("docker buildx did not report an image ID.", log_tail=list(lines.tail))
         return BuildResult(image_id, self.name, tuple(lines.tail), time.monotonic() - started)
+
+
+def _stop(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
+    """SIGTERM buildx (it cancels the build on the daemon), SIGKILL if it lingers."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _read_image_id(iidfile: Path, metadata: Path) -> str:
@@ -412,8 +504,6 @@ def _read_image_id(iidfile: Path, metadata: Path) -> str:
 
 
 # --- choosing -----------------------------------------------------------------------------
-
-BuilderMode = Literal["auto", "buildkit", "classic"]
 
 
 def buildx_status(docker_host: str | None, docker_cli: str = "docker") -> tuple[bool, str]:
@@ -458,6 +548,21 @@ def buildx_status(docker_host: str | None, docker_cli: str = "docker") -> tuple[
     return True, f"docker buildx {plugin}, BuildKit {bk.group(1) if bk else '?'} on the daemon"
 
 
+def uses_containerd_store(client: Any) -> bool:
+    """Whether the daemon keeps images in containerd's store (``docker info`` shows
+    ``driver-type: io.containerd.snapshotter.v1``); then --load takes manifest lists and
+    the docker driver can export caches and attestations (docs.docker.com "containerd
+    image store")."""
+    try:
+        status = client.info().get("DriverStatus") or []
+    except (docker.errors.DockerException, requests.RequestException):
+        return False
+    return any(
+        isinstance(pair, list) and len(pair) == 2 and "containerd.snapshotter" in str(pair[1])
+        for pair in status
+    )
+
+
 def detect_builder(
     mode: BuilderMode,
     client: Any,
@@ -465,13 +570,21 @@ def detect_builder(
     *,
     docker_cli: str = "docker",
     temp_dir: str | None = None,
+    on_config_dir: Callable[[Path], None] | None = None,
 ) -> tuple[Builder, str]:
     """Pick the builder for ``mode`` and say why (for the log and the summary)."""
     if mode == "classic":
         return ClassicBuilder(client), "classic builder requested"
     ok, found = buildx_status(docker_host, docker_cli)
     if ok:
-        return BuildKitBuilder(docker_host, docker_cli=docker_cli, temp_dir=temp_dir), found
+        builder = BuildKitBuilder(
+            docker_host,
+            docker_cli=docker_cli,
+            temp_dir=temp_dir,
+            containerd_store=uses_containerd_store(client),
+            on_config_dir=on_config_dir,
+        )
+        return builder, found
     if mode == "buildkit":
         raise BuildError(
             f"BuildKit was requested but is not usable: {found}.",

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import builders, credentials, engine, labels, refs, report, tags
+from . import builders, credentials, engine, labels, post_step, refs, report, tags
 from .context import RunContext
 from .credentials import UNKNOWN, PackageLink, TokenChoice
 from .errors import InputError, PublishError, PushError
@@ -115,7 +115,7 @@ def run(
                 client, target.registry, username, choice.secret.reveal(), log=console
             )
 
-    built = _build(client, settings, the_plan, image_labels, console)
+    built = _build(client, settings, the_plan, image_labels, console, services, auth)
     result = report.PublishResult(
         image=target.name,
         registry=target.registry,
@@ -269,8 +269,16 @@ def _build(
     the_plan: Plan,
     image_labels: dict[str, str],
     console: Console,
+    services: Services,
+    auth: engine.AuthConfig | None,
 ) -> builders.BuildResult:
-    """Build with the classic builder; its output is fenced so it cannot issue commands."""
+    """Build with the builder the ``builder`` input picks (auto: BuildKit when buildx works,
+    said in the log with the reason); its output is fenced so it cannot issue commands.
+
+    Our registry login goes to buildx too (private base images on the same registry, a
+    registry cache), in a private DOCKER_CONFIG whose path is saved as state so the
+    action's post step removes it should this process be killed before its ``finally``.
+    """
     request = builders.BuildRequest(
         context=Path(settings.context),
         dockerfile=Path(settings.file).resolve(),  # settings give it relative to the cwd
@@ -280,8 +288,20 @@ def _build(
         target=settings.target or None,
         pull=settings.pull,
         no_cache=settings.no_cache,
+        platforms=settings.platforms,
+        secrets=settings.build_secrets,
+        cache_from=settings.cache_from,
+        cache_to=settings.cache_to,
+        provenance=settings.provenance,
+        registry_auths={auth["serveraddress"]: auth} if auth else {},
     )
-    builder = builders.ClassicBuilder(client)
+    builder, reason = builders.detect_builder(
+        settings.builder,
+        client,
+        services.docker_host,
+        on_config_dir=lambda path: console.save_state(post_step.STATE_NAME, str(path)),
+    )
+    console.info(f"Builder: {builder.name} ({reason})")
     with (
         console.group(f"Build {the_plan.target.name} ({builder.name} builder)"),
         console.stop_commands(),

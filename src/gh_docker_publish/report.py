@@ -18,7 +18,7 @@ from gh_docker_publish.progress import human_bytes
 
 OUTPUT_NAMES = (
     "image", "tags", "refs", "digest", "imageid", "metadata", "registry", "package-url",
-    "token-source", "username",
+    "token-source", "username", "builder",
 )
 
 
@@ -88,6 +88,7 @@ def render_outputs(result: PublishResult) -> dict[str, str]:
         "package-url": result.package_url,
         "token-source": result.token_source,
         "username": result.username,
+        "builder": result.builder,
     }
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from gh_docker_publish import gha, refs
+from gh_docker_publish import build_inputs, gha, refs
 from gh_docker_publish.errors import InputError
 
 PushMode = Literal["true", "false", "auto"]
@@ -26,7 +26,7 @@ AuthMode = Literal["auto", "github-token", "token"]
 INPUT_NAMES = (
     "image", "registry", "owner", "repository", "tags", "context", "file", "build-args",
     "labels", "target", "pull", "no-cache", "push", "github-token", "token", "username",
-    "auth",
+    "auth", "builder", "platforms", "secrets", "cache-from", "cache-to", "provenance",
 )
 AUTH_MODES: tuple[AuthMode, ...] = ("auto", "github-token", "token")
 
@@ -92,11 +92,18 @@ class Settings:
     token: Secret = field(default_factory=Secret)
     username: str = ""
     auth: AuthMode = "auto"
+    builder: build_inputs.BuilderMode = "auto"
+    platforms: tuple[str, ...] = ()
+    build_secrets: tuple[build_inputs.BuildSecret, ...] = ()  # the `secrets` input
+    cache_from: tuple[str, ...] = ()
+    cache_to: tuple[str, ...] = ()
+    provenance: bool = False
     notices: tuple[str, ...] = field(default=(), compare=False)
 
     def secrets(self) -> list[str]:
         """The non-empty secret values, for the caller to mask the moment settings load."""
-        return [s.reveal() for s in (self.github_token, self.token) if s]
+        tokens = [s.reveal() for s in (self.github_token, self.token) if s]
+        return tokens + [s.value for s in self.build_secrets if s.value]
 
 
 # -- list inputs ---------------------------------------------------------------------------
@@ -305,6 +312,31 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
             hint="Set 'file' to your Dockerfile's path (relative to the workspace).",
         )
 
+    builder = build_inputs.parse_builder(get("builder"))
+    platforms = build_inputs.parse_platforms(split_list(values.get("platforms", "")))
+    build_secrets = build_inputs.parse_secrets(
+        split_list(values.get("secrets", ""), commas=False), env
+    )
+    cache_from = build_inputs.parse_cache(
+        split_list(values.get("cache-from", ""), commas=False), "cache-from"
+    )
+    cache_to = build_inputs.parse_cache(
+        split_list(values.get("cache-to", ""), commas=False), "cache-to"
+    )
+    provenance = parse_bool(get("provenance"), "provenance")
+    if builder == "classic":
+        used = build_inputs.classic_conflicts(
+            platforms=platforms, secrets=build_secrets, cache_from=cache_from,
+            cache_to=cache_to, provenance=provenance,
+        )
+        if used:
+            raise InputError(
+                used[0],
+                "needs BuildKit, but builder is classic (the classic builder has no "
+                f"{', '.join(used)}).",
+                hint="Use builder: auto or buildkit, or drop the input.",
+            )
+
     auth = get("auth").lower() or "auto"
     if auth not in AUTH_MODES:
         raise InputError(
@@ -331,5 +363,11 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
         token=Secret(get("token")),
         username=get("username"),
         auth=auth,
+        builder=builder,
+        platforms=platforms,
+        build_secrets=build_secrets,
+        cache_from=cache_from,
+        cache_to=cache_to,
+        provenance=provenance,
         notices=tuple(notices),
     )

@@ -7,7 +7,7 @@ import io
 import json
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ class Outcome:
     log: str
     outputs: dict[str, str]
     summary: str
+    state: dict[str, str] = field(default_factory=dict)  # GITHUB_STATE, for the post step
 
 
 @pytest.fixture
@@ -49,13 +50,14 @@ def publish(testbed: Any, tmp_path: Path) -> Callable[..., Outcome]:
         event: Mapping[str, Any] | None = None,
         event_name: str = "push",
         ref: str = "refs/heads/main",
+        extra_env: Mapping[str, str] | None = None,
     ) -> Outcome:
         files = tmp_path / f"run-{len(list(tmp_path.iterdir()))}"
         files.mkdir()
         (files / "event.json").write_text(
             json.dumps(event or {"repository": {"default_branch": "main"}})
         )
-        for name in ("output", "summary"):
+        for name in ("output", "summary", "state"):
             (files / name).touch()
         env = {
             "GITHUB_ACTIONS": "true",
@@ -70,6 +72,7 @@ def publish(testbed: Any, tmp_path: Path) -> Callable[..., Outcome]:
             "GITHUB_EVENT_PATH": str(files / "event.json"),
             "GITHUB_OUTPUT": str(files / "output"),
             "GITHUB_STEP_SUMMARY": str(files / "summary"),
+            "GITHUB_STATE": str(files / "state"),
             "DOCKER_HOST": testbed.docker_host,
             "INPUT_REGISTRY": testbed.registry,
             "INPUT_CONTEXT": str(HELLO),
@@ -77,10 +80,14 @@ def publish(testbed: Any, tmp_path: Path) -> Callable[..., Outcome]:
             "INPUT_GITHUB-TOKEN": github_token,
         }
         env.update({f"INPUT_{k.upper()}": v for k, v in inputs.items()})
+        env.update(extra_env or {})
         stream = io.StringIO()
         code = _run_action(env, stream)
         outputs = dict(parse_env_file((files / "output").read_text()))
-        return Outcome(code, stream.getvalue(), outputs, (files / "summary").read_text())
+        state = dict(parse_env_file((files / "state").read_text()))
+        return Outcome(
+            code, stream.getvalue(), outputs, (files / "summary").read_text(), state
+        )
 
     return run
 

@@ -1,0 +1,60 @@
+"""The action image builds with BuildKit: the docker CLI and buildx plugin it ships talk to
+the runner's daemon through the mounted socket, and the post step (``post-entrypoint``,
+in a fresh container) runs and finds nothing left behind."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.harness import ActionHarness, default_github_context
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_action_image_builds_with_buildkit_and_post_step_cleans_up(
+    runner: ActionHarness,
+    testbed: Any,
+    github: Any,
+    registry_reader: Any,
+    tmp_path: Path,
+    unique_name: Callable[[str], str],
+) -> None:
+    github.org("octo-org", members={"octocat": "admin"})
+    github.repo("octo-org/app")
+    image = unique_name("hello")
+    token = github.github_token("octo-org/app")
+    workspace = tmp_path / "ws"
+    shutil.copytree(ROOT / "examples" / "hello", workspace)
+    result = runner.run(
+        ROOT,
+        inputs={
+            "image": image,
+            "tags": "v1",
+            "builder": "buildkit",
+            "registry": testbed.registry,
+            "build-args": f"BASE_IMAGE={testbed.busybox_image}",
+        },
+        github=default_github_context(
+            repository="octo-org/app",
+            actor="octocat",
+            ref="refs/heads/main",
+            event_name="push",
+            api_url=testbed.github_url,
+            token=token,
+        ),
+        workspace=workspace,
+    )
+    assert result.conclusion == "success", result.text
+    assert result.outputs["builder"] == "buildkit"
+    assert "Builder: buildkit (docker buildx" in result.text
+    assert result.outputs["digest"] == registry_reader.manifest_digest(f"octo-org/{image}", "v1")
+    saved = result.state["docker_config"]  # handed to the post step as STATE_docker_config
+    assert saved.startswith("/tmp/ghdp-docker-")  # the main container's own /tmp
+    assert result.post is not None, "action.yml declares post-entrypoint"
+    assert result.post.conclusion == "success", result.post.text
+    # The main step removed it in its finally; the post container never had it.
+    assert "Post: " in result.post.text
+    assert f"{saved} is already gone" in result.post.text
