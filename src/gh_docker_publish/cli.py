@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
-from . import __version__, credentials, labels, publish, report
+from . import __version__, credentials, labels, modes, publish, report
 from .context import RunContext, load_context
 from .errors import PublishError
 from .gha import Console
@@ -76,6 +76,9 @@ def _publish(
 ) -> None:
     _mask(settings, console)
     services = publish.Services(docker_host=docker_host or env.get("DOCKER_HOST") or None)
+    if settings.mode != "publish":
+        modes.run(settings, ctx, console, services)
+        return
     result = publish.run(settings, ctx, console, services)
     if not console.on_actions:
         print(report.render_terminal(result), file=sys.stdout)

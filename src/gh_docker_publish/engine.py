@@ -581,9 +581,16 @@ def pull(
     retry: RetryPolicy = RetryPolicy(),
     clock: Clock = time.monotonic,
     progress_interval: float = 5.0,
+    platform: str | None = None,
 ) -> str:
-    """Pull ``ref`` (by tag) and return the digest the registry reported."""
-    repo, tag_ = split_ref(ref)
+    """Pull ``ref`` (``repo:tag`` or ``repo@sha256:...``) and return the digest the registry
+    reported. ``platform`` (``os/arch[/variant]``) picks a variant of a multi-platform image;
+    None means the daemon's own."""
+    if "@" in ref:
+        # The Engine API's /images/create takes a digest where the tag goes.
+        repo, _, tag_ = ref.partition("@")
+    else:
+        repo, tag_ = split_ref(ref)
 
     def attempt() -> str:
         progress = ProgressReporter(log, "pull", interval=progress_interval, clock=clock)
@@ -594,6 +601,7 @@ def pull(
                 stream=True,
                 decode=True,
                 auth_config=dict(auth_config) if auth_config else None,
+                platform=platform,
             )
             digest = read_pull_stream(chunks, progress, log)
         except StreamError as exc:

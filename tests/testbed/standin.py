@@ -63,6 +63,8 @@ REGISTRY_TIMEOUT = 10
 SCOPE_MISMATCH = "permission_denied: The token provided does not match expected scopes."
 WRITE_DENIED = "permission_denied: write_package"
 BY_INTEGRATION = "Resource not accessible by integration"
+LAST_TAGGED = ("You cannot delete the last tagged version of a package. "
+               "You must delete the package instead.")
 DOCS = "https://docs.github.com/rest"
 DOC_USER = f"{DOCS}/users/users#get-the-authenticated-user"
 DOC_REPO = f"{DOCS}/repos/repos#get-a-repository"
@@ -88,6 +90,17 @@ LICENSES = {
 
 def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def github_time(stamp: str | None) -> str:
+    """An RFC 3339 time (the registry's event timestamp, an image's `created`) in GitHub's
+    `2024-01-02T03:04:05Z` shape; now when there is none."""
+    try:
+        when = dt.datetime.fromisoformat(str(stamp)).astimezone(dt.UTC)
+    except ValueError:
+        return now_iso()
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
 
 
 # ---------------------------------------------------------------- names
@@ -403,6 +416,19 @@ class Registry:
                 out[digest] = []
         return out
 
+    def created(self, name: str, reference: str) -> str | None:
+        """The image config's `created` (first child of an index), for versions whose push
+        event has not arrived: GitHub's created_at is when the version was pushed."""
+        resp = self._call("GET", name, f"manifests/{reference}")
+        if resp.status_code != 200:
+            return None
+        manifest = resp.json()
+        if "manifests" in manifest:
+            children = manifest.get("manifests") or []
+            return self.created(name, children[0]["digest"]) if children else None
+        config = self._call("GET", name, f"blobs/{manifest['config']['digest']}")
+        return str(config.json().get("created") or "") or None if config.ok else None
+
     def source_label(self, name: str, reference: str) -> str | None:
         """The image's `org.opencontainers.image.source`, from index annotations or config."""
         resp = self._call("GET", name, f"manifests/{reference}")
@@ -585,6 +611,10 @@ class Standin:
                 if event.get("action") != "push":
                     continue
                 self.seen.setdefault(repo, set()).add(digest)
+                # The version exists from its push: ids and created_at follow push order.
+                if (repo, digest) not in self.version_ids:
+                    self.version_ids[(repo, digest)] = (
+                        next(self.ids), github_time(event.get("timestamp")))
                 actor = event.get("actor", {}).get("name", "")
                 if repo in self.pending and actor in self.subs:
                     self.pending[repo] = actor  # the pusher, not merely the last grantee
@@ -595,14 +625,21 @@ class Standin:
         repo = registry_name(package.owner, package.name)
         with self.lock:
             known = set(self.seen.get(repo, set()))
-        held = self.registry.versions(repo, known)
+        registry = self.registry
+        held = registry.versions(repo, known)
+        held = registry.versions(repo, known)
         with self.lock:
+            fresh = [d for d in held if (repo, d) not in self.version_ids]
+        # Pushed, but the event has not arrived yet: date them by their image's creation,
+        # oldest first, so ids still follow push order as GitHub's do.
+        times = {digest: registry.created(repo, digest) or "" for digest in fresh}
+        with self.lock:
+            for digest in sorted(fresh, key=lambda d: github_time(times[d]) + times[d]):
+                self.version_ids.setdefault(
+                    (repo, digest), (next(self.ids), github_time(times[digest] or None)))
             out = []
             for digest, tags in held.items():
-                key = (repo, digest)
-                if key not in self.version_ids:
-                    self.version_ids[key] = (next(self.ids), now_iso())
-                vid, created = self.version_ids[key]
+                vid, created = self.version_ids[(repo, digest)]
                 out.append({"id": vid, "digest": digest, "tags": sorted(tags),
                             "created_at": created})
             return sorted(out, key=lambda v: v["id"], reverse=True)
@@ -963,9 +1000,13 @@ class Handler(BaseHTTPRequestHandler):
         message = ("You need at least delete:packages and read:packages scopes "
                    "to delete a package version.")
         _, package = self._package(kind, owner, name, message, doc, delete=True)
-        version = next((v for v in self.standin.versions(package) if v["id"] == int(vid)), None)
+        versions = self.standin.versions(package)
+        version = next((v for v in versions if v["id"] == int(vid)), None)
         if version is None:
             raise ApiError(404, "Package version not found.", doc)
+        if version["tags"] and sum(1 for v in versions if v["tags"]) == 1:
+            # GHCR keeps at least one tagged version; untagged ones delete even when last.
+            raise ApiError(400, LAST_TAGGED, doc)
         if not self.standin.delete_version(package, version["digest"]):
             raise ApiError(500, "The registry refused to delete the manifest.", doc)
         self._send(204)

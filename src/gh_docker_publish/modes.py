@@ -1,0 +1,27 @@
+"""The two modes besides publish: ``pull`` (install packages) and ``cleanup`` (delete old
+versions). GitHub's docs name three jobs that need a token: publish, install, delete;
+``cli`` sends ``mode: publish`` to ``publish.run`` and the other two here."""
+
+from __future__ import annotations
+
+import sys
+
+from . import cleanup, engine, publish, pull
+from .context import RunContext
+from .gha import Console
+from .settings import Settings
+
+
+def run(settings: Settings, ctx: RunContext, console: Console, services: publish.Services) -> None:
+    """Run ``settings.mode`` (pull or cleanup); outside Actions also print what happened."""
+    if settings.mode == "pull":
+        tag_list = publish.plan(settings, ctx, services.now()).tags if settings.tags else ()
+        client = engine.connect(services.docker_host, timeout=services.docker_timeout)
+        pulled = pull.run(settings, ctx, console, client, services.github_api, tag_list)
+        if not console.on_actions:
+            for ref, digest in pulled.digests.items():
+                print(f"{ref}  {digest}", file=sys.stdout)
+        return
+    result = cleanup.run(settings, ctx, console, services.github_api, now=services.now)
+    if not console.on_actions:
+        print("\n".join(cleanup.render_plan_lines(result)), file=sys.stdout)
