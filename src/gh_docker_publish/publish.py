@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import builders, credentials, engine, labels, post_step, refs, report, tags
+from . import builders, credentials, engine, labels, post_step, pull, refs, report, tags
 from .context import RunContext
 from .credentials import UNKNOWN, PackageLink, TokenChoice
 from .errors import InputError, PublishError, PushError
@@ -115,6 +115,10 @@ def run(
                 client, target.registry, username, choice.secret.reveal(), log=console
             )
 
+    # Base images of other owners: pulled now with a token that reads them (pull.py).
+    settings = pull.prepare_bases(
+        client, settings, ctx, target, choice, auth, console, services.github_api
+    )
     built = _build(client, settings, the_plan, image_labels, console, services, auth)
     result = report.PublishResult(
         image=target.name,

@@ -18,7 +18,7 @@ from gh_docker_publish.progress import human_bytes
 
 OUTPUT_NAMES = (
     "image", "tags", "refs", "digest", "imageid", "metadata", "registry", "package-url",
-    "token-source", "username", "builder",
+    "token-source", "username", "builder", "deleted-versions", "kept-versions",
 )
 
 
@@ -89,6 +89,9 @@ def render_outputs(result: PublishResult) -> dict[str, str]:
         "token-source": result.token_source,
         "username": result.username,
         "builder": result.builder,
+        # mode cleanup's outputs (cleanup.render_outputs); empty when publishing
+        "deleted-versions": "",
+        "kept-versions": "",
     }
 
 

@@ -21,14 +21,19 @@ from gh_docker_publish.errors import InputError
 
 PushMode = Literal["true", "false", "auto"]
 AuthMode = Literal["auto", "github-token", "token"]
+Mode = Literal["publish", "pull", "cleanup"]
 
 # The action's inputs, in action.yml's (kebab-case) spelling.
 INPUT_NAMES = (
     "image", "registry", "owner", "repository", "tags", "context", "file", "build-args",
     "labels", "target", "pull", "no-cache", "push", "github-token", "token", "username",
-    "auth", "builder", "platforms", "secrets", "cache-from", "cache-to", "provenance",
+    "auth", "mode", "keep-latest", "delete-untagged-older-than", "protect-tags", "dry-run",
+    "digest", "builder", "platforms", "secrets", "cache-from", "cache-to", "provenance",
 )
 AUTH_MODES: tuple[AuthMode, ...] = ("auto", "github-token", "token")
+MODES: tuple[Mode, ...] = ("publish", "pull", "cleanup")
+# protect-tags when not given: the tag `latest` and every semver tag (keyword `semver`).
+DEFAULT_PROTECT_TAGS = ("latest", "semver")
 
 # YAML 1.2 core schema booleans, exactly what @actions/core getBooleanInput accepts.
 _TRUE = ("true", "True", "TRUE")
@@ -92,6 +97,12 @@ class Settings:
     token: Secret = field(default_factory=Secret)
     username: str = ""
     auth: AuthMode = "auto"
+    mode: Mode = "publish"
+    keep_latest: int | None = None  # cleanup: keep the N newest versions (None: no such rule)
+    delete_untagged_older_than: float | None = None  # cleanup: days (None: no such rule)
+    protect_tags: tuple[str, ...] = DEFAULT_PROTECT_TAGS  # cleanup: fnmatch patterns
+    dry_run: bool = True  # cleanup: print the plan, delete nothing
+    digest: tuple[str, ...] = ()  # cleanup: digests this run pushed; never deleted
     builder: build_inputs.BuilderMode = "auto"
     platforms: tuple[str, ...] = ()
     build_secrets: tuple[build_inputs.BuildSecret, ...] = ()  # the `secrets` input
@@ -186,6 +197,65 @@ def _parse_push(raw: str) -> PushMode:
             "push", f"'{raw}' is not true, false or auto.",
             hint="Use auto (push unless the token cannot), true or false.",
         ) from None
+
+
+def _parse_mode(raw: str) -> Mode:
+    mode = raw.lower() or "publish"
+    for known in MODES:
+        if mode == known:
+            return known
+    raise InputError(
+        "mode", f"'{raw}' is not one of {', '.join(MODES)}.",
+        hint="publish builds and pushes; pull fetches image:tags; cleanup prunes old versions.",
+    )
+
+
+def _parse_count(raw: str, input_name: str) -> int | None:
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise InputError(input_name, f"'{raw}' is not a whole number >= 0.")
+    return int(raw)
+
+
+def _parse_days(raw: str, input_name: str) -> float | None:
+    if not raw:
+        return None
+    try:
+        days = float(raw)
+    except ValueError:
+        days = -1.0
+    if not days >= 0 or days == float("inf"):
+        raise InputError(input_name, f"'{raw}' is not a number of days >= 0 (e.g. 7 or 0.5).")
+    return days
+
+
+def _parse_digests(raw: str) -> tuple[str, ...]:
+    digests = split_list(raw)
+    for digest in digests:
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+            raise InputError(
+                "digest", f"'{digest}' is not a manifest digest (sha256:<64 hex digits>).",
+                hint="Pass the publish step's output: ${{ steps.<id>.outputs.digest }}.",
+            )
+    return digests
+
+
+def _parse_deadline(raw: str) -> float:
+    """Seconds (``0``/empty: no deadline beyond the retry attempts). Like a step's
+    ``timeout-minutes``, but it ends retries cleanly instead of killing the step."""
+    if not raw:
+        return 0.0
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise InputError(
+            "deadline", f"'{raw}' is not a number of seconds >= 0.",
+            hint="For example deadline: 600 (no retry starts after 10 minutes); 0 turns it off.",
+        )
+    return seconds
 
 
 # -- owner / repository --------------------------------------------------------------------
@@ -297,15 +367,28 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
         if "=" not in tag:  # type=... rules are validated by tags.py
             refs.validate_tag(tag, "tags")
 
+    mode = _parse_mode(get("mode"))
+    keep_latest = _parse_count(get("keep-latest"), "keep-latest")
+    untagged_days = _parse_days(get("delete-untagged-older-than"), "delete-untagged-older-than")
+    if mode == "cleanup" and keep_latest is None and untagged_days is None:
+        raise InputError(
+            "keep-latest",
+            "mode cleanup needs a rule: neither 'keep-latest' nor "
+            "'delete-untagged-older-than' is set.",
+            hint="For example keep-latest: 10, or delete-untagged-older-than: 7.",
+        )
+    protect_tags = split_list(values.get("protect-tags", "")) or DEFAULT_PROTECT_TAGS
+
     context_dir = get("context") or "."
-    if not Path(context_dir).is_dir():
+    # Only publish builds: pull and cleanup run without a checkout.
+    if mode == "publish" and not Path(context_dir).is_dir():
         raise InputError(
             "context",
             f"'{context_dir}' is not a directory.",
             hint="Check out the repository first (actions/checkout) or fix the path.",
         )
     dockerfile = get("file") or str(Path(context_dir) / "Dockerfile")
-    if not Path(dockerfile).is_file():
+    if mode == "publish" and not Path(dockerfile).is_file():
         raise InputError(
             "file",
             f"no Dockerfile at '{dockerfile}'.",
@@ -363,6 +446,12 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
         token=Secret(get("token")),
         username=get("username"),
         auth=auth,
+        mode=mode,
+        keep_latest=keep_latest,
+        delete_untagged_older_than=untagged_days,
+        protect_tags=protect_tags,
+        dry_run=parse_bool(get("dry-run"), "dry-run", default=True),
+        digest=_parse_digests(values.get("digest", "")),
         builder=builder,
         platforms=platforms,
         build_secrets=build_secrets,
