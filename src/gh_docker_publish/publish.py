@@ -15,7 +15,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import builders, credentials, engine, labels, post_step, pull, refs, report, tags
+from . import (
+    builders,
+    credentials,
+    engine,
+    labels,
+    post_step,
+    preflight,
+    pull,
+    refs,
+    registries,
+    report,
+    tags,
+)
 from .context import RunContext
 from .credentials import UNKNOWN, PackageLink, TokenChoice
 from .errors import InputError, PublishError, PushError
@@ -35,6 +47,8 @@ class Services:
     github_api: ApiFactory = GitHubApi
     docker_timeout: float = 300.0
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # GitHub's Docker registry limits, checked after the build (tests pass small ones).
+    image_limits: preflight.ImageLimits = field(default_factory=preflight.ImageLimits)
 
 
 @dataclass(frozen=True)
@@ -48,13 +62,22 @@ class Plan:
     push_reason: str
 
 
-def plan(settings: Settings, ctx: RunContext, now: datetime) -> Plan:
+def plan(
+    settings: Settings,
+    ctx: RunContext,
+    now: datetime,
+    probed: registries.RegistryChoice | None = None,
+) -> Plan:
     """The pure part of a run: where the image goes, its tags, and whether it is pushed.
+
+    ``probed``: the GHES registry ``registries.choose`` found (None: refs decides alone).
 
     Raises:
         InputError: a tag rule or the image does not fit; nothing has been contacted yet.
     """
-    target = refs.resolve_target(settings, ctx)
+    target = refs.resolve_target(
+        settings, ctx, probed_registry=probed.host if probed else None
+    )
     tag_list = tuple(tags.compute_tags(settings.tags, tags.GitContext.from_run(ctx, now=now)))
     if not tag_list:
         raise InputError(
@@ -83,10 +106,12 @@ def run(
     started = time.monotonic()
     for note in settings.notices:
         console.notice(note)
-    the_plan = plan(settings, ctx, services.now())
+    probed = registries.choose(settings, ctx)
+    the_plan = plan(settings, ctx, services.now(), probed)
     target = the_plan.target
     for warning in target.warnings:
         console.warning(warning)
+    console.info(registries.explain(target, settings, ctx, probed))
 
     choice: TokenChoice | None = None
     username = ""
@@ -114,6 +139,13 @@ def run(
             auth = engine.login(
                 client, target.registry, username, choice.secret.reveal(), log=console
             )
+            # Fail in seconds, not after the build, when this token may not push here.
+            preflight.before_build(
+                target, username, choice.secret.reveal(),
+                scheme=registries.registry_scheme(target.registry, ctx),
+                fields=_hints(target, ctx, choice), who=f"the {choice.label}", log=console,
+            )
+    preflight.warn_engine(client, target, console)
 
     # Base images of other owners: pulled now with a token that reads them (pull.py).
     settings = pull.prepare_bases(
@@ -139,6 +171,7 @@ def run(
         report.write(result, console)
         return result
 
+    preflight.after_build(client, built.image_id, target, services.image_limits, console)
     try:
         with console.group(f"Push {len(the_plan.refs)} tag(s) to {target.name}"):
             pushed = engine.push(

@@ -29,7 +29,9 @@ INPUT_NAMES = (
     "labels", "target", "pull", "no-cache", "push", "github-token", "token", "username",
     "auth", "mode", "keep-latest", "delete-untagged-older-than", "protect-tags", "dry-run",
     "digest", "builder", "platforms", "secrets", "cache-from", "cache-to", "provenance",
+    "subdomain-isolation",
 )
+ISOLATION_MODES = ("auto", "true", "false")
 AUTH_MODES: tuple[AuthMode, ...] = ("auto", "github-token", "token")
 MODES: tuple[Mode, ...] = ("publish", "pull", "cleanup")
 # protect-tags when not given: the tag `latest` and every semver tag (keyword `semver`).
@@ -97,6 +99,8 @@ class Settings:
     token: Secret = field(default_factory=Secret)
     username: str = ""
     auth: AuthMode = "auto"
+    # GHES: auto probes the registries; true/false say which one (registries.py).
+    subdomain_isolation: Literal["auto", "true", "false"] = "auto"
     mode: Mode = "publish"
     keep_latest: int | None = None  # cleanup: keep the N newest versions (None: no such rule)
     delete_untagged_older_than: float | None = None  # cleanup: days (None: no such rule)
@@ -428,6 +432,15 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
             hint="Use auto (choose per package), github-token or token (the PAT).",
         )
 
+    isolation = get("subdomain-isolation").lower() or "auto"
+    if isolation not in ISOLATION_MODES:
+        raise InputError(
+            "subdomain-isolation",
+            f"'{isolation}' is not one of {', '.join(ISOLATION_MODES)}.",
+            hint="Use auto (probe the GHES registries), true (containers.HOSTNAME) or false "
+            "(the Docker registry at HOSTNAME).",
+        )
+
     return Settings(
         image=image,
         registry=registry,
@@ -446,6 +459,7 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
         token=Secret(get("token")),
         username=get("username"),
         auth=auth,
+        subdomain_isolation=isolation,  # type: ignore[arg-type]  # checked just above
         mode=mode,
         keep_latest=keep_latest,
         delete_untagged_older_than=untagged_days,

@@ -106,15 +106,18 @@ def test_mixed_case_owner_and_repository_are_lowercased(
     assert "lowercased" in out.log
 
 
-def test_denial_in_the_push_stream_shows_the_github_hint(
+def test_denial_shows_the_github_hint_before_the_build(
     octo: Any, publish: Callable[..., Outcome], unique_name: Callable[[str], str]
 ) -> None:
+    # The preflight probe (preflight.py) asks the registry right after login, so GitHub's
+    # denial arrives before the build instead of in the push stream.
     read_only = octo.github_token("octo-org/app", packages="read")
     out = publish({"image": unique_name("hello"), "tags": "v1"}, github_token=read_only)
     assert out.code == 1
     assert "installation not allowed to" in out.log
     assert "Manage Actions access" in out.log
-    assert "Not landed:" in out.log
+    assert "Preflight:" in out.log
+    assert "Builder:" not in out.log and "::group::Build" not in out.log
 
 
 def test_failing_run_shows_the_last_lines_of_the_build(

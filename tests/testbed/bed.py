@@ -22,7 +22,7 @@ from pathlib import Path
 
 import requests
 
-from . import daemon, images, registry
+from . import daemon, ghes, images, registry
 from .procs import TestbedError, cmdline, free_port, owned, port_in_use, spawn, stop, wait_for
 
 DEFAULT_DIR = "/var/tmp/gh-docker-publish-testbed"
@@ -45,6 +45,7 @@ class Bed:
     cache_dir: Path
     busybox_image: str = images.BUSYBOX
     python_image: str = images.PYTHON
+    ghes_port: int = 0  # the GHES test registries' common port (tests/testbed/ghes.py)
     timings: dict[str, float] = field(default_factory=dict, compare=False)
 
     def env(self) -> dict[str, str]:
@@ -61,6 +62,7 @@ class Bed:
             "TESTBED_DOCKER_STARTED": "1" if self.docker_started_by_us else "0",
             "TESTBED_BUSYBOX_IMAGE": self.busybox_image,
             "TESTBED_PYTHON_IMAGE": self.python_image,
+            "TESTBED_GHES_PORT": str(self.ghes_port),
         }
 
 
@@ -90,8 +92,10 @@ def up(environ: Mapping[str, str] | None = None) -> Bed:
         t = time.monotonic()
         key, cert = _signing_pair(root / "standin")
         reg_port, gh_port = _ports(env, state, root)
+        ghes_port = ghes.choose_port(state, root / "ghes")
         gh_pid = _ensure_standin(
-            root / "standin", gh_port, reg_port, key, cert, _pid(state, "standin_pid")
+            root / "standin", gh_port, reg_port, key, cert, _pid(state, "standin_pid"),
+            ghes_port,
         )
         state.update(standin_pid=gh_pid, github_port=gh_port, registry_port=reg_port)
         _save_state(root, state)
@@ -104,12 +108,14 @@ def up(environ: Mapping[str, str] | None = None) -> Bed:
         )
         state.update(registry_pid=reg_pid)
         _save_state(root, state)
+        _ensure_ghes(root, env, state, ghes_port, gh_port, cert)
         timings["services"] = time.monotonic() - t
 
         t = time.monotonic()
         client = docker_client(dockerd.host)
         try:
             reports = images.ensure_all(client, env)
+            ghes.wait_until_daemon_resolves(client, ghes_port)
         finally:
             client.close()
         for report in reports:
@@ -127,6 +133,7 @@ def up(environ: Mapping[str, str] | None = None) -> Bed:
             signing_key=key,
             signing_cert=cert,
             cache_dir=images.cache_dir(env),
+            ghes_port=ghes_port,
             timings=timings,
         )
         _write_env(root, bed.env())
@@ -146,6 +153,14 @@ def down(environ: Mapping[str, str] | None = None, *, purge: bool = False) -> li
             stopped.append("github stand-in")
         if registry.shutdown(root / "registry", _pid(state, "registry_pid")):
             stopped.append("registry")
+        for ghes_registry in ghes.REGISTRIES:
+            pid_key = f"ghes_{ghes_registry.key}_pid"
+            if registry.shutdown(root / "ghes" / ghes_registry.key, _pid(state, pid_key)):
+                stopped.append(f"GHES registry {ghes_registry.service}")
+            state.pop(pid_key, None)
+        with contextlib.suppress(OSError):
+            if ghes.update_hosts(ghes.hosts_path(env), str(root), add=False):
+                stopped.append("GHES /etc/hosts entries")
         # Only a dockerd whose command line names our data-root: never one we did not start.
         if daemon.shutdown(root / "docker", _pid(state, "dockerd_pid"), env):
             stopped.append("dockerd")
@@ -180,7 +195,38 @@ def docker_client(host: str, timeout: int = 300):  # type: ignore[no-untyped-def
 # --- the GitHub stand-in -------------------------------------------------------------------
 
 
-def _standin_argv(port: int, reg_port: int, key: Path, cert: Path) -> list[str]:
+def _ensure_ghes(
+    root: Path,
+    env: Mapping[str, str],
+    state: dict[str, object],
+    port: int,
+    github_port: int,
+    cert: Path,
+) -> None:
+    """The GHES test registries and their /etc/hosts names (tests/testbed/ghes.py)."""
+    for ghes_registry in ghes.REGISTRIES:
+        pid_key = f"ghes_{ghes_registry.key}_pid"
+        state[pid_key] = registry.ensure(
+            root / "ghes" / ghes_registry.key,
+            port=port,
+            github_port=github_port,
+            cert=cert,
+            recorded_pid=_pid(state, pid_key),
+            host=ghes_registry.address,
+            service=ghes_registry.service,
+        )
+    state["ghes_port"] = port
+    _save_state(root, state)
+    try:
+        ghes.update_hosts(ghes.hosts_path(env), str(root), add=True)
+    except OSError as exc:
+        raise TestbedError(
+            f"cannot add the GHES test host names to {ghes.hosts_path(env)}: {exc} "
+            "(the bed needs root for this, as for dockerd)"
+        ) from exc
+
+
+def _standin_argv(port: int, reg_port: int, key: Path, cert: Path, ghes_port: int) -> list[str]:
     return [
         sys.executable, "-m", "tests.testbed.standin",
         "--host", "127.0.0.1",
@@ -191,6 +237,7 @@ def _standin_argv(port: int, reg_port: int, key: Path, cert: Path) -> list[str]:
         "--issuer", registry.ISSUER,
         "--registry", f"http://127.0.0.1:{reg_port}",
         "--server-url", SERVER_URL,
+        *ghes.standin_args(ghes_port),
     ]  # fmt: skip
 
 
@@ -203,9 +250,9 @@ def standin_answers(port: int, timeout: float = 2.0) -> bool:
 
 
 def _ensure_standin(
-    root: Path, port: int, reg_port: int, key: Path, cert: Path, pid: int | None
+    root: Path, port: int, reg_port: int, key: Path, cert: Path, pid: int | None, ghes_port: int
 ) -> int:
-    argv = _standin_argv(port, reg_port, key, cert)
+    argv = _standin_argv(port, reg_port, key, cert, ghes_port)
     if pid and owned(pid, str(key)) and cmdline(pid)[1:] == argv[1:] and standin_answers(port):
         return pid
     stop(pid, str(root))

@@ -35,7 +35,18 @@ def paths(root: Path) -> dict[str, Path]:
     }
 
 
-def render_config(*, port: int, github_port: int, cert: Path, data: Path, secret: str) -> str:
+def render_config(
+    *,
+    port: int,
+    github_port: int,
+    cert: Path,
+    data: Path,
+    secret: str,
+    host: str = "127.0.0.1",
+    service: str = SERVICE,
+) -> str:
+    """``host``/``service``: a GHES test registry listens on its own loopback address and
+    names itself in its challenge, so the stand-in knows which registry a token is for."""
     # JSON is valid YAML: no YAML dependency, and no quoting surprises.
     config = {
         "version": 0.1,
@@ -53,14 +64,14 @@ def render_config(*, port: int, github_port: int, cert: Path, data: Path, secret
             "maintenance": {"uploadpurging": {"enabled": False}},
         },
         "http": {
-            "addr": f"127.0.0.1:{port}",
+            "addr": f"{host}:{port}",
             "secret": secret,
             "headers": {"X-Content-Type-Options": ["nosniff"]},
         },
         "auth": {
             "token": {
                 "realm": realm(github_port),
-                "service": SERVICE,
+                "service": service,
                 "issuer": ISSUER,
                 "rootcertbundle": str(cert),
             }
@@ -84,10 +95,10 @@ def realm(github_port: int) -> str:
     return f"http://127.0.0.1:{github_port}/token"
 
 
-def answers(port: int, github_port: int, timeout: float = 2.0) -> bool:
+def answers(port: int, github_port: int, timeout: float = 2.0, host: str = "127.0.0.1") -> bool:
     """True if our registry (token auth pointing at this stand-in) answers on ``port``."""
     try:
-        r = requests.get(f"http://127.0.0.1:{port}/v2/", timeout=timeout)
+        r = requests.get(f"http://{host}:{port}/v2/", timeout=timeout)
     except requests.RequestException:
         return False
     challenge = r.headers.get("Www-Authenticate", "")
@@ -95,16 +106,25 @@ def answers(port: int, github_port: int, timeout: float = 2.0) -> bool:
 
 
 def ensure(
-    root: Path, *, port: int, github_port: int, cert: Path, recorded_pid: int | None
+    root: Path,
+    *,
+    port: int,
+    github_port: int,
+    cert: Path,
+    recorded_pid: int | None,
+    host: str = "127.0.0.1",
+    service: str = SERVICE,
 ) -> int | None:
     """Start the registry unless ours already answers; returns the pid we started (or kept)."""
     p = paths(root)
     marker = str(p["config"])
     config = render_config(
-        port=port, github_port=github_port, cert=cert, data=p["data"], secret=_secret(root)
+        port=port, github_port=github_port, cert=cert, data=p["data"], secret=_secret(root),
+        host=host, service=service,
     )
     current = p["config"].read_text() if p["config"].exists() else None
-    if current == config and answers(port, github_port) and owned(recorded_pid, marker):
+    up = answers(port, github_port, host=host)
+    if current == config and up and owned(recorded_pid, marker):
         return recorded_pid
     stop(recorded_pid, marker)
     binary = shutil.which("docker-registry")
@@ -118,8 +138,8 @@ def ensure(
     env = {"PATH": "/usr/bin:/bin", "HOME": str(root)}
     proc = spawn([binary, "serve", marker], p["log"], env=env)
     wait_for(
-        lambda: answers(port, github_port, timeout=1),
-        what=f"docker-registry on 127.0.0.1:{port} (log {p['log']})",
+        lambda: answers(port, github_port, timeout=1, host=host),
+        what=f"docker-registry on {host}:{port} (log {p['log']})",
         timeout=START_TIMEOUT,
         proc=proc,
         log_path=p["log"],

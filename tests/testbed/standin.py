@@ -102,14 +102,30 @@ def github_time(stamp: str | None) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-
 # ---------------------------------------------------------------- names
+
+
+CONTAINER = "container"  # ghcr.io, containers.HOSTNAME: OWNER/IMAGE, package of an owner
+DOCKER = "docker"  # GHES Docker registry: OWNER/REPOSITORY/IMAGE, package of a repository
 
 
 def package_of(repository: str) -> tuple[str, str]:
     """Registry repository `OWNER/IMAGE[/MORE]` -> (owner, package name), ghcr.io style."""
     owner, _, name = repository.partition("/")
     return owner.lower(), name.lower()
+
+
+def docker_package_of(repository: str) -> tuple[str, str]:
+    """Docker-registry name `OWNER/REPOSITORY/IMAGE` -> (OWNER/REPOSITORY, image).
+
+    On the GHES Docker registry a package belongs to the repository its path names and
+    takes its permissions from it (docs: "About permissions for GitHub Packages",
+    repository-scoped packages). A path without a repository part names none: ("", name).
+    """
+    parts = repository.lower().split("/")
+    if len(parts) < 3:
+        return "", "/".join(parts[1:])
+    return f"{parts[0]}/{parts[1]}", "/".join(parts[2:])
 
 
 def registry_name(owner: str, name: str) -> str:
@@ -174,6 +190,7 @@ class Package:
     visibility: str = "private"
     actions_access: dict[str, str] = field(default_factory=dict)  # lower repo -> role
     creator: str | None = None  # login of a PAT publisher: it gets admin
+    service: str = ""  # the registry (token service) holding it; "" = the default one
     created_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
 
@@ -185,6 +202,8 @@ class World:
     accounts: dict[str, Account] = field(default_factory=dict)
     repos: dict[str, Repo] = field(default_factory=dict)
     packages: dict[tuple[str, str], Package] = field(default_factory=dict)
+    # GHES Docker registry packages: (OWNER/REPOSITORY, image) -> package of that repository
+    docker_packages: dict[tuple[str, str], Package] = field(default_factory=dict)
 
     def account(self, login: str) -> Account | None:
         return self.accounts.get(login.lower())
@@ -269,6 +288,45 @@ def can_see_repo(world: World, token: Token | None, repo: Repo) -> bool:
     return "repo" in token.scopes and world.may_write_namespace(token.owner, repo.owner)
 
 
+DOCKER_NO_REPOSITORY = "denied: requested access to the resource is denied"
+
+
+def docker_push_decision(world: World, token: Token, name: str) -> Decision:
+    """May `token` push `OWNER/REPOSITORY/IMAGE` to the GHES Docker registry?
+
+    The package takes its permissions from the repository (repository-scoped packages):
+    GITHUB_TOKEN only for its own workflow repository, with `packages: write`, never from a
+    fork's pull request; a PAT (classic) needs `write:packages`, `repo` as well when the
+    repository is private, and write access to the repository (here: its owner or a member
+    of the owning organization).
+    """
+    repository, image = docker_package_of(name)
+    repo = world.repo(repository) if repository else None
+    if repo is None or not image:
+        return Decision(False, DOCKER_NO_REPOSITORY)
+    creates = (repo.full_name.lower(), image) not in world.docker_packages
+    if token.kind == "github_token":
+        if token.packages != "write" or token.fork_pr or not _same(token.repository, repository):
+            return Decision(False, WRITE_DENIED)
+        return Decision(True, creates=creates)
+    if not token.has_scope("write:packages") or (repo.private and "repo" not in token.scopes):
+        return Decision(False, SCOPE_MISMATCH)
+    if not world.may_write_namespace(token.owner, repo.owner):
+        return Decision(False, WRITE_DENIED)
+    return Decision(True, creates=creates)
+
+
+def docker_can_pull(world: World, token: Token | None, name: str) -> bool:
+    """Docker-registry packages are as visible as their repository."""
+    repository, image = docker_package_of(name)
+    repo = world.repo(repository) if repository else None
+    if repo is None or (repo.full_name.lower(), image) not in world.docker_packages:
+        return False
+    if token is not None and token.kind == "github_token" and token.packages == "none":
+        return False
+    return can_see_repo(world, token, repo)
+
+
 def can_admin_package(world: World, token: Token, package: Package) -> bool:
     """Deleting needs admin on the package: its namespace owner, an org admin or its publisher."""
     org = world.account(package.owner)
@@ -297,21 +355,31 @@ def parse_scopes(values: list[str]) -> list[tuple[str, list[str]]]:
     return out
 
 
-def grant(world: World, token: Token | None, scopes: list[str]) -> Grant:
-    """The access a token gets: a denied push fails the request, a denied pull grants nothing."""
+def grant(
+    world: World, token: Token | None, scopes: list[str], flavour: str = CONTAINER
+) -> Grant:
+    """The access a token gets: a denied push fails the request, a denied pull grants nothing.
+
+    `flavour` is the registry's: the Container registry names packages OWNER/IMAGE, the GHES
+    Docker registry OWNER/REPOSITORY/IMAGE with the repository's permissions.
+    """
     access: list[dict[str, Any]] = []
     creates: list[str] = []
     for repo, actions in parse_scopes(scopes):
         owner, name = package_of(repo)
         granted: list[str] = []
         if "push" in actions and token is not None:  # anonymous pushes get nothing: 401
-            decision = push_decision(world, token, owner, name)
+            decision = (docker_push_decision(world, token, repo) if flavour == DOCKER
+                        else push_decision(world, token, owner, name))
             if not decision.allowed:
                 return Grant([], denied=decision.message)
             granted = ["pull", "push"]
             if decision.creates:
                 creates.append(repo)
-        elif "pull" in actions and can_pull(world, token, owner, name):
+        elif "pull" in actions and (
+            docker_can_pull(world, token, repo) if flavour == DOCKER
+            else can_pull(world, token, owner, name)
+        ):
             granted = ["pull"]
         if granted:
             access.append({"type": "repository", "name": repo, "actions": granted})
@@ -357,12 +425,13 @@ class Signer:
         self.issuer = issuer
         self.service = service
 
-    def mint(self, sub: str, access: list[dict[str, Any]]) -> str:
+    def mint(self, sub: str, access: list[dict[str, Any]], audience: str | None = None) -> str:
+        """`audience`: the registry's `service` (each GHES test registry has its own)."""
         now = int(time.time())
         claims = {
             "iss": self.issuer,
             "sub": sub,
-            "aud": self.service,  # distribution 2.8 wants a string, not a list
+            "aud": audience or self.service,  # distribution 2.8 wants a string, not a list
             "exp": now + TOKEN_TTL,
             "nbf": now - 5,
             "iat": now,
@@ -378,14 +447,16 @@ class Signer:
 class Registry:
     """Reads (and deletes) what the registry really holds, with self-minted tokens."""
 
-    def __init__(self, url: str, signer: Signer) -> None:
+    def __init__(self, url: str, signer: Signer, service: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.signer = signer
+        self.service = service or signer.service
 
     def _call(self, method: str, name: str, path: str, **kw: Any) -> requests.Response:
         token = self.signer.mint(
             "github-standin",
             [{"type": "repository", "name": name, "actions": ["pull", "delete"]}],
+            audience=self.service,
         )
         headers = {"Authorization": f"Bearer {token}", "Accept": ", ".join(MANIFEST_TYPES)}
         return requests.request(
@@ -453,12 +524,26 @@ class Registry:
 class Standin:
     """The stand-in's state and operations; every read or write holds `lock`."""
 
-    def __init__(self, signer: Signer, registry: Registry, server_url: str) -> None:
+    def __init__(
+        self,
+        signer: Signer,
+        registry: Registry,
+        server_url: str,
+        extra_registries: dict[str, tuple[str, Registry]] | None = None,
+    ) -> None:
+        """`extra_registries`: service -> (flavour, registry) for the GHES test hosts; a
+        token request names its registry by the `service` its challenge gave."""
         self.signer = signer
         self.registry = registry
+        self.registries: dict[str, tuple[str, Registry]] = {
+            registry.service: (CONTAINER, registry), **(extra_registries or {})}
         self.server_url = server_url.rstrip("/")
         self.lock = threading.Lock()
         self.reset()
+
+    def registry_for(self, service: str | None) -> tuple[str, Registry]:
+        """(flavour, registry) of a token service; unknown or absent means the default."""
+        return self.registries.get(service or "", (CONTAINER, self.registry))
 
     def reset(self) -> None:
         with self.lock:
@@ -466,6 +551,7 @@ class Standin:
             self.tokens: dict[str, Token] = {}  # value -> token
             self.subs: dict[str, Token] = {}  # sub -> token
             self.pending: dict[str, str] = {}  # registry name -> sub of its would-be creator
+            self.pending_service: dict[str, str] = {}  # registry name -> its token service
             self.seen: dict[str, set[str]] = {}  # registry name -> digests pushed
             self.version_ids: dict[tuple[str, str], tuple[int, str]] = {}
             self.ids = itertools.count(1001)
@@ -544,13 +630,15 @@ class Standin:
 
     # -- registry side
 
-    def issue(self, token: Token | None, scopes: list[str]) -> Grant:
+    def issue(self, token: Token | None, scopes: list[str], service: str | None = None) -> Grant:
         for repo, _ in parse_scopes(scopes):
             self.reconcile(repo)
+        flavour, _ = self.registry_for(service)
         with self.lock:
-            result = grant(self.world, token, scopes)
+            result = grant(self.world, token, scopes, flavour)
             for repo in result.creates:
                 self.pending[repo] = token.sub if token else ""
+                self.pending_service[repo] = service or ""
             return result
 
     def reconcile(self, repo: str, reference: str | None = None) -> None:
@@ -560,16 +648,23 @@ class Standin:
         pushes and at once asks the API sees the package (events are async).
         """
         with self.lock:
+            service = self.pending_service.get(repo, "")
+            flavour, registry = self.registry_for(service)
             creator = self.subs.get(self.pending.get(repo, ""))
-            if creator is None or self.world.package(*package_of(repo)):
+            exists = (docker_package_of(repo) in self.world.docker_packages
+                      if flavour == DOCKER else self.world.package(*package_of(repo)))
+            if creator is None or exists:
                 self.pending.pop(repo, None)  # stale: made by another push, or reset
                 return
         if reference is None:
-            reference = next(iter(self.registry.tags(repo)), None)
+            reference = next(iter(registry.tags(repo)), None)
         if reference is None:
             return
+        if flavour == DOCKER:
+            self._create_docker_package(repo, creator, service)
+            return
         linked = (creator.repository if creator.kind == "github_token"
-                  else self._linked_by_label(repo, reference))
+                  else self._linked_by_label(repo, reference, registry))
         with self.lock:
             owner, name = package_of(repo)
             if self.world.package(owner, name):
@@ -582,12 +677,27 @@ class Standin:
                 repository=source.full_name if source else None,
                 visibility=source.visibility if inherits and source else "private",
                 creator=creator.owner or None,
+                service=service,
             )
             self.pending.pop(repo, None)
 
-    def _linked_by_label(self, repo: str, reference: str) -> str | None:
+    def _create_docker_package(self, repo: str, creator: Token, service: str) -> None:
+        """A Docker-registry package belongs to the repository in its path, whoever pushed
+        it, and is as visible as that repository."""
+        repository, image = docker_package_of(repo)
+        with self.lock:
+            source = self.world.repo(repository)
+            if source is None or (repository, image) in self.world.docker_packages:
+                return
+            self.world.docker_packages[(repository, image)] = Package(
+                source.owner, image, next(self.ids), repository=source.full_name,
+                visibility=source.visibility, creator=creator.owner or None, service=service,
+            )
+            self.pending.pop(repo, None)
+
+    def _linked_by_label(self, repo: str, reference: str, registry: Registry) -> str | None:
         """GitHub links a PAT-published package whose source label names an owner's repo."""
-        label = self.registry.source_label(repo, reference)
+        label = registry.source_label(repo, reference)
         prefix = f"{self.server_url}/"
         if not label or not label.startswith(prefix):
             return None
@@ -625,8 +735,7 @@ class Standin:
         repo = registry_name(package.owner, package.name)
         with self.lock:
             known = set(self.seen.get(repo, set()))
-        registry = self.registry
-        held = registry.versions(repo, known)
+        registry = self.registry_for(package.service)[1]
         held = registry.versions(repo, known)
         with self.lock:
             fresh = [d for d in held if (repo, d) not in self.version_ids]
@@ -646,7 +755,7 @@ class Standin:
 
     def delete_version(self, package: Package, digest: str) -> bool:
         repo = registry_name(package.owner, package.name)
-        if not self.registry.delete(repo, digest):
+        if not self.registry_for(package.service)[1].delete(repo, digest):
             return False
         with self.lock:
             self.seen.get(repo, set()).discard(digest)
@@ -668,6 +777,11 @@ class Standin:
                      "visibility": p.visibility, "actions_access": p.actions_access,
                      "creator": p.creator}
                     for p in self.world.packages.values()
+                ],
+                "docker_packages": [
+                    {"owner": p.owner, "name": p.name, "repository": p.repository,
+                     "visibility": p.visibility, "creator": p.creator, "service": p.service}
+                    for p in self.world.docker_packages.values()
                 ],
                 "pending": sorted(self.pending),
             }
@@ -897,11 +1011,13 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(401, {"errors": [{"code": "UNAUTHORIZED",
                                              "message": "authentication required"}]})
                 return
-        result = self.standin.issue(token, self.query.get("scope", []))
+        service = (self.query.get("service") or [""])[0]
+        result = self.standin.issue(token, self.query.get("scope", []), service)
         if result.denied:
             self._send(403, {"errors": [{"code": "DENIED", "message": result.denied}]})
             return
-        jwt_token = self.standin.signer.mint(token.sub if token else "", result.access)
+        audience = self.standin.registry_for(service)[1].service
+        jwt_token = self.standin.signer.mint(token.sub if token else "", result.access, audience)
         self._send(200, {"token": jwt_token, "access_token": jwt_token,
                          "expires_in": TOKEN_TTL, "issued_at": now_iso()})
 
@@ -1076,9 +1192,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--issuer", required=True)
     parser.add_argument("--registry", required=True)
     parser.add_argument("--server-url", default="https://github.com")
+    parser.add_argument(
+        "--extra-registry", action="append", default=[], metavar="SERVICE=FLAVOUR=URL",
+        help="a further registry (GHES test host): its token service, container|docker, URL",
+    )
     args = parser.parse_args(argv)
     signer = Signer(args.key, args.cert, args.issuer, args.service)
-    standin = Standin(signer, Registry(args.registry, signer), args.server_url)
+    extra = {}
+    for spec in args.extra_registry:
+        service, flavour, url = spec.split("=", 2)
+        if flavour not in (CONTAINER, DOCKER):
+            parser.error(f"--extra-registry {spec}: flavour must be {CONTAINER} or {DOCKER}")
+        extra[service] = (flavour, Registry(url, signer, service))
+    standin = Standin(signer, Registry(args.registry, signer), args.server_url, extra)
     make_server(args.host, args.port, standin).serve_forever()
 
 

@@ -1,0 +1,300 @@
+"""Pure parts of GHES registry resolution and the preflight checks."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from gh_docker_publish import preflight, registries
+from gh_docker_publish.context import RunContext
+from gh_docker_publish.errors import InputError, RegistryError
+from gh_docker_publish.refs import Flavour, Target
+from gh_docker_publish.settings import Settings, settings_from_values
+from tests.testbed import ghes
+from tests.testbed.standin import (
+    DOCKER,
+    SCOPE_MISMATCH,
+    WRITE_DENIED,
+    Account,
+    Repo,
+    Token,
+    World,
+    docker_package_of,
+    docker_push_decision,
+    grant,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+GHES = RunContext(server_url="https://ghe.example.com", repository="octo-org/app")
+
+
+def response(status: int, headers: dict[str, str] | None = None) -> requests.Response:
+    r = requests.Response()
+    r.status_code = status
+    r.headers.update(headers or {})
+    return r
+
+
+class FakeHosts:
+    """GET /v2/ answers per host; unknown hosts do not answer at all."""
+
+    def __init__(self, answers: dict[str, requests.Response]) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+
+    def __call__(self, url: str) -> requests.Response:
+        host = url.split("://", 1)[1].split("/", 1)[0]
+        self.asked.append(host)
+        if host not in self.answers:
+            raise requests.ConnectionError("no such host")
+        return self.answers[host]
+
+
+CHALLENGE = response(401, {"WWW-Authenticate": 'Bearer realm="https://x/token"'})
+API_HEADER = response(200, {"Docker-Distribution-Api-Version": "registry/2.0"})
+
+
+# --- probe -----------------------------------------------------------------------------------
+
+
+def test_probe_asks_containers_then_docker_then_the_host() -> None:
+    hosts = FakeHosts({"ghe.example.com": CHALLENGE})
+    choice, tried = registries.probe("https://ghe.example.com", hosts)
+    assert hosts.asked == ["containers.ghe.example.com", "docker.ghe.example.com",
+                           "ghe.example.com"]
+    assert choice is not None and choice.host == "ghe.example.com"
+    assert choice.flavour is Flavour.DOCKER
+    assert len(tried) == 3 and "without subdomain isolation" in choice.reason
+
+
+def test_probe_stops_at_the_first_registry() -> None:
+    hosts = FakeHosts({"containers.ghe.example.com": API_HEADER, "ghe.example.com": CHALLENGE})
+    choice, _ = registries.probe("https://ghe.example.com", hosts)
+    assert choice is not None and choice.flavour is Flavour.CONTAINER
+    assert hosts.asked == ["containers.ghe.example.com"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [response(404), response(200), response(401), response(302, {"Location": "/login"})],
+)
+def test_a_web_front_end_is_not_a_registry(answer: requests.Response) -> None:
+    hosts = FakeHosts({"docker.ghe.example.com": answer, "ghe.example.com": API_HEADER})
+    choice, tried = registries.probe("https://ghe.example.com", hosts)
+    assert choice is not None and choice.host == "ghe.example.com"
+    assert f"HTTP {answer.status_code}, not a registry" in tried[1]
+
+
+def test_probe_keeps_the_servers_scheme_and_port() -> None:
+    seen: list[str] = []
+
+    def get(url: str) -> requests.Response:
+        seen.append(url)
+        return API_HEADER
+
+    choice, _ = registries.probe("http://ghe.test:8080", get)
+    assert seen == ["http://containers.ghe.test:8080/v2/"]
+    assert choice is not None and choice.host == "containers.ghe.test:8080"
+
+
+@pytest.mark.parametrize(
+    ("mode", "host", "flavour"),
+    [("true", "containers.ghe.example.com", Flavour.CONTAINER),
+     ("false", "ghe.example.com", Flavour.DOCKER)],
+)
+def test_subdomain_isolation_skips_the_probe(mode: str, host: str, flavour: Flavour) -> None:
+    def never(url: str) -> requests.Response:
+        raise AssertionError(f"probed {url}")
+
+    choice = registries.choose(
+        Settings(image="app", subdomain_isolation=mode), GHES, never  # type: ignore[arg-type]
+    )
+    assert choice is not None and (choice.host, choice.flavour) == (host, flavour)
+    assert f"'subdomain-isolation' is {mode}" in choice.reason
+
+
+@pytest.mark.parametrize(
+    ("settings", "server"),
+    [
+        (Settings(image="app"), "https://github.com"),
+        (Settings(image="app"), "https://octo.ghe.com"),
+        (Settings(image="app", registry="docker.ghe.example.com"), "https://ghe.example.com"),
+        (Settings(image="ghe.example.com/octo-org/app/img"), "https://ghe.example.com"),
+    ],
+)
+def test_no_probe_where_the_registry_is_known(settings: Settings, server: str) -> None:
+    def never(url: str) -> requests.Response:
+        raise AssertionError(f"probed {url}")
+
+    assert registries.choose(settings, RunContext(server_url=server), never) is None
+
+
+def test_no_registry_answers_is_an_error_listing_the_hosts() -> None:
+    with pytest.raises(RegistryError) as failure:
+        registries.choose(Settings(image="app"), GHES, FakeHosts({}))
+    text = str(failure.value)
+    for host in ("containers.ghe.example.com", "docker.ghe.example.com", "//ghe.example.com"):
+        assert host in text
+    assert "subdomain-isolation" in text
+
+
+def test_subdomain_isolation_input_is_validated(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    values = {"image": "app", "context": str(tmp_path), "file": str(tmp_path / "Dockerfile")}
+    env = {"GITHUB_REPOSITORY": "octo-org/app"}
+    assert settings_from_values(values, env).subdomain_isolation == "auto"
+    assert settings_from_values(
+        {**values, "subdomain-isolation": "FALSE"}, env).subdomain_isolation == "false"
+    with pytest.raises(InputError) as failure:
+        settings_from_values({**values, "subdomain-isolation": "yes"}, env)
+    assert "subdomain-isolation" in str(failure.value)
+
+
+def test_ghes_hosts() -> None:
+    assert registries.is_ghes("ghe.example.com")
+    assert not registries.is_ghes("github.com")
+    assert not registries.is_ghes("octo.ghe.com")
+
+
+def test_scheme_for_the_preflight() -> None:
+    ctx = RunContext(server_url="http://ghe.test:8080")
+    assert registries.registry_scheme("docker.ghe.test:8080", ctx) == "http"
+    assert registries.registry_scheme("ghcr.io", ctx) == "https"
+    assert registries.registry_scheme("127.0.0.1:5000", RunContext()) == "http"
+    assert registries.registry_scheme("localhost:5000", RunContext()) == "http"
+
+
+# --- granted actions -------------------------------------------------------------------------
+
+
+def _jwt(claims: dict[str, Any]) -> str:
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'RS256'})}.{part(claims)}.sig"
+
+
+def test_granted_actions_from_a_jwt() -> None:
+    token = _jwt({"access": [{"type": "repository", "name": "o/r/i", "actions": ["pull"]}]})
+    assert preflight.granted_actions(token, "o/r/i") == {"pull"}
+    assert preflight.granted_actions(token, "o/other") == set()
+    assert preflight.granted_actions("opaque-ghcr-token", "o/r/i") is None
+
+
+@pytest.mark.parametrize(
+    ("version", "too_new"),
+    [("20.10.24+dfsg1", False), ("24.0.9", False), ("25.0.0", True), ("28.2.2", True),
+     ("", False), ("dev", False)],
+)
+def test_engine_25_and_later(version: str, too_new: bool) -> None:
+    assert preflight.engine_too_new(version) is too_new
+
+
+# --- image checks against recorded inspect data ---------------------------------------------
+
+
+@pytest.fixture
+def python3() -> dict[str, Any]:
+    """``docker inspect`` and ``docker history`` of testbed/python:3, recorded on the bed."""
+    return dict(json.loads((FIXTURES / "inspect-python3-linux.json").read_text()))
+
+
+def test_recorded_image_passes_githubs_limits(python3: dict[str, Any]) -> None:
+    result = preflight.check_image(python3["inspect"], python3["history"], preflight.ImageLimits())
+    assert result.errors == () and result.warnings == ()
+    assert result.size == python3["inspect"]["Size"] > 100_000_000
+
+
+def test_small_limits_flag_the_layer_and_warn_about_the_image(python3: dict[str, Any]) -> None:
+    limits = preflight.ImageLimits(layer_bytes=100_000_000, image_bytes=50_000_000)
+    result = preflight.check_image(python3["inspect"], python3["history"], limits)
+    assert len(result.errors) == 1 and "over the 100.0 MB layer limit" in result.errors[0]
+    assert len(result.warnings) == 1 and "degraded performance" in result.warnings[0]
+
+
+def test_a_windows_image_is_foreign(python3: dict[str, Any]) -> None:
+    # The recorded Linux image with the OS a Windows daemon reports: no Windows daemon here.
+    windows = {**python3["inspect"], "Os": "windows", "OsVersion": "10.0.20348.2340"}
+    result = preflight.check_image(windows, python3["history"], preflight.ImageLimits())
+    assert len(result.errors) == 1 and "foreign layers" in result.errors[0]
+
+
+def test_checks_apply_to_the_docker_registry_only() -> None:
+    docker = Target("ghe.test", Flavour.DOCKER, "o", "o/r", "o/r/i")
+    assert preflight.applies_to(docker)
+    assert not preflight.applies_to(Target("ghcr.io", Flavour.CONTAINER, "o", "o/r", "o/i"))
+
+
+# --- the stand-in's Docker-registry rules ---------------------------------------------------
+
+
+def _world() -> World:
+    world = World()
+    world.accounts["octo-org"] = Account("octo-org", "Organization", 1, {"octocat": "admin"})
+    world.accounts["octocat"] = Account("octocat", "User", 2)
+    world.repos["octo-org/app"] = Repo("octo-org/app", 3)
+    world.repos["octo-org/secret"] = Repo("octo-org/secret", 4, private=True, visibility="private")
+    return world
+
+
+def test_docker_names_belong_to_a_repository() -> None:
+    assert docker_package_of("Octo-Org/App/hello") == ("octo-org/app", "hello")
+    assert docker_package_of("octo-org/hello") == ("", "hello")
+
+
+@pytest.mark.parametrize(
+    ("token", "name", "allowed", "message"),
+    [
+        (Token("t", "github_token", repository="octo-org/app", packages="write"),
+         "octo-org/app/img", True, ""),
+        (Token("t", "github_token", repository="octo-org/app", packages="write"),
+         "octo-org/secret/img", False, WRITE_DENIED),
+        (Token("t", "github_token", repository="octo-org/app", packages="write", fork_pr=True),
+         "octo-org/app/img", False, WRITE_DENIED),
+        (Token("t", "pat", owner="octocat", scopes=frozenset({"write:packages"})),
+         "octo-org/app/img", True, ""),
+        (Token("t", "pat", owner="octocat", scopes=frozenset({"write:packages"})),
+         "octo-org/secret/img", False, SCOPE_MISMATCH),
+        (Token("t", "pat", owner="octocat", scopes=frozenset({"write:packages", "repo"})),
+         "octo-org/secret/img", True, ""),
+        (Token("t", "pat", owner="octocat", scopes=frozenset({"read:packages"})),
+         "octo-org/app/img", False, SCOPE_MISMATCH),
+    ],
+)
+def test_docker_registry_push_rules(token: Token, name: str, allowed: bool, message: str) -> None:
+    decision = docker_push_decision(_world(), token, name)
+    assert (decision.allowed, decision.message) == (allowed, message)
+
+
+def test_grant_uses_the_docker_rules_for_docker_registries() -> None:
+    token = Token("t", "github_token", repository="octo-org/app", packages="write")
+    scope = ["repository:octo-org/app/img:pull,push"]
+    assert grant(_world(), token, scope, DOCKER).access[0]["actions"] == ["pull", "push"]
+    # Read Container-style, octo-org/secret/img is a new package "secret/img" of the
+    # workflow's owner, which GITHUB_TOKEN may create: the flavour must decide.
+    other = ["repository:octo-org/secret/img:pull,push"]
+    assert grant(_world(), token, other, DOCKER).denied == WRITE_DENIED
+    assert not grant(_world(), token, other).denied
+
+
+# --- the bed's /etc/hosts block -------------------------------------------------------------
+
+
+def test_hosts_block_is_shared_and_removed_with_its_last_user(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts"
+    original = "127.0.0.1 localhost\n"
+    hosts.write_text(original)
+    assert ghes.update_hosts(hosts, "/var/tmp/bed-a", add=True)
+    assert not ghes.update_hosts(hosts, "/var/tmp/bed-a", add=True)  # idempotent
+    assert ghes.update_hosts(hosts, "/var/tmp/bed-b", add=True)
+    text = hosts.read_text()
+    assert text.count(ghes.BEGIN) == 1 and "127.0.0.3 docker.ghe.test" in text
+    assert ghes.update_hosts(hosts, "/var/tmp/bed-a", add=False)
+    assert "127.0.0.2 containers.ghe.test" in hosts.read_text()  # bed-b still uses it
+    assert ghes.update_hosts(hosts, "/var/tmp/bed-b", add=False)
+    assert hosts.read_text() == original
