@@ -18,6 +18,9 @@ import pytest
 from tests.e2e.harness import ActionHarness, docker_host_from_env
 
 TOY_ACTION = Path(__file__).parent / "fixtures" / "toy-action"
+#: Facts about the action image a test measured (``test_action.test_action_image_facts``);
+#: printed in pytest's terminal summary, so they show without ``-s``.
+IMAGE_FACTS_KEY = pytest.StashKey[dict[str, Any]]()
 BED_BUSYBOX = "testbed/busybox:latest"
 DEV_BUSYBOX = "tb/busybox:1"
 
@@ -80,3 +83,11 @@ def runner(harness_docker_client: Any, harness_build_args: dict[str, str]) -> Ac
 @pytest.fixture
 def toy_action() -> Path:
     return TOY_ACTION
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    facts = config.stash.get(IMAGE_FACTS_KEY, None)
+    if facts:
+        terminalreporter.section("action image")
+        for key, value in facts.items():
+            terminalreporter.write_line(f"{key}: {value}")

@@ -23,7 +23,8 @@ Where this harness differs from a real runner (each also said where it happens):
 - Build: the docker SDK's classic ``/build`` API, not the docker CLI (which on hosted runners
   builds with BuildKit), and with ``build_args`` the runner never passes (the test bed gives
   ``PYTHON_IMAGE``/``BUSYBOX_IMAGE`` so that no internet registry is needed). The image is
-  reused while the action directory's content is unchanged; the runner rebuilds every job.
+  reused while the build context (the action directory less ``.dockerignore``) is unchanged;
+  the runner rebuilds every job.
 - Network: ``network_mode="host"`` by default so that the action reaches loopback services
   of the test bed. A runner uses the default bridge, or the job network
   (``github_network_<id>``) when the job has a container or services.
@@ -828,12 +829,16 @@ def default_github_context(**overrides: Any) -> dict[str, Any]:
 
 
 def docker_host_from_env(environ: Mapping[str, str] | None = None) -> str | None:
-    """``DOCKER_HOST`` from the environment, else from the test bed's env file, else None."""
+    """``DOCKER_HOST`` from the environment, else from the test bed's env file
+    (``$TESTBED_DIR/env``, default ``TESTBED_ENV_FILE``), else None."""
     environ = os.environ if environ is None else environ
     if environ.get("DOCKER_HOST"):
         return environ["DOCKER_HOST"]
-    if TESTBED_ENV_FILE.is_file():
-        for raw in TESTBED_ENV_FILE.read_text(encoding="utf-8").splitlines():
+    env_file = (
+        Path(environ["TESTBED_DIR"]) / "env" if environ.get("TESTBED_DIR") else TESTBED_ENV_FILE
+    )
+    if env_file.is_file():
+        for raw in env_file.read_text(encoding="utf-8").splitlines():
             line = raw.strip().removeprefix("export ").strip()
             if line.startswith("DOCKER_HOST="):
                 value = line.split("=", 1)[1].strip()
@@ -903,10 +908,20 @@ class BuiltImage:
 # --- the runner ----------------------------------------------------------------------------
 
 
-def _content_hash(directory: Path, extra: Mapping[str, str]) -> str:
+def _content_hash(directory: Path, extra: Mapping[str, str], dockerfile: str) -> str:
+    """Hash of what ``docker build`` would send: the files ``.dockerignore`` lets through
+    (so a repository's ``.venv`` or ``.git`` neither slows the hash nor forces a rebuild)."""
+    from docker.utils.build import exclude_paths
+
+    ignore = directory / ".dockerignore"
+    patterns = [
+        line.strip()
+        for line in (ignore.read_text(encoding="utf-8").splitlines() if ignore.is_file() else [])
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     digest = hashlib.sha256()
-    for path in sorted(directory.rglob("*")):
-        rel = path.relative_to(directory).as_posix()
+    for rel in sorted(exclude_paths(str(directory), patterns, dockerfile)):
+        path = directory / rel
         if path.is_symlink():
             digest.update(f"L {rel} {os.readlink(path)}\n".encode())
         elif path.is_file():
@@ -987,15 +1002,24 @@ class ActionHarness:
         return path if isinstance(path, str) and path else DEFAULT_SOCKET
 
     # -- build
-    def build(self, action_dir: str | os.PathLike[str], *, rebuild: bool = False) -> BuiltImage:
-        """``docker build -t <tag> -f <dir>/Dockerfile <dir>``, reused by content hash."""
+    def build(
+        self, action_dir: str | os.PathLike[str], *, rebuild: bool = False, no_cache: bool = False
+    ) -> BuiltImage:
+        """``docker build -t <tag> -f <dir>/Dockerfile <dir>``, reused by content hash.
+
+        ``rebuild`` builds even when the tag exists (the daemon's layer cache still applies);
+        ``no_cache`` also skips the layer cache: what a fresh runner does once the base image
+        is pulled.
+        """
         spec = load_action(action_dir)
         dockerfile = spec.directory / spec.image
         if not dockerfile.is_file():
             raise HarnessError(f"Dockerfile for action not found: {dockerfile}")
-        key = _content_hash(spec.directory, {"dockerfile": spec.image, **self.build_args})
+        key = _content_hash(
+            spec.directory, {"dockerfile": spec.image, **self.build_args}, spec.image
+        )
         tag = f"gh-docker-publish-harness/action:{key[:24]}"
-        if not rebuild:
+        if not (rebuild or no_cache):
             cached = self._built.get(tag)
             if cached is None:
                 try:
@@ -1012,6 +1036,7 @@ class ActionHarness:
             dockerfile=str(dockerfile.relative_to(spec.directory)),
             tag=tag,
             buildargs=self.build_args or None,
+            nocache=no_cache,
             rm=True,
             forcerm=True,
             decode=True,
