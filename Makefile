@@ -42,7 +42,15 @@ unit: venv
 	$(BIN)/pytest tests/unit
 
 test: venv testbed lint
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests --ignore=tests/reliability
+	$(MAKE) reliability
+
+# Faults, bad inputs, secret hunting and concurrent runs (tests/reliability), then one table
+# from their records in .testbed-reports/; fails when any category fails.
+reliability: venv testbed
+	rm -f .testbed-reports/reliability-*.json
+	$(BIN)/pytest -q tests/reliability; status=$$?; \
+	$(PY) scripts/reliability_table.py && exit $$status
 
 demo: venv testbed
 	$(PY) -m tests.e2e.demo

@@ -21,11 +21,11 @@ from typing import Any, TypedDict, cast
 import docker
 import docker.errors
 import requests
+import urllib3.exceptions
 from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception,
-    stop_after_attempt,
     wait_exponential,
     wait_random,
 )
@@ -187,6 +187,14 @@ class RetryPolicy:
     initial: float = 1.0
     maximum: float = 10.0
     sleep: Callable[[float], None] = time.sleep
+    #: ``time.monotonic()`` after which no new attempt starts (the ``deadline`` input);
+    #: an attempt in flight is bounded by the client's own timeout instead.
+    deadline: float | None = None
+    clock: Callable[[], float] = time.monotonic
+
+    def out_of_time(self, upcoming_sleep: float = 0.0) -> bool:
+        """True when waiting ``upcoming_sleep`` would start the next attempt too late."""
+        return self.deadline is not None and self.clock() + upcoming_sleep >= self.deadline
 
 
 class StreamError(Exception):
@@ -214,8 +222,17 @@ def _retrying(policy: RetryPolicy, log: Log, what: str) -> Retrying:
             f"in {delay:.1f} s"
         )
 
+    def stop(state: RetryCallState) -> bool:
+        """At most ``attempts`` attempts, and none that would start after the deadline."""
+        if state.attempt_number >= policy.attempts:
+            return True
+        if not policy.out_of_time(state.upcoming_sleep):
+            return False
+        log.warning(f"{what}: the deadline leaves no time for another attempt")
+        return True
+
     return Retrying(
-        stop=stop_after_attempt(policy.attempts),
+        stop=stop,
         # exponential backoff plus jitter; spelled this way for tenacity 8.2 and 9.x alike
         wait=wait_exponential(multiplier=policy.initial, max=policy.maximum)
         + wait_random(0, policy.initial),
@@ -488,6 +505,7 @@ def push(
     hint_fields: Mapping[str, str] | None = None,
     clock: Clock = time.monotonic,
     progress_interval: float = 5.0,
+    verify: Verify | None = None,
 ) -> PushOutcome:
     """Push each ref by its tag, in order; stop at the first failure.
 
@@ -511,17 +529,26 @@ def push(
             except StreamError as exc:
                 progress.flush()
                 if is_transient(exc.message):
+                    if landed := _landed_anyway(verify, ref, exc.message, log):
+                        return landed
                     raise _Transient(exc.message) from exc
                 raise
             except docker.errors.APIError as exc:
                 text = _api_text(exc)
                 if is_transient(text) or ((exc.status_code or 0) >= 500 and not _is_denial(text)):
+                    if landed := _landed_anyway(verify, ref, text, log):
+                        return landed
                     raise _Transient(text) from exc
                 raise StreamError(text) from exc
-            except requests.exceptions.RequestException as exc:
-                # A dropped or timed-out daemon connection: outcome unknown, and pushing
-                # the same tag again is idempotent, so a retry is safe (docker-py#1070).
-                raise _Transient(f"connection to the Docker daemon failed: {exc}") from exc
+            except _CONNECTION_ERRORS as exc:
+                # A dropped or timed-out daemon connection: outcome unknown (docker-py#1070).
+                # Mid-stream it surfaces as urllib3's ReadTimeoutError/ProtocolError, not as
+                # a requests error. Ask the registry first; pushing the same tag again is
+                # idempotent, so a retry is safe when it does not hold the image.
+                text = f"connection to the Docker daemon failed: {exc}"
+                if landed := _landed_anyway(verify, ref, text, log):
+                    return landed
+                raise _Transient(text) from exc
             progress.flush()
             log.info(f"{ref}: digest {pushed.digest}; {progress.summary()}")
             state.uploaded += progress.bytes_moved()
@@ -562,6 +589,28 @@ def push(
         uploaded=state.uploaded,
         seconds=clock() - started,
     )
+
+
+#: A daemon connection that dropped or timed out, before or during a streamed answer.
+_CONNECTION_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError)
+
+#: ``verify(ref)`` -> the digest the registry holds for ``ref`` when it is our image, else
+#: None (``registry_api.pushed_digest`` bound to a client and the built image's ID).
+Verify = Callable[[str], "str | None"]
+
+
+def _landed_anyway(verify: Verify | None, ref: str, failure: str, log: Log) -> PushedTag | None:
+    """After a failure whose outcome is unknown, ask the registry before retrying or failing
+    (a client-side timeout is not a failure until the registry has been asked)."""
+    if verify is None:
+        return None
+    digest = verify(ref)
+    if not digest:
+        log.info(f"{ref}: not in the registry after '{failure}'")
+        return None
+    log.warning(f"{ref}: the push reported '{failure}', but the registry holds the image "
+                f"as {digest}; not pushing again")
+    return PushedTag(digest, 0)
 
 
 def _is_denial(text: str) -> bool:

@@ -25,6 +25,7 @@ from . import (
     pull,
     refs,
     registries,
+    registry_api,
     report,
     tags,
 )
@@ -104,6 +105,7 @@ def run(
     landed, then the PushError goes up to the caller.
     """
     started = time.monotonic()
+    retry = engine.RetryPolicy(deadline=started + settings.deadline if settings.deadline else None)
     for note in settings.notices:
         console.notice(note)
     probed = registries.choose(settings, ctx)
@@ -137,7 +139,8 @@ def run(
     if choice is not None:
         with console.group(f"Log in to {target.registry}"):
             auth = engine.login(
-                client, target.registry, username, choice.secret.reveal(), log=console
+                client, target.registry, username, choice.secret.reveal(), log=console,
+                retry=retry,
             )
             # Fail in seconds, not after the build, when this token may not push here.
             preflight.before_build(
@@ -175,7 +178,8 @@ def run(
     try:
         with console.group(f"Push {len(the_plan.refs)} tag(s) to {target.name}"):
             pushed = engine.push(
-                client, the_plan.refs, auth, console, hint_fields=_hints(target, ctx, choice)
+                client, the_plan.refs, auth, console, hint_fields=_hints(target, ctx, choice),
+                retry=retry, verify=_verifier(auth, built.image_id, retry),
             )
     except PushError as failure:
         partial = replace(
@@ -344,6 +348,17 @@ def _build(
         console.stop_commands(),
     ):
         return builder.build(request, console)
+
+
+def _verifier(
+    auth: engine.AuthConfig, image_id: str, retry: engine.RetryPolicy
+) -> engine.Verify:
+    """Asks the registry whether a ref already holds the built image: used when a push's
+    outcome is unknown (timeout, dropped connection), before retrying or failing."""
+    client = registry_api.RegistryClient(
+        auth["serveraddress"], auth["username"], auth["password"], deadline=retry.deadline
+    )
+    return lambda ref: registry_api.pushed_digest(client, ref, image_id)
 
 
 def _hints(target: refs.Target, ctx: RunContext, choice: TokenChoice | None) -> dict[str, str]:

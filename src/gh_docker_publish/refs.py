@@ -191,6 +191,9 @@ def validate_host(host: str, input_name: str) -> str:
         )
     if not DOMAIN.fullmatch(host):
         raise InputError(input_name, f"'{host}' is not a registry host name.")
+    port = host.rpartition("]")[2].rpartition(":")[2] if ":" in host.rpartition("]")[2] else ""
+    if port and not 0 < int(port) < 65536:
+        raise InputError(input_name, f"'{host}' has a port outside 1-65535.")
     return host.lower()
 
 

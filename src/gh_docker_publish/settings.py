@@ -29,7 +29,7 @@ INPUT_NAMES = (
     "labels", "target", "pull", "no-cache", "push", "github-token", "token", "username",
     "auth", "mode", "keep-latest", "delete-untagged-older-than", "protect-tags", "dry-run",
     "digest", "builder", "platforms", "secrets", "cache-from", "cache-to", "provenance",
-    "subdomain-isolation",
+    "deadline", "subdomain-isolation",
 )
 ISOLATION_MODES = ("auto", "true", "false")
 AUTH_MODES: tuple[AuthMode, ...] = ("auto", "github-token", "token")
@@ -113,6 +113,7 @@ class Settings:
     cache_from: tuple[str, ...] = ()
     cache_to: tuple[str, ...] = ()
     provenance: bool = False
+    deadline: float = 0.0  # seconds after which no retry starts (0: the attempts bound it)
     notices: tuple[str, ...] = field(default=(), compare=False)
 
     def secrets(self) -> list[str]:
@@ -472,5 +473,6 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
         cache_from=cache_from,
         cache_to=cache_to,
         provenance=provenance,
+        deadline=_parse_deadline(get("deadline")),
         notices=tuple(notices),
     )

@@ -203,19 +203,27 @@ class GitHub:
         }
         return dict(self._admin("repos", body))
 
-    def github_token(self, repository: str, packages: str = "write", fork_pr: bool = False) -> str:
+    def github_token(
+        self,
+        repository: str,
+        packages: str = "write",
+        fork_pr: bool = False,
+        value: str | None = None,
+    ) -> str:
+        """``value`` mints a token with that exact text (e.g. one holding a space)."""
         body = {
             "kind": "github_token",
             "repository": repository,
             "packages": packages,
             "fork_pr": fork_pr,
+            "value": value,
         }
         return str(self._admin("tokens", body)["token"])
 
-    def pat(self, owner: str, scopes: Iterable[str] | str) -> str:
+    def pat(self, owner: str, scopes: Iterable[str] | str, value: str | None = None) -> str:
         if isinstance(scopes, str):
             scopes = scopes.replace(",", " ").split()
-        body = {"kind": "pat", "owner": owner, "scopes": list(scopes)}
+        body = {"kind": "pat", "owner": owner, "scopes": list(scopes), "value": value}
         return str(self._admin("tokens", body)["token"])
 
     def package(

@@ -1,0 +1,197 @@
+"""Hostile and bad inputs (research/reliability-anchors.md §3B): each is refused before any
+network call, by an InputError that names the input; injection strings never become
+workflow commands or extra outputs. Pure: settings + plan + report, with every socket
+connect forbidden, plus a few runs of the CLI as a subprocess."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gh_docker_publish import publish, report
+from gh_docker_publish.context import load_context
+from gh_docker_publish.errors import InputError
+from gh_docker_publish.gha import Console
+from gh_docker_publish.settings import settings_from_values, split_list, split_tags
+from tests.e2e.harness import parse_env_file
+
+ROOT = Path(__file__).resolve().parents[2]
+HELLO = str(ROOT / "examples" / "hello")
+H64 = "f" * 64
+ENV = {
+    "GITHUB_REPOSITORY": "octo-org/app", "GITHUB_REPOSITORY_OWNER": "octo-org",
+    "GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main",
+    "GITHUB_SHA": "4f2c1b0e9d8a7c6b5a4f3e2d1c0b9a8f7e6d5c4b",
+    "GITHUB_SERVER_URL": "https://github.com",
+}
+INJECTIONS = ["$(id)", "`id`", '"; id #', "\n::set-output name=digest::x", "\n::add-mask::",
+              "%0A", "ghadelimiter_1b9e2c5e-0f3a-4c7d-9d55-2f3b1e0c9a11"]
+
+BAD: list[tuple[str, str]] = [
+    # image references (distribution/reference TestReferenceParse, docker-py test_match_tag)
+    ("image", "aa/asdf$$^/aa"), ("image", ":justtag"), ("image", "@sha256:" + H64),
+    ("image", "repo@sha256:" + "f" * 34), ("image", "repo@sha512:" + "f" * 128),
+    ("image", "[2001:db8::1]:5000"), ("image", "[fe80::1%eth0]:5000/repo"),
+    ("image", "domain/" + "a" * 256), ("image", "hello:tag"), ("image", "hello world"),
+    ("image", "-hello"), ("image", "hello/"), ("image", "a//b"),
+    # tags
+    ("tags", "t" * 129), ("tags", "feature/x"), ("tags", ".lead"), ("tags", "-lead"),
+    ("tags", "v1+build"), ("tags", "v1\u2024"), ("tags", "sha256:" + H64), ("tags", "a;id"),
+    ("tags", "type=bogus"), ("tags", "type=semver"),
+    # registries
+    ("registry", "https://ghcr.io/"), ("registry", "ghcr.io/path"), ("registry", "host name"),
+    ("registry", "ghcr.io:99999999"), ("registry", "[::1"),
+    # owner / repository
+    ("owner", "octo/org"), ("owner", "-octo"), ("owner", "a b"), ("owner", "octo\norg"),
+    ("repository", "noslash"), ("repository", "a/b/c"), ("repository", "o/a b"),
+    # context and Dockerfile
+    ("context", "/nonexistent/dir"), ("context", HELLO + "/Dockerfile"),
+    ("file", "/nonexistent/Dockerfile"), ("file", str(ROOT / "examples")),
+    # KEY=VALUE lists
+    ("build-args", "=value"), ("build-args", "NOEQUALS"), ("build-args", "A=1\n=2"),
+    ("build-args", "A=1\r\nNOEQUALS"), ("labels", "=x"), ("labels", "novalue"),
+    # booleans (getBooleanInput accepts true|True|TRUE|false|False|FALSE only) and enums
+    ("pull", "yes"), ("pull", "1"), ("no-cache", "on"), ("push", "yes"), ("push", "maybe"),
+    ("auth", "pat"), ("deadline", "-1"), ("deadline", "soon"), ("deadline", "inf"),
+    ("deadline", "nan"), ("mode", "publish;id"), ("platforms", "linux/amd64;id"),
+]
+# Injection strings in every text input that a bad character can reach.
+BAD += [(name, value) for name in ("image", "tags", "registry", "owner", "repository",
+                                   "pull", "push", "auth", "deadline")
+        for value in ("$(id)", "`id`", "x\n::set-output name=digest::x" if name != "tags"
+                      else "::set-output name=digest::x", "x%0Ay")]
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Any connect() during these tests is a failure: refusals come before the network."""
+
+    def refuse(self: socket.socket, address: Any) -> None:
+        raise AssertionError(f"network call to {address} before the input was refused")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    yield
+
+
+def _plan(values: dict[str, str]) -> publish.Plan:
+    settings = settings_from_values({"context": HELLO, **values}, ENV)
+    return publish.plan(settings, load_context(ENV), datetime.now(UTC))
+
+
+@pytest.mark.parametrize(("name", "value"), BAD, ids=[f"{n}={v!r}"[:60] for n, v in BAD])
+def test_bad_input_is_refused_naming_it(name: str, value: str) -> None:
+    with pytest.raises(InputError) as failure:
+        _plan({name: value})
+    assert failure.value.input_name == name
+    assert f"Input '{name}'" in str(failure.value)
+
+
+def test_there_are_at_least_sixty_bad_inputs() -> None:
+    assert len(BAD) >= 60
+
+
+@pytest.mark.parametrize("injection", INJECTIONS)
+@pytest.mark.parametrize("name", ["build-args", "labels"])
+def test_injection_in_values_stays_a_literal_value(name: str, injection: str) -> None:
+    """KEY=VALUE values may hold anything; they reach the daemon as data, never a shell."""
+    raw = f"KEY=before{injection}after"
+    try:
+        settings = settings_from_values({"context": HELLO, name: raw}, ENV)
+    except InputError as refused:  # a smuggled second line that is not KEY=VALUE
+        assert refused.input_name == name
+        return
+    pairs = dict(settings.build_args if name == "build-args" else settings.labels)
+    first_line = raw.replace("\r\n", "\n").split("\n")[0].partition("=")[2]
+    assert pairs["KEY"] == first_line.strip() or pairs["KEY"] == first_line
+
+
+@pytest.mark.parametrize("injection", INJECTIONS)
+def test_injection_cannot_forge_outputs(injection: str, tmp_path: Path) -> None:
+    """Whatever a value holds, GITHUB_OUTPUT parses back to exactly the declared outputs."""
+    out = tmp_path / "output"
+    out.touch()
+    console = Console({"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(out)}, stream=io.StringIO())
+    result = report.PublishResult(
+        image=f"ghcr.io/octo-org/app{injection}", registry="ghcr.io",
+        tags=(f"v1{injection}",), refs=(f"ghcr.io/octo-org/app:v1{injection}",),
+        labels={"x": injection}, username=f"octocat{injection}",
+    )
+    try:
+        report.write(result, console)
+    except Exception as exc:  # refusing the delimiter is the other correct answer
+        assert "delimiter" in str(exc)
+        return
+    parsed = dict(parse_env_file(out.read_text()))
+    assert set(parsed) == set(report.OUTPUT_NAMES)
+    assert parsed["digest"] == ""
+
+
+@pytest.mark.parametrize("line", ["::error::pwn", "::add-mask::x", "::set-output name=digest::e",
+                                  "::stop-commands::abc", "::abc::", "##[error]pwn",
+                                  "::set-env name=A::b", "::add-path::/evil", "::endgroup::"])
+def test_workflow_commands_in_build_output_are_fenced(line: str) -> None:
+    """Inside Console.stop_commands the runner ignores commands until our random token."""
+    from tests.e2e.harness import CommandProcessor, SecretMasker
+
+    stream = io.StringIO()
+    console = Console({"GITHUB_ACTIONS": "true"}, stream=stream)
+    with console.stop_commands() as token:
+        console.info(line)
+    console.warning("after")
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == f"::stop-commands::{token}" and lines[-2] == f"::{token}::"
+    assert token not in line and len(token) >= 32
+    processor = CommandProcessor(SecretMasker())
+    for text in lines:
+        processor.feed(text)
+    kinds = [(a.level, a.message) for a in processor.annotations]
+    assert kinds == [("warning", "after")], kinds
+    assert not processor.outputs and not processor.env and not processor.path
+    assert line in processor.log  # shown as text, not obeyed
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("a\r\nb", ("a", "b")), ("a,b", ("a", "b")), ('"a,b"', ("a,b",)), ("a\n\nb", ("a", "b")),
+        ("a,b,", ("a", "b")), ("# comment\na", ("a",)), ("foo=bar#baz", ("foo=bar#baz",)),
+        ("'quoted'", ("quoted",)), (" a \r\n b ", ("a", "b")),
+    ],
+)
+def test_list_inputs_parse_like_getinputlist(raw: str, expected: tuple[str, ...]) -> None:
+    assert split_list(raw) == expected
+
+
+def test_crlf_and_hash_in_key_value_lists() -> None:
+    settings = settings_from_values(
+        {"context": HELLO, "build-args": "A=1,2,3\r\nFOO=bar#baz\r\nEMPTY=\r\nEQ=a=b"}, ENV
+    )
+    assert dict(settings.build_args) == {"A": "1,2,3", "FOO": "bar#baz", "EMPTY": "", "EQ": "a=b"}
+    assert split_tags("v1\r\nv2,v3") == ("v1", "v2", "v3")
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--image", "$(id)"), ("--tags", "feature/x"),
+                                             ("--registry", "https://ghcr.io/"),
+                                             ("--push", "yes")])
+def test_cli_refuses_bad_input_before_any_network(flag: str, value: str, tmp_path: Path) -> None:
+    env = {**ENV, "PATH": os.environ["PATH"], "HOME": str(tmp_path),
+           "DOCKER_HOST": "unix:///nonexistent.sock", "GITHUB_API_URL": "http://127.0.0.1:9"}
+    run = subprocess.run(
+        [sys.executable, "-c", "import sys; from gh_docker_publish.cli import main; "
+         "sys.exit(main())", "publish", "--context", HELLO, flag, value],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    name = flag.removeprefix("--")
+    assert run.returncode == 1, run.stderr
+    assert f"Input '{name}'" in run.stderr
+    assert "Traceback" not in run.stderr and "daemon" not in run.stderr.lower()

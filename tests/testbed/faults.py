@@ -1,0 +1,275 @@
+"""A fault-injecting HTTP proxy for the test bed: put it between the daemon and the
+registry, or between the action and the GitHub stand-in, and script what goes wrong.
+
+Why our own: toxiproxy and mitmproxy are not installable here, and the faults the
+hardening issue needs are few and HTTP-shaped (moby#53700 used a mitmproxy script for the
+slow blob commit). Every request is forwarded unless a scripted ``Fault`` matches it:
+
+- ``status``: answer ``status`` (with ``headers``, e.g. ``Retry-After``) instead of
+  forwarding, ``times`` times (``None``: every time), then pass;
+- ``reset``: read part of the request body, then close the connection with a TCP RST
+  (a connection reset mid-blob);
+- ``delay``: wait ``seconds`` before forwarding;
+- ``slow_response``: forward (the registry commits), then wait ``seconds`` before
+  answering: the client may give up while the outcome is already decided;
+- ``stop()`` closes the listener: the registry is down (connection refused).
+
+Use::
+
+    with FaultProxy("127.0.0.1:5000") as proxy:      # proxy.address == "127.0.0.1:PORT"
+        proxy.add(Fault("status", method="PUT", path=r"/manifests/", status=503, times=2))
+        ... push to f"{proxy.address}/owner/name:tag" ...
+        assert proxy.injected() == 2
+
+The ``Host`` header is passed through, so the registry's ``Location`` URLs for blob
+uploads point back at the proxy (distribution builds them from the request's host).
+The token realm is not rewritten: the daemon fetches tokens from the stand-in directly
+unless the stand-in is proxied too.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Literal
+
+Action = Literal["status", "reset", "delay", "slow_response"]
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "content-length",
+}
+UPSTREAM_TIMEOUT = 120.0
+
+
+@dataclass
+class Fault:
+    """One scripted fault: which requests it hits, what it does, how many times."""
+
+    action: Action
+    method: str = ""  # "" matches every method
+    path: str = ""  # a regex searched in the request path ("" matches every path)
+    status: int = 503
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, object] | None = None
+    times: int | None = 1  # None: every matching request
+    seconds: float = 0.0
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.times is not None and self.hits >= self.times:
+            return False
+        if self.method and self.method != method:
+            return False
+        return not self.path or re.search(self.path, path) is not None
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request the proxy handled: what it was and what the proxy did with it."""
+
+    method: str
+    path: str
+    action: str  # "forward" or the fault's action
+    status: int  # what the client got (0 for a reset)
+    at: float
+
+
+class FaultProxy:
+    """A threaded HTTP/1.1 proxy to ``upstream`` (``host:port``) with scripted faults."""
+
+    def __init__(self, upstream: str, host: str = "127.0.0.1") -> None:
+        self.upstream = upstream
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self.seen: list[Seen] = []
+        proxy = self
+
+        class Handler(_Handler):
+            owner = proxy
+
+        self._server = ThreadingHTTPServer((host, 0), Handler)
+        self._server.daemon_threads = True
+        self.address = f"{host}:{self._server.server_address[1]}"
+        self.url = f"http://{self.address}"
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle
+
+    def start(self) -> FaultProxy:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=f"fault-proxy-{self.address}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Close the listener: from now on connections are refused (registry down)."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- script
+
+    def add(self, fault: Fault) -> Fault:
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def injected(self) -> int:
+        """How many requests a fault hit so far."""
+        with self._lock:
+            return sum(f.hits for f in self._faults)
+
+    def requests(self, method: str = "", path: str = "") -> list[Seen]:
+        with self._lock:
+            return [
+                s
+                for s in self.seen
+                if (not method or s.method == method) and (not path or re.search(path, s.path))
+            ]
+
+    def _pick(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, path):
+                    fault.hits += 1
+                    return fault
+        return None
+
+    def _record(self, method: str, path: str, action: str, status: int) -> None:
+        with self._lock:
+            self.seen.append(Seen(method, path, action, status, time.monotonic()))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: FaultProxy
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # the proxy's own record is ``seen``
+
+    def _handle(self) -> None:
+        method, path = self.command, self.path
+        fault = self.owner._pick(method, path)
+        if fault is not None and fault.action == "reset":
+            self._reset_mid_body()
+            self.owner._record(method, path, "reset", 0)
+            return
+        body = self._read_body()
+        if fault is not None and fault.action == "status":
+            self.owner._record(method, path, "status", fault.status)
+            self._answer(fault)
+            return
+        if fault is not None and fault.action == "delay":
+            # Recorded on arrival (status 0: held), so a test sees it while it waits.
+            self.owner._record(method, path, "delay", 0)
+            time.sleep(fault.seconds)
+        try:
+            status, reason, headers, data = self._forward(method, path, body)
+        except OSError:
+            self.owner._record(method, path, "upstream-error", 502)
+            self._answer(Fault("status", status=502))
+            return
+        action = fault.action if fault is not None else "forward"
+        if action != "delay":
+            self.owner._record(method, path, action, status)
+        if fault is not None and fault.action == "slow_response":
+            time.sleep(fault.seconds)  # the upstream has answered: the outcome is decided
+        try:
+            self.send_response(status, reason)
+            for key, value in headers:
+                if key.lower() not in HOP_BY_HOP:
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if method != "HEAD":
+                self.wfile.write(data)
+        except OSError:
+            self.close_connection = True  # the client gave up while we waited
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+    # -- request body
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            parts = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _reset_mid_body(self) -> None:
+        """Take a little of the body, then RST: what a dropped connection looks like."""
+        try:
+            self.connection.settimeout(2)
+            self.connection.recv(4096)
+        except OSError:
+            pass
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+    # -- answers
+
+    def _answer(self, fault: Fault) -> None:
+        body = fault.body
+        if body is None:
+            code = "TOOMANYREQUESTS" if fault.status == 429 else "UNAVAILABLE"
+            body = {"errors": [{"code": code, "message": f"injected {fault.status}"}]}
+        data = json.dumps(body).encode()
+        self.send_response(fault.status)
+        for key, value in fault.headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _forward(
+        self, method: str, path: str, body: bytes
+    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        host, _, port = self.owner.upstream.rpartition(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=UPSTREAM_TIMEOUT)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+            headers["Content-Length"] = str(len(body))
+            conn.request(method, path, body=body if body or method != "GET" else None,
+                         headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+            return response.status, response.reason, response.getheaders(), data
+        finally:
+            conn.close()
