@@ -1,0 +1,552 @@
+"""``make bench``: B1-B5 of the BuildKit issue, side by side in one process on the test bed.
+
+Each benchmark runs its arms interleaved (action, baseline, action, ...) ``BENCH_RUNS``
+times (default 5) and reports the median with min/max, and the ratio of the medians to
+its baseline. Results go to ``bench/results.json`` as ``[{name, ratio, target, runs,
+...}]`` and to stdout as a Markdown table (copy it into README.md with the machine line).
+
+- B1: publish examples/hello (login, build, 3 tags, push) through the action, in-process
+  like tests/integration, against ``bench/baseline.sh`` (the docker CLI). *cold*: a new
+  repository and an empty build cache each run; *warm*: same repository, nothing changed.
+- B2: no-change rebuild of a generated 35,000-file context with a ``.dockerignore``
+  (action with ``push: false``) against ``docker buildx build --load``.
+- B3: 5 tags against 1 tag of a changed image: wall ratio, and from the registry's access
+  log the blob uploads (+ cross-repository mounts) against the image's unique blobs.
+- B4: action container start (``State.StartedAt``) to its first request to the daemon, seen
+  by a byte-forwarding proxy on the socket mounted into the container (no product change);
+  and the action image's size with what each layer costs.
+- B5: peak RSS of the action process on B2's context, as a separate process: its VmHWM plus
+  the VmHWM of the descendants alive at the same sample (docker CLI, buildx plugin) -- an
+  upper bound of what is resident at once.
+
+No timing is asserted anywhere; the numbers depend on the machine and its other load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import platform
+import secrets as pysecrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gh_docker_publish import cli  # noqa: E402
+from tests.testbed import bed as bed_module  # noqa: E402
+from tests.testbed.fixtures import GitHub, RegistryReader  # noqa: E402
+
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+RESULTS = ROOT / "bench" / "results.json"
+HELLO = ROOT / "examples" / "hello"
+WORK = Path(os.environ.get("BENCH_WORK", "/var/tmp/gh-docker-publish-bench"))  # noqa: S108
+SHA = "4f2c1b0e9d8a7c6b5a4f3e2d1c0b9a8f7e6d5c4b"
+EVENT = {
+    "repository": {"default_branch": "main"},
+    "head_commit": {"id": SHA, "timestamp": "2024-05-01T12:00:00Z"},  # stable labels
+}
+CONTEXT_FILES = {"src": 2_000, "node_modules": 28_000, ".git": 5_000}
+ACTION_IMAGE = "ghdp-bench/action:bench"
+
+
+@dataclass
+class Result:
+    name: str
+    ratio: float | None
+    target: str
+    runs: list[dict[str, Any]]
+    unit: str = "s"
+    median: float = 0.0
+    min: float = 0.0
+    max: float = 0.0
+    baseline: dict[str, float] = field(default_factory=dict)
+    passed: bool | None = None
+    note: str = ""
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - started, value
+
+
+# --- the bed and the action --------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self) -> None:
+        self.bed = bed_module.up()
+        self.client = bed_module.docker_client(self.bed.docker_host)
+        self.github = GitHub(self.bed.github_url)
+        self.github.reset()
+        self.github.org("octo-org", members={"octocat": "admin"})
+        self.github.repo("octo-org/app", description="The app", license_spdx="MIT")
+        self.token = self.github.github_token("octo-org/app")
+        self.reader = RegistryReader(self.bed)
+        WORK.mkdir(parents=True, exist_ok=True)
+        self.files = Path(tempfile.mkdtemp(prefix="run-", dir=WORK))
+        self.cli_env = {**os.environ, "DOCKER_HOST": self.bed.docker_host}
+
+    def run_env(self, inputs: Mapping[str, str]) -> dict[str, str]:
+        """INPUT_* and GITHUB_* as the runner sets them (tests/integration/conftest.py)."""
+        (self.files / "event.json").write_text(json.dumps(EVENT))
+        for name in ("output", "summary", "state"):
+            (self.files / name).write_text("")
+        env = {
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_SERVER_URL": "https://github.com",
+            "GITHUB_API_URL": self.bed.github_url,
+            "GITHUB_REPOSITORY": "octo-org/app",
+            "GITHUB_REPOSITORY_OWNER": "octo-org",
+            "GITHUB_ACTOR": "octocat",
+            "GITHUB_SHA": SHA,
+            "GITHUB_REF": "refs/heads/main",
+            "GITHUB_EVENT_NAME": "push",
+            "GITHUB_EVENT_PATH": str(self.files / "event.json"),
+            "GITHUB_OUTPUT": str(self.files / "output"),
+            "GITHUB_STEP_SUMMARY": str(self.files / "summary"),
+            "GITHUB_STATE": str(self.files / "state"),
+            "DOCKER_HOST": self.bed.docker_host,
+            "INPUT_REGISTRY": self.bed.registry,
+            "INPUT_GITHUB-TOKEN": self.token,
+        }
+        env.update({f"INPUT_{k.upper()}": v for k, v in inputs.items()})
+        return env
+
+    def action(self, inputs: Mapping[str, str]) -> str:
+        """The action's main step in this process; returns its log, raises on failure."""
+        stream = io.StringIO()
+        saved, sys.stdout = sys.stdout, stream
+        try:
+            code = cli.run_action(self.run_env(inputs))
+        finally:
+            sys.stdout = saved
+        if code != 0:
+            raise RuntimeError(f"action failed ({code}):\n{stream.getvalue()[-3000:]}")
+        return stream.getvalue()
+
+    def sh(self, argv: Sequence[str], stdin: str | None = None) -> str:
+        done = subprocess.run(
+            argv, input=stdin, env=self.cli_env, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{argv[:3]} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        return done.stdout
+
+    def prune_build_cache(self) -> None:
+        self.sh(["docker", "builder", "prune", "-af"])
+
+    def name(self, prefix: str) -> str:
+        return f"{prefix}-{pysecrets.token_hex(4)}"
+
+
+# --- B1 ------------------------------------------------------------------------------------
+
+
+def b1(bench: Bench) -> list[Result]:
+    build_args = f"BASE_IMAGE={bench.bed.busybox_image}"
+    tags = ["v1", "v1.0", "latest"]
+
+    def action(image: str) -> None:
+        bench.action({"image": image, "tags": "\n".join(tags), "context": str(HELLO),
+                      "build-args": build_args})
+
+    def baseline(image: str) -> None:
+        ref = f"{bench.bed.registry}/octo-org/{image}"
+        bench.cli_env["BASELINE_BUILD_ARGS"] = f"--build-arg {build_args}"
+        bench.sh(["bash", str(ROOT / "bench" / "baseline.sh"), bench.bed.registry, "octocat",
+                  ref, str(HELLO), *tags], stdin=bench.token)
+
+    results = []
+    for phase in ("cold", "warm"):
+        warm_names = {"action": bench.name("b1-action"), "cli": bench.name("b1-cli")}
+        if phase == "warm":  # prime: build and push once
+            action(warm_names["action"])
+            baseline(warm_names["cli"])
+        runs: list[dict[str, Any]] = []
+        for _ in range(RUNS):
+            row: dict[str, Any] = {}
+            for arm, fn in (("action", action), ("baseline", baseline)):
+                if phase == "cold":
+                    bench.prune_build_cache()
+                    image = bench.name(f"b1-{arm}")
+                else:
+                    image = warm_names["action" if arm == "action" else "cli"]
+                row[arm], _ = timed(lambda fn=fn, image=image: fn(image))
+            runs.append(row)
+        results.append(ratio_result(f"B1 publish {phase}", runs, "<= 1.10", 1.10))
+    return results
+
+
+def ratio_result(name: str, runs: list[dict[str, Any]], target: str, limit: float) -> Result:
+    ours = summary([r["action"] for r in runs])
+    base = summary([r["baseline"] for r in runs])
+    ratio = ours["median"] / base["median"]
+    return Result(name, round(ratio, 3), target, runs, baseline=base, passed=ratio <= limit,
+                  **ours)
+
+
+# --- B2 ------------------------------------------------------------------------------------
+
+
+def big_context() -> Path:
+    """35,000 files (+ Dockerfile and .dockerignore); only src/ (2,000) is sent."""
+    where = WORK / "ctx35k"
+    if (where / ".complete").exists():
+        return where
+    shutil.rmtree(where, ignore_errors=True)
+    for top, count in CONTEXT_FILES.items():
+        for i in range(count):
+            d = where / top / f"d{i // 100:03d}"
+            if i % 100 == 0:
+                d.mkdir(parents=True)
+            (d / f"f{i:05d}.txt").write_text(f"{top} file {i}\n" * 8)
+    (where / ".dockerignore").write_text("node_modules\n.git\n")
+    (where / "Dockerfile").write_text(
+        "ARG BASE_IMAGE=busybox:stable\nFROM ${BASE_IMAGE}\nCOPY src /src\n"
+    )
+    (where / ".complete").write_text("")
+    return where
+
+
+def b2(bench: Bench, context: Path) -> Result:
+    inputs = {"image": "b2-ctx", "tags": "v1", "context": str(context), "push": "false",
+              "builder": "buildkit", "build-args": f"BASE_IMAGE={bench.bed.busybox_image}"}
+    base_ref = f"{bench.bed.registry}/octo-org/b2-ctx-cli:v1"
+
+    def baseline() -> None:
+        bench.sh(["docker", "buildx", "build", "--load", "--progress=plain",
+                  "--provenance=false", "--build-arg", inputs["build-args"],
+                  "--tag", base_ref, str(context)])
+
+    bench.action(inputs)  # prime both: the first build is not a no-change rebuild
+    baseline()
+    runs = []
+    for _ in range(RUNS):
+        row: dict[str, Any] = {}
+        row["action"], log = timed(lambda: bench.action(inputs))
+        row["baseline"], _ = timed(baseline)
+        row["cached"] = "CACHED" in log
+        runs.append(row)
+    return ratio_result("B2 no-change rebuild, 35k files", runs, "<= 1.2", 1.2)
+
+
+# --- B3 ------------------------------------------------------------------------------------
+
+
+def changed_hello() -> Path:
+    """examples/hello with a new hello.sh: new layers, so the push really uploads."""
+    where = Path(tempfile.mkdtemp(prefix="hello-", dir=WORK))
+    shutil.copytree(HELLO, where, dirs_exist_ok=True)
+    with (where / "hello.sh").open("a") as fh:
+        fh.write(f"# {pysecrets.token_hex(16)}\n")
+    return where
+
+
+def b3(bench: Bench) -> Result:
+    runs = []
+    for _ in range(RUNS):
+        row: dict[str, Any] = {}
+        for arm, count in (("one", 1), ("five", 5)):
+            image = bench.name(f"b3-{arm}")
+            context = changed_hello()
+            tags = [f"t{i}" for i in range(count)]
+            mark = bench.reader.since()
+            inputs = {"image": image, "tags": "\n".join(tags), "context": str(context),
+                      "build-args": f"BASE_IMAGE={bench.bed.busybox_image}"}
+            row[arm], _ = timed(lambda inputs=inputs: bench.action(inputs))
+            log = bench.reader.access_log(since=mark)
+            repo = f"octo-org/{image}"
+            inspect = bench.client.api.inspect_image(f"{bench.bed.registry}/{repo}:t0")
+            row[f"{arm}_unique_blobs"] = len(inspect["RootFS"]["Layers"]) + 1  # + config
+            row[f"{arm}_uploads"] = log.uploads[repo]
+            row[f"{arm}_mounts"] = log.mounts[repo]
+            row[f"{arm}_manifest_puts"] = log.manifests[repo]
+            shutil.rmtree(context)
+        runs.append(row)
+    one = summary([r["one"] for r in runs])
+    five = summary([r["five"] for r in runs])
+    ratio = five["median"] / one["median"]
+    once = all(
+        r[f"{a}_uploads"] + r[f"{a}_mounts"] <= r[f"{a}_unique_blobs"] for r in runs
+        for a in ("one", "five")
+    )
+    return Result(
+        "B3 5 tags vs 1 tag", round(ratio, 3), "wall <= 1.2; each blob sent once", runs,
+        baseline=one, passed=ratio <= 1.2 and once, **five,
+        note="blobs sent once in every run" if once else "a blob was sent twice",
+    )
+
+
+# --- B4 ------------------------------------------------------------------------------------
+
+
+class FirstRequestProxy:
+    """A unix socket that forwards bytes to the daemon and records its first connection."""
+
+    def __init__(self, target: str, path: Path) -> None:
+        self.target = target
+        self.path = path
+        self.first: float | None = None
+        path.unlink(missing_ok=True)
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(path))
+        os.chmod(path, 0o666)  # noqa: S103 -- the action container connects as root
+        self.server.listen(64)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            if self.first is None:
+                self.first = time.time()
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.connect(self.target)
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+
+    def close(self) -> None:
+        self.server.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := src.recv(65536):
+            dst.sendall(data)
+    with contextlib.suppress(OSError):
+        dst.shutdown(socket.SHUT_WR)
+
+
+def build_action_image(bench: Bench) -> tuple[float, list[dict[str, Any]]]:
+    """The action image as the runner builds it (classic `docker build`), its layers."""
+    stream = bench.client.api.build(path=str(ROOT), tag=ACTION_IMAGE, rm=True, decode=True,
+                                    buildargs={"PYTHON_IMAGE": bench.bed.python_image})
+    for chunk in stream:
+        if "error" in chunk or "errorDetail" in chunk:
+            raise RuntimeError(f"action image build failed: {chunk}")
+    size = int(bench.client.api.inspect_image(ACTION_IMAGE)["Size"])
+    layers = [
+        {"size_mb": round(h["Size"] / 1e6, 1),
+         "step": (h["CreatedBy"] or "base image").replace("/bin/sh -c #(nop) ", "")
+         .replace("/bin/sh -c ", "RUN ")[:70]}
+        for h in bench.client.api.history(ACTION_IMAGE) if h["Size"]
+    ]
+    return size / 1e6, layers
+
+
+def b4(bench: Bench) -> list[Result]:
+    size_mb, layers = build_action_image(bench)
+    target = bench.bed.docker_host.removeprefix("unix://")
+    proxy_dir = Path(tempfile.mkdtemp(prefix="proxy-", dir=WORK))
+    workspace = Path(tempfile.mkdtemp(prefix="ws-", dir=WORK))
+    shutil.copytree(HELLO, workspace, dirs_exist_ok=True)
+    (workspace / "event.json").write_text(json.dumps(EVENT))
+    runs = []
+    for _ in range(RUNS):
+        proxy = FirstRequestProxy(target, proxy_dir / "docker.sock")
+        env = {k: v for k, v in bench.run_env({
+            "image": bench.name("b4"), "tags": "v1", "push": "false",
+            "build-args": f"BASE_IMAGE={bench.bed.busybox_image}"}).items()
+            if k.startswith(("INPUT_", "GITHUB_")) and k not in ("INPUT_CONTEXT",)}
+        inside = "/tmp"  # noqa: S108 -- the container's own /tmp
+        env.update({"GITHUB_EVENT_PATH": "/github/workspace/event.json",
+                    "GITHUB_OUTPUT": f"{inside}/output", "GITHUB_STEP_SUMMARY": f"{inside}/summary",
+                    "GITHUB_STATE": f"{inside}/state", "GITHUB_WORKSPACE": "/github/workspace"})
+        container = bench.client.containers.create(
+            ACTION_IMAGE, environment=env, network_mode="host", working_dir="/github/workspace",
+            volumes={str(proxy_dir / "docker.sock"): {"bind": "/var/run/docker.sock"},
+                     str(workspace): {"bind": "/github/workspace"}},
+        )
+        try:
+            container.start()
+            code = container.wait(timeout=300)["StatusCode"]
+            logs = container.logs().decode(errors="replace")
+            started = bench.client.api.inspect_container(container.id)["State"]["StartedAt"]
+        finally:
+            container.remove(force=True)
+            proxy.close()
+        if code != 0 or proxy.first is None:
+            raise RuntimeError(f"B4 run failed ({code}):\n{logs[-3000:]}")
+        runs.append({"start_to_first_daemon_call": proxy.first - _parse_time(started)})
+    first = summary([r["start_to_first_daemon_call"] for r in runs])
+    shutil.rmtree(workspace)
+    shutil.rmtree(proxy_dir)
+    return [
+        Result("B4 container start to first daemon call", None, "<= 0.5 s", runs,
+               passed=first["median"] <= 0.5, **first),
+        Result("B4 action image size", None, "<= 200 MB", [{"layers": layers}], unit="MB",
+               median=round(size_mb, 1), min=round(size_mb, 1), max=round(size_mb, 1),
+               passed=size_mb <= 200, note="; ".join(
+                   f"{layer['size_mb']} MB {layer['step'][:60]}" for layer in layers)),
+    ]
+
+
+def _parse_time(text: str) -> float:
+    """Docker's RFC 3339 with nanoseconds -> epoch seconds (fromisoformat takes micros)."""
+    head, _, frac = text.rstrip("Z").partition(".")
+    base = datetime.fromisoformat(head + "+00:00").timestamp()
+    return base + (float(f"0.{frac}") if frac else 0.0)
+
+
+# --- B5 ------------------------------------------------------------------------------------
+
+
+def _status_kb(pid: int, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            with contextlib.suppress(OSError):
+                kids = Path(f"/proc/{current}/task/{tid}/children").read_text().split()
+                found += [int(k) for k in kids]
+                todo += [int(k) for k in kids]
+    return found
+
+
+def peak_rss(bench: Bench, inputs: Mapping[str, str]) -> dict[str, float]:
+    """Run the action as its own process; sample VmHWM of it and every descendant."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "entrypoint.py")],
+                            env={**os.environ, **bench.run_env(inputs)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    own = 0
+    children: dict[int, int] = {}  # every descendant's VmHWM
+    together = 0  # max over samples: our VmHWM + the VmHWM of descendants alive then
+    while True:
+        own = max(own, _status_kb(proc.pid, "VmHWM"))
+        alive = _descendants(proc.pid)
+        for kid in alive:
+            children[kid] = max(children.get(kid, 0), _status_kb(kid, "VmHWM"))
+        together = max(together, own + sum(children[kid] for kid in alive))
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        time.sleep(0.02)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"B5 run failed: {proc.returncode}")
+    return {
+        "seconds": time.perf_counter() - started,
+        "action_mb": own / 1024,
+        "largest_child_mb": max(children.values(), default=0) / 1024,
+        "children": len(children),
+        "total_mb": max(together, own) / 1024,
+        "wait4_maxrss_mb": usage.ru_maxrss / 1024,  # max of it and its waited-for children
+    }
+
+
+def b5(bench: Bench, context: Path) -> list[Result]:
+    results = []
+    for builder in ("classic", "buildkit"):
+        inputs = {"image": f"b5-{builder}", "tags": "v1", "context": str(context),
+                  "push": "false", "builder": builder,
+                  "build-args": f"BASE_IMAGE={bench.bed.busybox_image}"}
+        runs = [peak_rss(bench, inputs) for _ in range(RUNS)]
+        total = summary([r["total_mb"] for r in runs])
+        wall = statistics.median(r["seconds"] for r in runs)
+        results.append(Result(
+            f"B5 peak RSS, {builder}", None, "<= 150 MB", runs, unit="MB",
+            passed=total["max"] <= 150, **total,
+            note=f"action process alone {statistics.median(r['action_mb'] for r in runs):.0f}"
+                 f" MB, largest child {statistics.median(r['largest_child_mb'] for r in runs):.0f}"
+                 f" MB; median wall {wall:.1f} s (separate process)",
+        ))
+    return results
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    docker = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
+                            env={**os.environ, "DOCKER_HOST": bed_module.up().docker_host},
+                            capture_output=True, text=True, check=False).stdout.strip()
+    buildx = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True,
+                            check=False).stdout.split()
+    return (f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, dockerd {docker}, "
+            f"buildx {buildx[1] if len(buildx) > 1 else '?'}, Python {platform.python_version()}")
+
+
+def table(results: Sequence[Result]) -> str:
+    lines = ["| # | median | min | max | baseline median | ratio | target | met |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        base = f"{r.baseline['median']:.2f} {r.unit}" if r.baseline else "—"
+        ratio = f"{r.ratio:.2f}" if r.ratio is not None else "—"
+        met = {True: "yes", False: "**no**", None: "—"}[r.passed]
+        lines.append(f"| {r.name} | {r.median:.2f} {r.unit} | {r.min:.2f} | {r.max:.2f} | "
+                     f"{base} | {ratio} | {r.target} | {met} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    selected = set(sys.argv[1:]) or {"B1", "B2", "B3", "B4", "B5"}
+    bench = Bench()
+    results: list[Result] = []
+    context = big_context() if selected & {"B2", "B5"} else None
+    steps: list[tuple[str, Callable[[], list[Result]]]] = [
+        ("B1", lambda: b1(bench)),
+        ("B2", lambda: [b2(bench, context)]),  # type: ignore[arg-type]
+        ("B3", lambda: [b3(bench)]),
+        ("B4", lambda: b4(bench)),
+        ("B5", lambda: b5(bench, context)),  # type: ignore[arg-type]
+    ]
+    for key, step in steps:
+        if key in selected:
+            print(f"running {key} ({RUNS} runs)...", file=sys.stderr, flush=True)
+            results += step()
+    RESULTS.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
+    print(f"Machine: {machine()}; {RUNS} runs each, {datetime.now():%Y-%m-%d}.\n")
+    print(table(results))
+    for r in results:
+        if r.note:
+            print(f"\n{r.name}: {r.note}")
+    shutil.rmtree(bench.files, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
