@@ -20,7 +20,7 @@ from . import __version__, credentials, labels, modes, publish, report
 from .context import RunContext, load_context
 from .errors import PublishError
 from .gha import Console
-from .settings import INPUT_NAMES, Settings, load_settings, settings_from_values
+from .settings import INPUT_NAMES, Settings, load_settings, raw_secrets, settings_from_values
 
 #: Inputs that are secrets: never flags. The CLI reads them from these variables.
 TOKEN_ENV = {"github-token": "GITHUB_TOKEN", "token": "GH_DOCKER_PUBLISH_TOKEN"}
@@ -35,6 +35,8 @@ class Terminated(Exception):
 def run_action(env: Mapping[str, str]) -> int:
     """The action's main step: inputs from INPUT_*, context from GITHUB_*."""
     console = Console(env)
+    for secret in raw_secrets(env):  # before validation: an input error must not show one
+        console.mask(secret)
     return _guarded(console, lambda: _publish(load_settings(env), load_context(env), console, env))
 
 
@@ -42,6 +44,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     """``gh-docker-publish publish [flags]``: the same pipeline outside Actions."""
     env = os.environ if env is None else env
     args = _parser().parse_args(argv)
+    env = _stand_in_workflow(env, args.repository)
     console = Console(
         env,
         stream=sys.stderr,
@@ -54,17 +57,31 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         values[name] = env.get(variable, "")
     if args.token_stdin:
         values["token"] = sys.stdin.readline().rstrip("\r\n")
+    if args.dry_run is not None:
+        values["dry-run"] = args.dry_run
+    for name in TOKEN_ENV:
+        if values[name]:
+            console.mask(values[name])
 
     def go() -> None:
         settings = settings_from_values(values, env)
         ctx = load_context(env)
-        if args.dry_run:
+        if args.dry_run is not None and settings.dry_run and settings.mode == "publish":
             _mask(settings, console)
             print(_render_plan(settings, ctx), file=sys.stdout)
             return
         _publish(settings, ctx, console, env, docker_host=args.docker_host)
 
     return _guarded(console, go)
+
+
+def _stand_in_workflow(env: Mapping[str, str], repository: str | None) -> Mapping[str, str]:
+    """Outside Actions there is no workflow repository: ``--repository`` plays it, so a
+    token for that repository (exported as GITHUB_TOKEN) is used the way a workflow's is."""
+    if env.get("GITHUB_REPOSITORY") or not repository:
+        return env
+    owner = repository.partition("/")[0]
+    return {**env, "GITHUB_REPOSITORY": repository, "GITHUB_REPOSITORY_OWNER": owner}
 
 
 def _publish(
@@ -155,7 +172,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     publish_cmd = commands.add_parser("publish", help="build, tag and push an image")
     for name in INPUT_NAMES:
-        if name in TOKEN_ENV:
+        if name in TOKEN_ENV or name == "dry-run":
             continue
         publish_cmd.add_argument(f"--{name}", dest=_attr(name), default=None, metavar="VALUE")
     publish_cmd.add_argument(
@@ -165,7 +182,13 @@ def _parser() -> argparse.ArgumentParser:
         "--docker-host", default=None, help="daemon to use (default DOCKER_HOST)"
     )
     publish_cmd.add_argument(
-        "--dry-run", action="store_true", help="print the plan without touching daemon or network"
+        "--dry-run",
+        nargs="?",
+        const="true",
+        default=None,
+        metavar="BOOL",
+        help="publish: print the plan without touching daemon or network; cleanup: the "
+        "'dry-run' input (default true: print the plan, delete nothing)",
     )
     publish_cmd.add_argument(
         "--output-file", default=None, help="write outputs here (GITHUB_OUTPUT format)"

@@ -297,6 +297,16 @@ def _check_owner(value: str) -> None:
 # -- the settings --------------------------------------------------------------------------
 
 
+#: Inputs whose values are secrets: masked before any of them is validated.
+SECRET_INPUTS = ("github-token", "token")
+
+
+def raw_secrets(env: Mapping[str, str]) -> list[str]:
+    """The secret inputs as given, before validation, so an error about any input can
+    never print one unmasked."""
+    return [value for name in SECRET_INPUTS if (value := gha.get_input(env, name))]
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Read every ``INPUT_*`` the action declares and validate them."""
     values = {name: gha.get_input(env, name) for name in INPUT_NAMES}
