@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from gh_docker_publish import builders, engine
@@ -311,8 +312,9 @@ def test_detect_builder_auto_prefers_buildkit(client: Any, docker_host: str) -> 
     assert "BuildKit" in reason
     classic, why = builders.detect_builder("auto", client, docker_host, docker_cli="no-such-cli")
     assert classic.name == "classic" and "no-such-cli" in why
-    with pytest.raises(BuildError, match="not usable"):
-        builders.detect_builder("buildkit", client, "unix:///nonexistent.sock")
+    dead = docker.APIClient(base_url="unix:///nonexistent.sock", version="1.41", timeout=2)
+    with pytest.raises(BuildError, match=r"not usable.*did not answer"):
+        builders.detect_builder("buildkit", dead, "unix:///nonexistent.sock")
 
 
 def test_push_failing_in_stream_names_landed_and_not_landed(

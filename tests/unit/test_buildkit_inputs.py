@@ -171,3 +171,16 @@ def test_post_step_never_fails(capsys: pytest.CaptureFixture[str]) -> None:
     assert post_step.run_post({}) == 0
     assert post_step.run_post({"STATE_docker_config": "/"}) == 0
     assert "left alone" in capsys.readouterr().out
+
+
+def test_buildx_plugin_is_found_where_the_docker_cli_looks(tmp_path: Path) -> None:
+    from gh_docker_publish.builders import buildx_plugin
+
+    config = tmp_path / "config"
+    (config / "cli-plugins").mkdir(parents=True)
+    plugin = config / "cli-plugins" / "docker-buildx"
+    plugin.write_text("#!/bin/sh\n")
+    env = {"DOCKER_CONFIG": str(config), "HOME": str(tmp_path / "home")}
+    assert buildx_plugin(env) != plugin  # not executable: the CLI would skip it too
+    plugin.chmod(0o755)
+    assert buildx_plugin(env) == plugin  # $DOCKER_CONFIG/cli-plugins comes first
