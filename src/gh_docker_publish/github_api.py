@@ -8,16 +8,19 @@ can wait out a rate limit for a long time).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-import github
 import requests
-from github import Auth, GithubException, GithubRetry
 
 from .errors import CredentialError, GitHubApiError
+
+if TYPE_CHECKING:
+    from github import GithubException
 
 PACKAGES_DOCS = "https://docs.github.com/rest/packages/packages"
 USER_DOCS = "https://docs.github.com/rest/users/users#get-the-authenticated-user"
@@ -69,16 +72,23 @@ class TokenOwner:
     scopes: frozenset[str]
 
 
+def _pygithub() -> ModuleType:
+    """PyGithub, imported on first use: importing it takes ~0.2 s, and a run asks the
+    Docker daemon (and often needs no API call at all) before that."""
+    return importlib.import_module("github")
+
+
 class GitHubApi:
     """A bounded client for one token against one API base URL."""
 
     def __init__(self, api_url: str, token: str, *, timeout: float = 15, retries: int = 2) -> None:
         self.api_url = api_url.rstrip("/")
+        github = _pygithub()
         self._client = github.Github(
             base_url=self.api_url,
-            auth=Auth.Token(token),
+            auth=github.Auth.Token(token),
             timeout=int(timeout),
-            retry=GithubRetry(total=retries, backoff_factor=0.5, max_rate_limit_wait=30),
+            retry=github.GithubRetry(total=retries, backoff_factor=0.5, max_rate_limit_wait=30),
             seconds_between_requests=None,
             seconds_between_writes=None,
         )
@@ -175,7 +185,7 @@ class GitHubApi:
         """Run one API call; PyGithub and requests failures become errors that say what to do."""
         try:
             return call()
-        except GithubException as exc:
+        except _pygithub().GithubException as exc:
             if exc.status == 404 and not_found_ok:
                 return None
             raise _explain(what, exc) from None

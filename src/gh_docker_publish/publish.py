@@ -8,12 +8,14 @@ Everything that can be refused without the network is refused before the first c
 from __future__ import annotations
 
 import base64
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from . import (
     builders,
@@ -38,6 +40,7 @@ from .settings import Settings
 
 ApiFactory = Callable[[str, str], GitHubApi]
 CONTEXT_ONLY = "the labels use the run context only."
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,8 @@ def run(
     for warning in target.warnings:
         console.warning(warning)
     console.info(registries.explain(target, settings, ctx, probed))
+    # The daemon first: without one nothing else matters, and it answers in milliseconds.
+    client = engine.connect(services.docker_host, timeout=services.docker_timeout)
 
     choice: TokenChoice | None = None
     username = ""
@@ -123,18 +128,10 @@ def run(
     else:
         console.info(f"Not pushing: {the_plan.push_reason}")
 
-    repo_info = _repository_info(settings, ctx, target, choice, console, services)
-    image_labels = labels.compute_labels(
-        server_url=ctx.server_url,
-        repository=target.repository,
-        sha=ctx.sha,
-        created=created_time(ctx, services.now()),
-        version=the_plan.tags[0],
-        repo_info=_repo_json(repo_info),
-        user_labels=dict(settings.labels),
+    # The repository's description and license (for the labels) are read while we log in.
+    repo_info = _in_background(
+        lambda: _repository_info(settings, ctx, target, choice, services)
     )
-
-    client = engine.connect(services.docker_host, timeout=services.docker_timeout)
     auth: engine.AuthConfig | None = None
     if choice is not None:
         with console.group(f"Log in to {target.registry}"):
@@ -149,6 +146,19 @@ def run(
                 fields=_hints(target, ctx, choice), who=f"the {choice.label}", log=console,
             )
     preflight.warn_engine(client, target, console)
+
+    info, warning = repo_info()
+    if warning:
+        console.warning(warning)
+    image_labels = labels.compute_labels(
+        server_url=ctx.server_url,
+        repository=target.repository,
+        sha=ctx.sha,
+        created=created_time(ctx, services.now()),
+        version=the_plan.tags[0],
+        repo_info=_repo_json(info),
+        user_labels=dict(settings.labels),
+    )
 
     # Base images of other owners: pulled now with a token that reads them (pull.py).
     settings = pull.prepare_bases(
@@ -274,23 +284,42 @@ def _repository_info(
     ctx: RunContext,
     target: refs.Target,
     choice: TokenChoice | None,
-    console: Console,
     services: Services,
-) -> RepositoryInfo | None:
-    """The package repository's description and license for the labels; a warning, not a
-    failure, when the API cannot be read."""
+) -> tuple[RepositoryInfo | None, str]:
+    """The package repository's description and license for the labels, or a warning (not
+    a failure) saying why the labels use the run context only."""
     secret = choice.secret if choice else (settings.github_token or settings.token)
     if not secret:
-        console.warning(f"No token to read {target.repository} from the GitHub API; {CONTEXT_ONLY}")
-        return None
+        return None, f"No token to read {target.repository} from the GitHub API; {CONTEXT_ONLY}"
     try:
         info = services.github_api(ctx.api_url, secret.reveal()).repository(target.repository)
     except PublishError as exc:
-        console.warning(f"Cannot read {target.repository} from the API ({exc}); {CONTEXT_ONLY}")
-        return None
+        return None, f"Cannot read {target.repository} from the API ({exc}); {CONTEXT_ONLY}"
     if info is None:
-        console.warning(f"The GitHub API does not show {target.repository}; {CONTEXT_ONLY}")
-    return info
+        return None, f"The GitHub API does not show {target.repository}; {CONTEXT_ONLY}"
+    return info, ""
+
+
+def _in_background(work: Callable[[], T]) -> Callable[[], T]:
+    """Start ``work`` on a daemon thread; the returned call waits for its result (or
+    raises its exception). A daemon thread never holds up the exit of a failed run."""
+    outcome: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+
+    def target() -> None:
+        try:
+            outcome.put((True, work()))
+        except BaseException as exc:  # handed to the caller, raised there
+            outcome.put((False, exc))
+
+    threading.Thread(target=target, name="gh-docker-publish-background", daemon=True).start()
+
+    def result() -> T:
+        ok, value = outcome.get()
+        if not ok:
+            raise value
+        return cast(T, value)
+
+    return result
 
 
 def _repo_json(info: RepositoryInfo | None) -> dict[str, Any] | None:
