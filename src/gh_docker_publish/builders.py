@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import docker.errors
 import requests
@@ -290,20 +290,15 @@ class ClassicBuilder:
 # --- BuildKit builder (docker buildx CLI) --------------------------------------------------
 
 
-def _user_docker_config_dir() -> Path:
-    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
-
-
 @contextlib.contextmanager
 def private_docker_config(
     auths: Mapping[str, AuthConfig], parent: str | None = None
 ) -> Iterator[Path]:
     """A throw-away DOCKER_CONFIG (0700) holding only ``auths``; removed on exit.
 
-    The CLI then never reads or writes the user's config.json (login-action's state
-    problems, self-hosted runners keeping creds between jobs). The user's cli-plugins
-    dir is linked in so a user-installed buildx is still found; the CLI also searches
-    the system plugin dirs (/usr/libexec/docker/cli-plugins, ...) on its own.
+    buildx then never reads or writes the user's config.json (login-action's state
+    problems, self-hosted runners keeping creds between jobs); its own state (builder
+    instances, activity) lands here too and goes with it.
     """
     path = Path(tempfile.mkdtemp(prefix="ghdp-docker-", dir=parent))
     try:
@@ -317,9 +312,6 @@ def private_docker_config(
         fd = os.open(path / "config.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump({"auths": entries}, fh)
-        plugins = _user_docker_config_dir() / "cli-plugins"
-        if plugins.is_dir():
-            (path / "cli-plugins").symlink_to(plugins, target_is_directory=True)
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
@@ -376,7 +368,10 @@ def docker_driver_limits(request: BuildRequest, containerd_store: bool) -> list[
 
 
 class BuildKitBuilder:
-    """The daemon's embedded BuildKit through ``docker buildx build --load``."""
+    """The daemon's embedded BuildKit through ``buildx build --load``.
+
+    The buildx plugin runs standalone (it reads DOCKER_HOST and DOCKER_CONFIG itself), so
+    the action image needs no docker CLI to launch it."""
 
     name = "buildkit"
 
@@ -384,14 +379,15 @@ class BuildKitBuilder:
         self,
         docker_host: str | None,
         *,
-        docker_cli: str = "docker",
+        buildx: str | Path | None = None,
         provenance: bool = False,
         temp_dir: str | None = None,
         containerd_store: bool = False,
         on_config_dir: Callable[[Path], None] | None = None,
     ) -> None:
         self._host = docker_host
-        self._cli = docker_cli
+        # Default: the plugin where the docker CLI would find it (None: not installed).
+        self._buildx = str(buildx or buildx_plugin() or "docker-buildx")
         self._provenance = provenance
         self._temp_dir = temp_dir
         self._containerd_store = containerd_store
@@ -401,7 +397,7 @@ class BuildKitBuilder:
         """The buildx command line. Build args and labels are not secrets; no token here,
         and for secrets only their ids, file paths and variable names."""
         provenance = self._provenance or request.provenance
-        args = [self._cli, "buildx", "build", "--load", "--progress=plain"]
+        args = [self._buildx, "build", "--load", "--progress=plain"]
         args += [f"--provenance={'true' if provenance else 'false'}"]
         args += ["--iidfile", str(iidfile), "--metadata-file", str(metadata)]
         args += ["--file", str(request.dockerfile_path())]
@@ -460,7 +456,11 @@ class BuildKitBuilder:
                     errors="replace",
                 )
             except OSError as exc:
-                raise BuildError(f"Cannot run {self._cli} buildx: {exc}") from exc
+                raise BuildError(
+                    f"Cannot run {self._buildx}: {exc}",
+                    hint="Install the docker buildx plugin (docker-buildx), or use "
+                    "builder: classic.",
+                ) from exc
             assert proc.stdout is not None
             with proc:  # on exit: close stdout, wait for buildx
                 try:
@@ -530,16 +530,13 @@ def buildx_plugin(env: Mapping[str, str] | None = None) -> Path | None:
     return None
 
 
-def buildx_status(client: Any, docker_cli: str = "docker") -> tuple[bool, str]:
-    """Whether ``docker buildx`` can build on this daemon, and what was found.
+def buildx_status(client: Any, plugin: Path | None) -> tuple[bool, str]:
+    """Whether buildx (``plugin``, None when not installed) can build on this daemon.
 
     Checked without running buildx (two ``docker buildx`` calls cost ~0.2 s a run, as
-    much as a no-change rebuild): the CLI and the plugin are where the CLI looks, and the
+    much as a no-change rebuild): the plugin is where the docker CLI looks, and the
     daemon is a Linux engine whose API has BuildKit's session endpoints.
     """
-    if shutil.which(docker_cli) is None:
-        return False, f"no '{docker_cli}' CLI on PATH"
-    plugin = buildx_plugin()
     if plugin is None:
         return False, "the docker buildx plugin is not installed"
     try:
@@ -574,18 +571,22 @@ def detect_builder(
     client: Any,
     docker_host: str | None,
     *,
-    docker_cli: str = "docker",
+    plugin: Path | Literal["search"] | None = "search",
     temp_dir: str | None = None,
     on_config_dir: Callable[[Path], None] | None = None,
 ) -> tuple[Builder, str]:
-    """Pick the builder for ``mode`` and say why (for the log and the summary)."""
+    """Pick the builder for ``mode`` and say why (for the log and the summary).
+
+    ``plugin``: the buildx binary; by default found where the docker CLI would find it.
+    """
     if mode == "classic":
         return ClassicBuilder(client), "classic builder requested"
-    ok, found = buildx_status(client, docker_cli)
-    if ok:
+    buildx = buildx_plugin() if plugin == "search" else plugin
+    ok, found = buildx_status(client, buildx)
+    if ok and buildx is not None:
         builder = BuildKitBuilder(
             docker_host,
-            docker_cli=docker_cli,
+            buildx=buildx,
             temp_dir=temp_dir,
             containerd_store=uses_containerd_store(client),
             on_config_dir=on_config_dir,

@@ -310,8 +310,8 @@ def test_detect_builder_auto_prefers_buildkit(client: Any, docker_host: str) -> 
     builder, reason = builders.detect_builder("auto", client, docker_host)
     assert builder.name == "buildkit", reason
     assert "BuildKit" in reason
-    classic, why = builders.detect_builder("auto", client, docker_host, docker_cli="no-such-cli")
-    assert classic.name == "classic" and "no-such-cli" in why
+    classic, why = builders.detect_builder("auto", client, docker_host, plugin=None)
+    assert classic.name == "classic" and "buildx plugin is not installed" in why
     dead = docker.APIClient(base_url="unix:///nonexistent.sock", version="1.41", timeout=2)
     with pytest.raises(BuildError, match=r"not usable.*did not answer"):
         builders.detect_builder("buildkit", dead, "unix:///nonexistent.sock")

@@ -127,7 +127,7 @@ def test_docker_driver_limits_are_named_before_the_build(workspace: Path) -> Non
     assert "manifest list" in problems[0] and "type=registry" in problems[1]
     assert builders.docker_driver_limits(request, containerd_store=True) == []
     with pytest.raises(BuildError) as err:
-        builders.BuildKitBuilder(None, docker_cli="/nonexistent/docker").build(request, print)
+        builders.BuildKitBuilder(None, buildx="/nonexistent/docker-buildx").build(request, print)
     assert "docker-container" in str(err.value)  # explained, and buildx never ran
 
 
