@@ -327,10 +327,25 @@ def _cli_env(
     for var in ("DOCKER_CONTEXT", "BUILDX_BUILDER"):
         env.pop(var, None)
     env["DOCKER_CONFIG"] = str(config_dir)
+    env["BUILDX_CONFIG"] = str(buildx_state_dir(env))
     if docker_host:
         env["DOCKER_HOST"] = docker_host
     env.setdefault("BUILDX_NO_DEFAULT_ATTESTATIONS", "1")
     return env
+
+
+def buildx_state_dir(env: Mapping[str, str]) -> Path:
+    """Where buildx keeps its own state (node ID, context refs; never credentials).
+
+    It must outlive a run: BuildKit keys the copy of the last build context it keeps on
+    buildx's node ID, so a fresh state dir re-sends every file's metadata (+0.1 s on a
+    35,000-file no-change rebuild). It is ours, not the user's buildx config, whose
+    current builder may not load images into this daemon.
+    """
+    cache = Path(env.get("XDG_CACHE_HOME") or Path(env.get("HOME", "~")).expanduser() / ".cache")
+    path = cache / "gh-docker-publish" / "buildx"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
 
 
 #: What the ``docker`` driver (the daemon's own BuildKit) cannot do with the classic
