@@ -184,3 +184,17 @@ def test_buildx_plugin_is_found_where_the_docker_cli_looks(tmp_path: Path) -> No
     assert buildx_plugin(env) != plugin  # not executable: the CLI would skip it too
     plugin.chmod(0o755)
     assert buildx_plugin(env) == plugin  # $DOCKER_CONFIG/cli-plugins comes first
+
+
+def test_buildx_state_lives_in_our_cache_not_in_the_private_credentials_dir(
+    tmp_path: Path,
+) -> None:
+    from gh_docker_publish.builders import _cli_env
+
+    credentials_dir = tmp_path / "private"
+    env = _cli_env(None, credentials_dir, {"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    # _cli_env starts from os.environ; the extra mapping carries XDG_CACHE_HOME here.
+    state = Path(env["BUILDX_CONFIG"])
+    assert state == tmp_path / "cache" / "gh-docker-publish" / "buildx"
+    assert state.is_dir() and (state.stat().st_mode & 0o777) == 0o700
+    assert env["DOCKER_CONFIG"] == str(credentials_dir)
