@@ -13,8 +13,10 @@ import json
 import os
 import re
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, cast
 
@@ -493,6 +495,7 @@ class _PushState:
     digests: dict[str, str] = field(default_factory=dict)
     size: int = 0
     uploaded: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def push(
@@ -506,19 +509,22 @@ def push(
     clock: Clock = time.monotonic,
     progress_interval: float = 5.0,
     verify: Verify | None = None,
+    parallel: int = 4,
 ) -> PushOutcome:
-    """Push each ref by its tag, in order; stop at the first failure.
+    """Push each ref by its tag: the first alone, the rest ``parallel`` at a time.
 
-    Separate pushes of one image cost a HEAD per layer per extra tag, never re-upload
-    bytes (the daemon's V2Metadata knows the digests after the first push).
+    The first push uploads the blobs; every further tag of the same image only costs a
+    HEAD per layer and a manifest PUT (the daemon's V2Metadata knows the digests), so
+    those go concurrently. If the first fails nothing else is tried; a later failure
+    does not stop the others, so what landed is exactly what the registry accepted.
     Raises PushError naming what landed (with digests) and what did not.
     """
     pairs = [(ref, *split_ref(ref)) for ref in refs]  # validate all before any I/O
     state = _PushState()
     started = clock()
-    for index, (ref, repo, tag_) in enumerate(pairs):
 
-        def attempt(ref: str = ref, repo: str = repo, tag_: str = tag_) -> PushedTag:
+    def push_one(ref: str, repo: str, tag_: str) -> PushedTag:
+        def attempt() -> PushedTag:
             progress = ProgressReporter(log, "push", interval=progress_interval, clock=clock)
             log.info(f"Pushing {ref}")
             try:
@@ -551,25 +557,41 @@ def push(
                 raise _Transient(text) from exc
             progress.flush()
             log.info(f"{ref}: digest {pushed.digest}; {progress.summary()}")
-            state.uploaded += progress.bytes_moved()
+            with state.lock:
+                state.uploaded += progress.bytes_moved()
             return pushed
 
-        try:
-            pushed = _retrying(retry, log, f"Push of {ref}")(attempt)
-        except (StreamError, _Transient) as exc:
-            landed = [r for r, _, _ in pairs[:index]]
-            not_landed = [r for r, _, _ in pairs[index:]]
-            fields = {"image": repo, "registry": repo.split("/", 1)[0], **(hint_fields or {})}
-            raise PushError(
-                f"Pushing {ref} failed: {exc}",
-                landed=landed,
-                not_landed=not_landed,
-                digests=state.digests,
-                registry_message=str(exc),
-                hint=denial_hint(str(exc), fields),
-            ) from exc
-        state.digests[ref] = pushed.digest
-        state.size = pushed.size
+        return _retrying(retry, log, f"Push of {ref}")(attempt)
+
+    failures: dict[str, Exception] = {}
+    first, rest = pairs[:1], pairs[1:]
+    for batch, workers in ((first, 1), (rest, max(1, parallel))):
+        if failures or not batch:
+            break
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push") as pool:
+            futures = {ref: pool.submit(push_one, ref, repo, tag_) for ref, repo, tag_ in batch}
+        for ref, future in futures.items():
+            try:
+                pushed = future.result()
+            except (StreamError, _Transient) as exc:
+                failures[ref] = exc
+                continue
+            state.digests[ref] = pushed.digest
+            state.size = pushed.size
+
+    if failures:
+        failed_ref = next(r for r, _, _ in pairs if r in failures)
+        failure = failures[failed_ref]
+        repo = split_ref(failed_ref)[0]
+        fields = {"image": repo, "registry": repo.split("/", 1)[0], **(hint_fields or {})}
+        raise PushError(
+            f"Pushing {failed_ref} failed: {failure}",
+            landed=[r for r, _, _ in pairs if r in state.digests],
+            not_landed=[r for r, _, _ in pairs if r not in state.digests],
+            digests=state.digests,
+            registry_message=str(failure),
+            hint=denial_hint(str(failure), fields),
+        ) from failure
 
     unique = sorted(set(state.digests.values()))
     if len(unique) > 1:
@@ -584,7 +606,7 @@ def push(
         )
     return PushOutcome(
         digest=unique[0] if unique else "",
-        digests=state.digests,
+        digests={ref: state.digests[ref] for ref, _, _ in pairs},
         size=state.size,
         uploaded=state.uploaded,
         seconds=clock() - started,

@@ -243,18 +243,28 @@ def test_push_all_refs_one_digest() -> None:
     assert [c[:2] for c in client.calls] == [("h/a", "1"), ("h/a", "2")]
 
 
-def test_push_stops_at_failure_and_names_landed() -> None:
+def test_a_later_tag_failing_does_not_stop_the_others() -> None:
     client = ReplayClient(
         {"1": ["push_ok.jsonl"], "2": ["push_readonly.jsonl"], "3": ["push_ok.jsonl"]}
     )
     with pytest.raises(PushError) as info:
         engine.push(client, ["h/a:1", "h/a:2", "h/a:3"], AUTH, RecordingLog(), retry=NO_SLEEP)
     err = info.value
-    assert err.landed == ["h/a:1"]
-    assert err.not_landed == ["h/a:2", "h/a:3"]
-    assert err.digests == {"h/a:1": PUSHED_DIGEST}
-    assert "405" in err.registry_message
-    assert len(client.calls) == 2
+    assert err.landed == ["h/a:1", "h/a:3"]  # exactly what the registry accepted
+    assert err.not_landed == ["h/a:2"]
+    assert err.digests == {"h/a:1": PUSHED_DIGEST, "h/a:3": PUSHED_DIGEST}
+    assert "405" in err.registry_message and "h/a:2" in str(err)
+    assert len(client.calls) == 3
+
+
+def test_the_first_tag_failing_stops_before_the_others() -> None:
+    """The first push carries the blobs: if it fails, the others would fail the same way."""
+    client = ReplayClient({"1": ["push_readonly.jsonl"], "2": ["push_ok.jsonl"]})
+    with pytest.raises(PushError) as info:
+        engine.push(client, ["h/a:1", "h/a:2"], AUTH, RecordingLog(), retry=NO_SLEEP)
+    assert info.value.landed == []
+    assert info.value.not_landed == ["h/a:1", "h/a:2"]
+    assert [tag for _, tag, _ in client.calls] == ["1"]
 
 
 def test_push_retries_transient_then_succeeds() -> None:
