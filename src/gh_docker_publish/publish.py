@@ -189,7 +189,10 @@ def run(
         with console.group(f"Push {len(the_plan.refs)} tag(s) to {target.name}"):
             pushed = engine.push(
                 client, the_plan.refs, auth, console, hint_fields=_hints(target, ctx, choice),
-                retry=retry, verify=_verifier(auth, built.image_id, retry),
+                retry=retry,
+                verify=_verifier(
+                    auth, built.image_id, retry, registries.registry_scheme(target.registry, ctx)
+                ),
             )
     except PushError as failure:
         partial = replace(
@@ -380,12 +383,13 @@ def _build(
 
 
 def _verifier(
-    auth: engine.AuthConfig, image_id: str, retry: engine.RetryPolicy
+    auth: engine.AuthConfig, image_id: str, retry: engine.RetryPolicy, scheme: str
 ) -> engine.Verify:
     """Asks the registry whether a ref already holds the built image: used when a push's
     outcome is unknown (timeout, dropped connection), before retrying or failing."""
     client = registry_api.RegistryClient(
-        auth["serveraddress"], auth["username"], auth["password"], deadline=retry.deadline
+        auth["serveraddress"], auth["username"], auth["password"], scheme=scheme,
+        deadline=retry.deadline,
     )
     return lambda ref: registry_api.pushed_digest(client, ref, image_id)
 

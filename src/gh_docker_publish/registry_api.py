@@ -16,7 +16,6 @@ caller's deadline. Credentials go only into request headers; nothing here logs t
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import re
 import time
 from collections.abc import Callable
@@ -25,6 +24,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
+
+from .registries import resolves_to_loopback
 
 MANIFEST_TYPES = ", ".join(
     (
@@ -48,19 +49,12 @@ class RemoteManifest:
     size: int
 
 
-def base_url(registry: str) -> str:
-    """``http://`` for loopback registries (dockerd treats 127.0.0.0/8 as insecure by
-    default), ``https://`` everywhere else, as the docker CLI does."""
-    host = registry
-    if host.startswith("["):  # [::1]:5000
-        host = host[1:].split("]", 1)[0]
-    elif host.count(":") == 1:  # host:port
-        host = host.split(":", 1)[0]
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    return f"{'http' if loopback else 'https'}://{registry}"
+def base_url(registry: str, scheme: str | None = None) -> str:
+    """``scheme://registry``; without a scheme, ``http`` only for a registry that resolves
+    into loopback (dockerd treats 127.0.0.0/8 as insecure by default), else ``https``,
+    as the docker CLI does."""
+    scheme = scheme or ("http" if resolves_to_loopback(registry) else "https")
+    return f"{scheme}://{registry}"
 
 
 def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -87,13 +81,14 @@ class RegistryClient:
         username: str,
         password: str,
         *,
+        scheme: str | None = None,
         timeout: float = 15.0,
         deadline: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
-        self.base = base_url(registry)
+        self.base = base_url(registry, scheme)
         self._basic = (username, password)
         self.timeout = timeout
         self.deadline = deadline

@@ -298,3 +298,14 @@ def test_hosts_block_is_shared_and_removed_with_its_last_user(tmp_path: Path) ->
     assert "127.0.0.2 containers.ghe.test" in hosts.read_text()  # bed-b still uses it
     assert ghes.update_hosts(hosts, "/var/tmp/bed-b", add=False)
     assert hosts.read_text() == original
+
+
+def test_registry_reads_use_one_scheme_rule() -> None:
+    """The verify-before-retry reads pick http exactly where preflight does: a registry
+    that resolves into loopback, or the scheme the pipeline passes for a GHES host."""
+    from gh_docker_publish.registry_api import base_url
+
+    assert base_url("127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert base_url("localhost:5000") == "http://localhost:5000"
+    assert base_url("ghcr.io") == "https://ghcr.io"
+    assert base_url("docker.ghe.example", "http") == "http://docker.ghe.example"
