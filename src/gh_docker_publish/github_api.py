@@ -78,6 +78,30 @@ def _pygithub() -> ModuleType:
     return importlib.import_module("github")
 
 
+#: The longest wait a GitHub answer may ask for (Retry-After, rate limits) before we give up
+#: on it: a run must fail in seconds with a message, not hang until the job's timeout.
+MAX_WAIT_SECONDS = 30.0
+
+
+def bounded_retry(total: int) -> Any:
+    """PyGithub's retry with every wait capped: urllib3 sleeps whatever ``Retry-After``
+    asks (an hour, if a proxy says so), and GithubRetry's rate-limit waits default to
+    unbounded."""
+    github_retry: Any = _pygithub().GithubRetry  # imported lazily, so untyped here
+
+    class BoundedRetry(github_retry):  # type: ignore[misc]
+        def get_retry_after(self, response: Any) -> float | None:
+            after: float | None = super().get_retry_after(response)
+            return None if after is None else min(after, MAX_WAIT_SECONDS)
+
+    return BoundedRetry(
+        total=total,
+        backoff_factor=0.5,
+        max_rate_limit_wait=MAX_WAIT_SECONDS,
+        secondary_rate_wait=MAX_WAIT_SECONDS,
+    )
+
+
 class GitHubApi:
     """A bounded client for one token against one API base URL."""
 
@@ -88,7 +112,7 @@ class GitHubApi:
             base_url=self.api_url,
             auth=github.Auth.Token(token),
             timeout=int(timeout),
-            retry=github.GithubRetry(total=retries, backoff_factor=0.5, max_rate_limit_wait=30),
+            retry=bounded_retry(retries),
             seconds_between_requests=None,
             seconds_between_writes=None,
         )
