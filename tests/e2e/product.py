@@ -35,7 +35,9 @@ def hello_workspace(directory: Path) -> Path:
     return directory
 
 
-def github_context(bed: Any, token: str, repository: str = "octo-org/app") -> dict[str, Any]:
+def github_context(
+    bed: Any, token: str, repository: str = "octo-org/app", server_url: str = "https://github.com"
+) -> dict[str, Any]:
     """A push to main of ``repository`` with ``token`` as the workflow's GITHUB_TOKEN
     (``${{ github.token }}``, which the runner masks from the start)."""
     return default_github_context(
@@ -44,7 +46,7 @@ def github_context(bed: Any, token: str, repository: str = "octo-org/app") -> di
         sha=SHA,
         ref="refs/heads/main",
         event_name="push",
-        server_url="https://github.com",
+        server_url=server_url,
         api_url=bed.github_url,
         graphql_url=f"{bed.github_url}/graphql",
         token=token,
@@ -64,6 +66,7 @@ def publish(
     workspace: Path,
     secrets: Iterable[str] = (),
     repository: str = "octo-org/app",
+    server_url: str = "https://github.com",
 ) -> RunResult:
     """One run of the action's step; ``inputs`` is the step's ``with:`` on top of the bed's
     registry and examples/hello's ``BASE_IMAGE`` build argument."""
@@ -75,7 +78,7 @@ def publish(
     return harness.run(
         ROOT,
         inputs=with_,
-        github=github_context(bed, github_token, repository),
+        github=github_context(bed, github_token, repository, server_url),
         secrets=secrets,
         workspace=workspace,
     )
