@@ -19,13 +19,14 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import docker.errors
 import requests
 
 from .engine import daemon_version, denial_hint, image_inspect
 from .errors import CredentialError, DaemonError, RegistryError
+from .progress import Log
 from .refs import DOCKER_REGISTRY_DOCS, Flavour, Target
 
 HTTP_TIMEOUT = (5.0, 15.0)
@@ -292,11 +293,6 @@ __all__ = [
 # --- the pipeline's calls ---------------------------------------------------------------------
 
 
-class _Log(Protocol):
-    def info(self, message: str) -> None: ...
-    def warning(self, message: str) -> None: ...
-
-
 def before_build(
     target: Target,
     username: str,
@@ -305,7 +301,7 @@ def before_build(
     scheme: str,
     fields: Mapping[str, str],
     who: str,
-    log: _Log,
+    log: Log,
 ) -> PushAccess:
     """The push-permission probe, logged; a denial raises before anything is built."""
     verdict = check_push_access(
@@ -319,7 +315,7 @@ def before_build(
     return verdict
 
 
-def warn_engine(client: Any, target: Target, log: _Log) -> None:
+def warn_engine(client: Any, target: Target, log: Log) -> None:
     """GitHub's advice for Docker Engine >= 25 and the GHES Docker registry."""
     if not applies_to(target):
         return
@@ -332,7 +328,7 @@ def warn_engine(client: Any, target: Target, log: _Log) -> None:
 
 
 def after_build(client: Any, image_id: str, target: Target, limits: ImageLimits,
-                log: _Log) -> ImageCheck:
+                log: Log) -> ImageCheck:
     """Foreign layers and sizes of the built image, before it is pushed to the GHES Docker
     registry.
 
