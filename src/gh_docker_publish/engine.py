@@ -128,11 +128,19 @@ class _Fields(dict[str, str]):
         return HINT_DEFAULTS.get(key, key)
 
 
+def _mentions(low: str, needle: str) -> bool:
+    """``needle`` in ``low``; a status code (``401``) only as a number of its own, never as
+    digits inside a digest or an upload UUID that a failed request's URL carries."""
+    if needle.isdigit():
+        return re.search(rf"(?<![0-9a-z]){needle}(?![0-9a-z])", low) is not None
+    return needle in low
+
+
 def denial_hint(message: str, fields: Mapping[str, str] | None = None) -> str:
     """The fix for a registry denial, or "" when the message is not a denial."""
     low = message.lower()
     for needle, template in DENIAL_HINTS:
-        if needle in low:
+        if _mentions(low, needle):
             return template.format_map(_Fields(fields or {}))
     return ""
 
@@ -175,7 +183,7 @@ _TRANSIENT = (
 def is_transient(message: str) -> bool:
     """True when the text reads like a 5xx or a dropped connection, never for a denial."""
     low = message.lower()
-    if any(p in low for p in _PERMANENT):
+    if any(_mentions(low, p) for p in _PERMANENT):
         return False
     return any(p in low for p in _TRANSIENT)
 
@@ -637,7 +645,7 @@ def _landed_anyway(verify: Verify | None, ref: str, failure: str, log: Log) -> P
 
 def _is_denial(text: str) -> bool:
     low = text.lower()
-    return any(p in low for p in _PERMANENT)
+    return any(_mentions(low, p) for p in _PERMANENT)
 
 
 # --- pull ---------------------------------------------------------------------------------
