@@ -94,7 +94,11 @@ def expand(text: str, variables: Mapping[str, str]) -> str:
 def _declared_args(value: str, variables: Mapping[str, str]) -> dict[str, str | None]:
     """``ARG A B=1 C="x y"`` -> {A: None, B: "1", C: "x y"} (defaults expanded)."""
     out: dict[str, str | None] = {}
-    for item in shlex.split(value, posix=True):
+    try:
+        items = shlex.split(value, posix=True)
+    except ValueError:  # an unbalanced quote: the build will say what is wrong with it
+        items = value.split()
+    for item in items:
         name, sep, default = item.partition("=")
         out[name] = expand(default, {**variables, **{k: v for k, v in out.items() if v}}) \
             if sep else None
