@@ -345,7 +345,9 @@ def login(
                     hint=denial_hint(text, {"registry": registry})
                     or "Check the username and the token.",
                 ) from exc
-            except requests.exceptions.ConnectionError as exc:
+            except _CONNECTION_ERRORS as exc:
+                # ReadTimeout is no ConnectionError: a daemon still waiting on a silent
+                # registry when the client's read timeout ends would escape as a traceback.
                 raise _Transient(f"connection to the Docker daemon failed: {exc}") from exc
 
     try:
