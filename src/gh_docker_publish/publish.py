@@ -66,6 +66,23 @@ class Plan:
     push_reason: str
 
 
+def plan_tags(settings: Settings, ctx: RunContext, now: datetime) -> tuple[str, ...]:
+    """The run's tags (pure). ``type=`` rules are only checked here, so ``run`` calls this
+    before the GHES registry probe: a bad rule must not wait for the network.
+
+    Raises:
+        InputError: a rule is wrong, or no tag applies to this event.
+    """
+    tag_list = tuple(tags.compute_tags(settings.tags, tags.GitContext.from_run(ctx, now=now)))
+    if not tag_list:
+        raise InputError(
+            "tags",
+            f"no tag applies to this '{ctx.event_name or 'unknown'}' event.",
+            hint="Add a plain tag or a rule that fires on this event (e.g. type=sha).",
+        )
+    return tag_list
+
+
 def plan(
     settings: Settings,
     ctx: RunContext,
@@ -82,13 +99,7 @@ def plan(
     target = refs.resolve_target(
         settings, ctx, probed_registry=probed.host if probed else None
     )
-    tag_list = tuple(tags.compute_tags(settings.tags, tags.GitContext.from_run(ctx, now=now)))
-    if not tag_list:
-        raise InputError(
-            "tags",
-            f"no tag applies to this '{ctx.event_name or 'unknown'}' event.",
-            hint="Add a plain tag or a rule that fires on this event (e.g. type=sha).",
-        )
+    tag_list = plan_tags(settings, ctx, now)
     decision = tags.push_decision(settings.push, ctx.event_name, ctx.is_fork_pull_request)
     return Plan(
         target=target,
@@ -111,8 +122,10 @@ def run(
     retry = engine.RetryPolicy(deadline=started + settings.deadline if settings.deadline else None)
     for note in settings.notices:
         console.notice(note)
+    now = services.now()
+    plan_tags(settings, ctx, now)  # inputs before the network: choose() may probe GHES
     probed = registries.choose(settings, ctx)
-    the_plan = plan(settings, ctx, services.now(), probed)
+    the_plan = plan(settings, ctx, now, probed)
     target = the_plan.target
     for warning in target.warnings:
         console.warning(warning)
