@@ -128,7 +128,15 @@ class GitHubApi:
         data = self._get_json(f"/repos/{full_name}", not_found_ok=True)
         if data is None:
             return None
+        if not isinstance(data, dict) or not data.get("full_name") or not data.get("name"):
+            # A 200 that is no repository: a web front end or proxy at GITHUB_API_URL.
+            raise GitHubApiError(
+                f"GET /repos/{full_name} at {self.api_url} did not answer with a repository.",
+                hint="Check that GITHUB_API_URL is the REST API (on GHES: https://HOST/api/v3).",
+            )
         license_info = data.get("license") or {}
+        if not isinstance(license_info, dict):
+            license_info = {}
         return RepositoryInfo(
             full_name=data["full_name"],
             name=data["name"],
