@@ -218,7 +218,7 @@ def _parse_mode(raw: str) -> Mode:
 def _parse_count(raw: str, input_name: str) -> int | None:
     if not raw:
         return None
-    if not raw.isdigit():
+    if not re.fullmatch(r"[0-9]+", raw):  # not isdigit(): it takes "²", which int() refuses
         raise InputError(input_name, f"'{raw}' is not a whole number >= 0.")
     return int(raw)
 
