@@ -212,10 +212,12 @@ def run(
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     per_page: int = 100,
+    probed_registry: str | None = None,
 ) -> CleanupResult:
     """List the package's versions, print the plan, delete unless dry-run; write outputs
-    (``deleted-versions``, ``kept-versions``) and the summary."""
-    target = refs.resolve_target(settings, ctx)
+    (``deleted-versions``, ``kept-versions``) and the summary. ``probed_registry``: the
+    GHES registry ``registries.choose`` found, as for publish."""
+    target = refs.resolve_target(settings, ctx, probed_registry=probed_registry)
     if target.flavour is refs.Flavour.DOCKER:
         raise InputError(
             "mode", "cleanup works on the Container registry only; "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from . import cleanup, engine, publish, pull
+from . import cleanup, engine, publish, pull, registries
 from .context import RunContext
 from .gha import Console
 from .settings import Settings
@@ -14,14 +14,20 @@ from .settings import Settings
 
 def run(settings: Settings, ctx: RunContext, console: Console, services: publish.Services) -> None:
     """Run ``settings.mode`` (pull or cleanup); outside Actions also print what happened."""
-    if settings.mode == "pull":
-        tag_list = publish.plan(settings, ctx, services.now()).tags if settings.tags else ()
+    pulling = settings.mode == "pull"
+    tag_list = publish.plan_tags(settings, ctx, services.now()) if pulling and settings.tags else ()
+    # The registry as publish finds it: on GHES the probe, or 'subdomain-isolation'.
+    probed = registries.choose(settings, ctx)
+    probed_registry = probed.host if probed else None
+    if pulling:
         client = engine.connect(services.docker_host, timeout=services.docker_timeout)
-        pulled = pull.run(settings, ctx, console, client, services.github_api, tag_list)
+        pulled = pull.run(settings, ctx, console, client, services.github_api, tag_list,
+                          probed_registry=probed_registry)
         if not console.on_actions:
             for ref, digest in pulled.digests.items():
                 print(f"{ref}  {digest}", file=sys.stdout)
         return
-    result = cleanup.run(settings, ctx, console, services.github_api, now=services.now)
+    result = cleanup.run(settings, ctx, console, services.github_api, now=services.now,
+                         probed_registry=probed_registry)
     if not console.on_actions:
         print("\n".join(cleanup.render_plan_lines(result)), file=sys.stdout)

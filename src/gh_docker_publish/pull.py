@@ -255,11 +255,12 @@ def pull_refs(settings: Settings, target: refs.Target, tag_list: Sequence[str]) 
 
 def run(
     settings: Settings, ctx: RunContext, console: Console, client: Any, api_factory: Any,
-    tag_list: Sequence[str],
+    tag_list: Sequence[str], *, probed_registry: str | None = None,
 ) -> Pulled:
     """``mode: pull``: fetch every ref with the first token the registry accepts; write
-    outputs (``digest``, ``refs``, …) and the summary."""
-    target = refs.resolve_target(settings, ctx)
+    outputs (``digest``, ``refs``, …) and the summary. ``probed_registry``: the GHES
+    registry ``registries.choose`` found, as for publish."""
+    target = refs.resolve_target(settings, ctx, probed_registry=probed_registry)
     wanted = pull_refs(settings, target, tag_list)
     depth = 2 if target.flavour is refs.Flavour.DOCKER else 1
     owner_path = "/".join(target.path.split("/")[:depth])
