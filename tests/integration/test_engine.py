@@ -9,7 +9,6 @@ the shared test-bed fixtures. Fails (never skips) when the parts are missing.
 from __future__ import annotations
 
 import contextlib
-import crypt  # htpasswd bcrypt for the dev registry; Python < 3.13 only
 import hashlib
 import os
 import shutil
@@ -21,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import docker
 import pytest
 
@@ -154,7 +154,8 @@ def readonly_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("reg-auth")
     (root / "htpasswd").write_text(
-        "ci:" + crypt.crypt("s3cret-pw", crypt.mksalt(crypt.METHOD_BLOWFISH)) + "\n"  # noqa: S324 - bcrypt
+        # distribution's htpasswd takes bcrypt only; the stdlib crypt is gone in Python 3.13.
+        "ci:" + bcrypt.hashpw(b"s3cret-pw", bcrypt.gensalt()).decode() + "\n"
     )
     extra = f"auth: {{htpasswd: {{realm: dev, path: {root / 'htpasswd'}}}}}\n"
     with _registry(root, extra) as addr:
