@@ -104,7 +104,13 @@ class Bench:
         self.reader = RegistryReader(self.bed)
         WORK.mkdir(parents=True, exist_ok=True)
         self.files = Path(tempfile.mkdtemp(prefix="run-", dir=WORK))
-        self.cli_env = {**os.environ, "DOCKER_HOST": self.bed.docker_host}
+        # The CLI baselines get a docker config of the bench's own, kept between runs like a
+        # developer's ~/.docker (buildx keeps its node ID there), never the user's.
+        cli_config = WORK / "docker-config"
+        cli_config.mkdir(mode=0o700, exist_ok=True)
+        self.cli_env = {
+            **os.environ, "DOCKER_HOST": self.bed.docker_host, "DOCKER_CONFIG": str(cli_config)
+        }
 
     def run_env(self, inputs: Mapping[str, str]) -> dict[str, str]:
         """INPUT_* and GITHUB_* as the runner sets them (tests/integration/conftest.py)."""

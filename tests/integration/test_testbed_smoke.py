@@ -146,9 +146,11 @@ def context(tmp_path: Path, unique_name: Any) -> Path:
     return tmp_path
 
 
-def test_buildkit_build_with_docker_cli(testbed, docker_client, context, unique_name):
+def test_buildkit_build_with_docker_cli(testbed, docker_client, context, unique_name, tmp_path):
     tag = f"testbed-smoke/{unique_name('buildkit')}:1"
-    env = {**os.environ, "DOCKER_HOST": testbed.docker_host}
+    # A docker config of its own: buildx would otherwise record this bed in ~/.docker/buildx.
+    config = tmp_path / "docker-config"
+    env = {**os.environ, "DOCKER_HOST": testbed.docker_host, "DOCKER_CONFIG": str(config)}
     done = subprocess.run(
         ["docker", "buildx", "build", "--load", "--progress", "plain", "-t", tag, str(context)],
         env=env, capture_output=True, text=True, timeout=600, check=False,
