@@ -125,6 +125,10 @@ DEFAULTS: list[tuple[str, str | None, str | None, list[str]]] = [
     ("merge_group", None, None, [SHORT]),
     ("workflow_dispatch", None, "repository_dispatch", ["main", SHORT, "latest"]),
     ("workflow_dispatch", "", "repository_dispatch", [SHORT]),
+    ("push_feature_branch", "refs/heads/.hidden", None, ["hidden", SHORT]),
+    ("push_tag_v1.2.3", "refs/tags/v10.20.30", None, ["10.20.30", "10.20", "10", "latest"]),
+    ("push_tag_prerelease", "refs/tags/2.0.0-0", None, ["2.0.0-0"]),
+    ("pull_request", None, "pull_request_target", ["pr-42"]),
 ]
 
 
