@@ -309,3 +309,43 @@ def test_registry_reads_use_one_scheme_rule() -> None:
     assert base_url("localhost:5000") == "http://localhost:5000"
     assert base_url("ghcr.io") == "https://ghcr.io"
     assert base_url("docker.ghe.example", "http") == "http://docker.ghe.example"
+
+
+class EngineAnswering:
+    """Answers ``version()`` as a given Docker Engine would (the bed's daemon is 20.10)."""
+
+    def __init__(self, version: str) -> None:
+        self._version = version
+
+    def version(self) -> dict[str, Any]:
+        return {"Version": self._version, "ApiVersion": "1.44", "Os": "linux"}
+
+
+class Lines:
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def info(self, message: str) -> None:
+        pass
+
+    def warning(self, message: str) -> None:
+        self.warnings.append(message)
+
+
+@pytest.mark.parametrize(
+    ("engine", "target", "warned"),
+    [
+        ("25.0.3", Target("docker.ghe.test", Flavour.DOCKER, "o", "o/r", "o/r/i"), True),
+        ("28.2.2", Target("ghe.test", Flavour.DOCKER, "o", "o/r", "o/r/i"), True),
+        ("24.0.9", Target("ghe.test", Flavour.DOCKER, "o", "o/r", "o/r/i"), False),
+        ("28.2.2", Target("containers.ghe.test", Flavour.CONTAINER, "o", "o/r", "o/i"), False),
+    ],
+)
+def test_engine_25_warning_only_for_the_ghes_docker_registry(
+    engine: str, target: Target, warned: bool
+) -> None:
+    log = Lines()
+    preflight.warn_engine(EngineAnswering(engine), target, log)
+    assert bool(log.warnings) is warned
+    if warned:
+        assert preflight.ENGINE_25_ADVICE in log.warnings[0] and engine in log.warnings[0]
