@@ -201,11 +201,18 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.action == "slow_response":
             time.sleep(fault.seconds)  # the upstream has answered: the outcome is decided
         try:
-            self.send_response(status, reason)
+            self.send_response(status, reason)  # adds its own Date and Server
+            upstream_length = ""
             for key, value in headers:
-                if key.lower() not in HOP_BY_HOP:
+                name = key.lower()
+                if name == "content-length":
+                    upstream_length = value
+                if name not in HOP_BY_HOP and name not in ("date", "server"):
                     self.send_header(key, value)
-            self.send_header("Content-Length", str(len(data)))
+            # A HEAD answer has no body, yet its Content-Length is the GET body's size
+            # (RFC 9110 9.3.2): the daemon takes a blob's size in the manifest from it.
+            length = upstream_length if method == "HEAD" and upstream_length else str(len(data))
+            self.send_header("Content-Length", length)
             self.end_headers()
             if method != "HEAD":
                 self.wfile.write(data)
