@@ -33,7 +33,7 @@ from . import (
 )
 from .context import RunContext
 from .credentials import UNKNOWN, PackageLink, TokenChoice
-from .errors import InputError, PublishError, PushError
+from .errors import BuildError, InputError, PublishError, PushError
 from .gha import Console
 from .github_api import GitHubApi, RepositoryInfo
 from .settings import Settings
@@ -210,6 +210,7 @@ def run(
     except PushError as failure:
         partial = replace(
             result,
+            pushed=bool(failure.landed),
             digest=next(iter(failure.digests.values()), ""),
             landed=tuple(failure.landed),
             not_landed=tuple(failure.not_landed),
@@ -388,11 +389,26 @@ def _build(
         on_config_dir=lambda path: console.save_state(post_step.STATE_NAME, str(path)),
     )
     console.info(f"Builder: {builder.name} ({reason})")
-    with (
-        console.group(f"Build {the_plan.target.name} ({builder.name} builder)"),
-        console.stop_commands(),
-    ):
-        return builder.build(request, console)
+    try:
+        with (
+            console.group(f"Build {the_plan.target.name} ({builder.name} builder)"),
+            console.stop_commands(),
+        ):
+            return builder.build(request, console)
+    except BuildError as failure:
+        _show_build_tail(failure, console)
+        raise
+
+
+def _show_build_tail(failure: BuildError, console: Console) -> None:
+    """The build's last lines outside its group, which the log shows folded: the reason a
+    build failed is usually there. Still build output, so still fenced."""
+    if not failure.log_tail:
+        return
+    with console.stop_commands():
+        console.info(f"Last {len(failure.log_tail)} lines of the build:")
+        for line in failure.log_tail:
+            console.info(f"  {line}")
 
 
 def _verifier(
