@@ -578,16 +578,23 @@ def push(
     for batch, workers in ((first, 1), (rest, max(1, parallel))):
         if failures or not batch:
             break
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push") as pool:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push")
+        try:
             futures = {ref: pool.submit(push_one, ref, repo, tag_) for ref, repo, tag_ in batch}
-        for ref, future in futures.items():
-            try:
-                pushed = future.result()
-            except (StreamError, _Transient) as exc:
-                failures[ref] = exc
-                continue
-            state.digests[ref] = pushed.digest
-            state.size = pushed.size
+            for ref, future in futures.items():
+                try:
+                    pushed = future.result()
+                except (StreamError, _Transient) as exc:
+                    failures[ref] = exc
+                    continue
+                except Exception as exc:  # a bug of ours: still report what landed
+                    failures[ref] = StreamError(f"{type(exc).__name__}: {exc}")
+                    continue
+                state.digests[ref] = pushed.digest
+                state.size = pushed.size
+        finally:
+            # On SIGTERM (or any exit) queued pushes are dropped, not waited for.
+            pool.shutdown(wait=False, cancel_futures=True)
 
     if failures:
         failed_ref = next(r for r, _, _ in pairs if r in failures)

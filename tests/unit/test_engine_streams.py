@@ -353,3 +353,19 @@ def test_buildkit_only_features() -> None:
         "line 6: heredoc (<<EOF) in RUN",
     ]
     assert buildkit_only_features("FROM a\n# syntax=late is a comment\nRUN x\n") == []
+
+
+def test_an_unexpected_error_in_one_push_still_reports_what_landed() -> None:
+    class BrokenForTwo(ReplayClient):
+        def push(self, repo: str, tag: str, stream: bool, decode: bool,
+                 auth_config: dict[str, str]) -> Iterator[dict[str, Any]]:
+            if tag == "2":
+                raise AttributeError("'list' object has no attribute 'get'")
+            return super().push(repo, tag, stream, decode, auth_config)
+
+    client = BrokenForTwo({"1": ["push_ok.jsonl"], "3": ["push_ok.jsonl"]})
+    with pytest.raises(PushError) as info:
+        engine.push(client, ["h/a:1", "h/a:2", "h/a:3"], AUTH, RecordingLog(), retry=NO_SLEEP)
+    assert info.value.landed == ["h/a:1", "h/a:3"]
+    assert info.value.not_landed == ["h/a:2"]
+    assert "AttributeError" in str(info.value)
