@@ -252,9 +252,19 @@ class Console:
             )
 
     def save_state(self, name: str, value: str) -> None:
-        """Keep a value for this action's post step (read there as ``STATE_<name>``)."""
+        """Keep a value for this action's post step (read there as ``STATE_<name>``).
+
+        State only helps the post step clean up, so a file that cannot be written warns.
+        """
         path = self.env.get("GITHUB_STATE", "")
         if not self.on_actions or not path:
             self.debug(f"No GITHUB_STATE; state '{name}' not saved.")
             return
-        self._append(path, self._heredocs({name: value}))
+        try:
+            self._append(path, self._heredocs({name: value}))
+        except OSError as exc:
+            self.warning(
+                f"Could not save state '{name}' to {path}: {exc.strerror or exc}; the post "
+                "step will not see it.",
+                title="Step state",
+            )

@@ -240,3 +240,9 @@ def test_save_state(tmp_path: Path) -> None:
     made, _ = console({**ON_ACTIONS, "GITHUB_STATE": str(state)})
     made.save_state("image", "ghcr.io/o/hello")
     assert state.read_text() == "image<<ghadelimiter_tok1\nghcr.io/o/hello\nghadelimiter_tok1\n"
+
+
+def test_save_state_that_cannot_be_written_warns(tmp_path: Path) -> None:
+    made, stream = console({**ON_ACTIONS, "GITHUB_STATE": str(tmp_path)})  # a directory
+    made.save_state("docker_config", "/tmp/x")
+    assert stream.getvalue().startswith("::warning title=Step state::Could not save state")
