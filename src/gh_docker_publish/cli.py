@@ -28,8 +28,9 @@ EXIT_FAILURE = 1
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 
 
-class Terminated(Exception):
-    """SIGTERM arrived (the runner cancels a job this way)."""
+class Terminated(BaseException):
+    """SIGTERM arrived (the runner cancels a job this way). A BaseException, like
+    KeyboardInterrupt, so no ``except Exception`` on the way up can swallow it."""
 
 
 def run_action(env: Mapping[str, str]) -> int:

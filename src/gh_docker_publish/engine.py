@@ -16,7 +16,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, cast
 
@@ -574,27 +573,20 @@ def push(
         return _retrying(retry, log, f"Push of {ref}")(attempt)
 
     failures: dict[str, Exception] = {}
+    # The first tag on this thread (a SIGTERM interrupts it directly), the rest on daemon
+    # threads, which never hold up the exit of a cancelled run.
     first, rest = pairs[:1], pairs[1:]
-    for batch, workers in ((first, 1), (rest, max(1, parallel))):
-        if failures or not batch:
-            break
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push")
-        try:
-            futures = {ref: pool.submit(push_one, ref, repo, tag_) for ref, repo, tag_ in batch}
-            for ref, future in futures.items():
-                try:
-                    pushed = future.result()
-                except (StreamError, _Transient) as exc:
-                    failures[ref] = exc
-                    continue
-                except Exception as exc:  # a bug of ours: still report what landed
-                    failures[ref] = StreamError(f"{type(exc).__name__}: {exc}")
-                    continue
-                state.digests[ref] = pushed.digest
-                state.size = pushed.size
-        finally:
-            # On SIGTERM (or any exit) queued pushes are dropped, not waited for.
-            pool.shutdown(wait=False, cancel_futures=True)
+    outcomes = [(first[0][0], _outcome(lambda: push_one(*first[0])))] if first else []
+    if not any(isinstance(o, Exception) for _, o in outcomes):
+        outcomes += _concurrently(lambda pair: push_one(*pair), rest, parallel)
+    for ref, outcome in outcomes:
+        if isinstance(outcome, (StreamError, _Transient)):
+            failures[ref] = outcome
+        elif isinstance(outcome, Exception):  # a bug of ours: still report what landed
+            failures[ref] = StreamError(f"{type(outcome).__name__}: {outcome}")
+        else:
+            state.digests[ref] = outcome.digest
+            state.size = outcome.size
 
     if failures:
         failed_ref = next(r for r, _, _ in pairs if r in failures)
@@ -628,6 +620,40 @@ def push(
         uploaded=state.uploaded,
         seconds=clock() - started,
     )
+
+
+def _outcome(work: Callable[[], PushedTag]) -> PushedTag | Exception:
+    """The result, or the Exception instead of raising it (a BaseException, such as a
+    cancellation, still goes up)."""
+    try:
+        return work()
+    except Exception as exc:  # collected per ref; push() reports them all
+        return exc
+
+
+def _concurrently(
+    work: Callable[[tuple[str, str, str]], PushedTag],
+    pairs: Sequence[tuple[str, str, str]],
+    parallel: int,
+) -> list[tuple[str, PushedTag | Exception]]:
+    """``work`` over ``pairs`` on daemon threads, at most ``parallel`` at a time, results in
+    the order of ``pairs``."""
+    gate = threading.BoundedSemaphore(max(1, parallel))
+    results: dict[int, PushedTag | Exception] = {}
+
+    def run(index: int, pair: tuple[str, str, str]) -> None:
+        with gate:
+            results[index] = _outcome(lambda: work(pair))
+
+    threads = [
+        threading.Thread(target=run, args=(i, pair), name=f"push-{pair[2]}", daemon=True)
+        for i, pair in enumerate(pairs)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [(pair[0], results[i]) for i, pair in enumerate(pairs)]
 
 
 #: A daemon connection that dropped or timed out, before or during a streamed answer.
