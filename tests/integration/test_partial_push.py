@@ -38,6 +38,7 @@ def test_a_partial_push_reports_what_landed_in_outputs_summary_and_error(
     # The error: which refs landed, which did not, and GitHub's fix for the denial.
     (error,) = [line for line in out.log.splitlines() if line.startswith("::error")]
     assert f"Not landed: {refused}" in error and "write_package" in error
+    assert "Manage Actions access" in error  # GitHub's fix for this denial
     assert all(ref in error for ref in landed)
 
     # The outputs are written for what landed, and the registry agrees: one image, one
