@@ -17,6 +17,7 @@ the CLI: ``warning: ...``, a header line per group, no masks.
 
 from __future__ import annotations
 
+import re
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +29,10 @@ from typing import TextIO
 from actions_toolkit.command import Command
 
 from gh_docker_publish.errors import PublishError
+
+#: What the runner parses as a workflow command: ``::`` starting a line (after blanks), or
+#: the legacy ``##[`` anywhere in one (actions/runner ActionCommandManager).
+_COMMAND_LIKE = re.compile(r"(?:^|\n)[ \t\r]*::|##\[")
 
 # Workflow commands, GITHUB_OUTPUT/GITHUB_STATE heredocs and GITHUB_STEP_SUMMARY:
 WORKFLOW_COMMANDS_DOCS = (
@@ -75,6 +80,8 @@ class Console:
     output_file: Path | None = None
     verbose: bool = False
     new_token: Callable[[], str] = field(default=_new_token, repr=False)
+    #: Tokens of the stop-commands fences now open (the runner's state, mirrored).
+    _fences: list[str] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def on_actions(self) -> bool:
@@ -93,7 +100,14 @@ class Console:
         self._write(str(Command(name, props, message)))
 
     def info(self, message: str) -> None:
-        """A plain log line. Text we did not write goes inside ``stop_commands()``."""
+        """A plain log line. Text we did not write goes inside ``stop_commands()``; and a
+        message the runner would read as a workflow command anyway (an input's or the
+        registry's text that starts a line with ``::`` or holds ``##[``) is fenced here,
+        so it is shown, never obeyed."""
+        if self.on_actions and not self._fences and _COMMAND_LIKE.search(message):
+            with self.stop_commands():
+                self._write(message)
+            return
         self._write(message)
 
     def debug(self, message: str) -> None:
@@ -177,9 +191,11 @@ class Console:
             yield token
             return
         self._write(f"::stop-commands::{token}")
+        self._fences.append(token)
         try:
             yield token
         finally:
+            self._fences.remove(token)
             self._write(f"::{token}::")
 
     # -- files: outputs, summary, state ----------------------------------------------------

@@ -195,3 +195,27 @@ def test_cli_refuses_bad_input_before_any_network(flag: str, value: str, tmp_pat
     assert run.returncode == 1, run.stderr
     assert f"Input '{name}'" in run.stderr
     assert "Traceback" not in run.stderr and "daemon" not in run.stderr.lower()
+
+
+@pytest.mark.parametrize("line", [
+    "octocat\n::error::pwned", "x\n::add-mask::octocat", "x\n::set-output name=digest::evil",
+    "status ##[error]pwned", "x\n  ::warning::indented",
+])
+def test_a_logged_value_cannot_issue_workflow_commands(line: str) -> None:
+    """Values from inputs (a username, a target) or the registry (push status lines) reach
+    ``Console.info`` unfenced; the runner must still show them, never obey them."""
+    from tests.e2e.harness import CommandProcessor, SecretMasker
+
+    stream = io.StringIO()
+    console = Console({"GITHUB_ACTIONS": "true"}, stream=stream)
+    console.info(f"Logged in as {line}")
+    console.warning("after")
+    masker = SecretMasker()
+    processor = CommandProcessor(masker)
+    for text in stream.getvalue().splitlines():
+        processor.feed(text)
+    kinds = [(a.level, a.message) for a in processor.annotations]
+    assert kinds == [("warning", "after")], kinds
+    assert not processor.outputs  # nothing set
+    assert not any(value in line for value in masker.values)  # only the fence token is masked
+    assert all(part.strip() in "\n".join(processor.log) for part in line.split("\n"))

@@ -246,3 +246,21 @@ def test_save_state_that_cannot_be_written_warns(tmp_path: Path) -> None:
     made, stream = console({**ON_ACTIONS, "GITHUB_STATE": str(tmp_path)})  # a directory
     made.save_state("docker_config", "/tmp/x")
     assert stream.getvalue().startswith("::warning title=Step state::Could not save state")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["as x\n::error::forged", "x\n  ::add-mask::y", "status ##[error]forged", "::warning::z"],
+)
+def test_info_fences_text_the_runner_would_obey(text: str) -> None:
+    made, stream = console(ON_ACTIONS)
+    made.info(text)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "::stop-commands::tok1" and lines[-1] == "::tok1::"
+    assert "\n".join(lines[1:-1]) == text
+
+
+def test_info_leaves_ordinary_lines_alone() -> None:
+    made, stream = console(ON_ACTIONS)
+    made.info("Pushing ghcr.io/o/a:v1 (digest sha256:abc::def)")
+    assert stream.getvalue() == "Pushing ghcr.io/o/a:v1 (digest sha256:abc::def)\n"
