@@ -17,6 +17,7 @@ the CLI: ``warning: ...``, a header line per group, no masks.
 
 from __future__ import annotations
 
+import base64
 import re
 import sys
 import uuid
@@ -161,6 +162,14 @@ class Console:
         parts = [value] + [p for p in value.replace("\r\n", "\n").split("\n") if p.strip()]
         for part in dict.fromkeys(parts):  # keep order, drop duplicates
             self._command("add-mask", part, {})
+
+    def mask_login(self, username: str, token: str) -> None:
+        """Mask a registry login: the token, and ``base64(user:token)``, which the basic
+        auth and a docker config carry and GitHub would not recognise as the token."""
+        if not token:
+            return
+        self.mask(token)
+        self.mask(base64.b64encode(f"{username}:{token}".encode()).decode())
 
     # -- groups and fences ---------------------------------------------------------------
 

@@ -7,7 +7,6 @@ Everything that can be refused without the network is refused before the first c
 
 from __future__ import annotations
 
-import base64
 import queue
 import threading
 import time
@@ -266,9 +265,7 @@ def _choose_credentials(
     if not username:
         api = services.github_api(ctx.api_url, choice.secret.reveal())
         username = api.token_owner().login
-    # The registry login sends base64(user:token); GitHub masks only what it is told.
-    basic = f"{username}:{choice.secret.reveal()}".encode()
-    console.mask(base64.b64encode(basic).decode())
+    console.mask_login(username, choice.secret.reveal())
     return choice, username
 
 

@@ -11,7 +11,6 @@ personal access token (classic) with ``read:packages``. Credentials go per call
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -74,8 +73,7 @@ def _pat_username(settings: Settings, ctx: RunContext, api_factory: Any, console
     username = settings.username
     if not username:
         username = api_factory(ctx.api_url, settings.token.reveal()).token_owner().login
-    basic = f"{username}:{settings.token.reveal()}".encode()
-    console.mask(base64.b64encode(basic).decode())
+    console.mask_login(username, settings.token.reveal())
     return str(username)
 
 
@@ -104,7 +102,9 @@ def readers(
             raise missing_pat(owner_path, "'auth' is token but the 'token' input is empty")
         return [pat("'auth' is token")]
     if settings.auth == "github-token":
-        return [_github_token_reader(settings, ctx, "'auth' is github-token")]
+        reader = _github_token_reader(settings, ctx, "'auth' is github-token")
+        console.mask_login(reader.username, reader.secret.reveal())
+        return [reader]
     out: list[Reader] = []
     if is_own and settings.github_token:
         out.append(_github_token_reader(settings, ctx, f"{owner_path} is this workflow's"))
@@ -117,6 +117,8 @@ def readers(
                                         "granted this repository access"))
     if not out:
         out.append(Reader("anonymous", Secret(), "", "no token given"))
+    for reader in out:
+        console.mask_login(reader.username, reader.secret.reveal())
     return out
 
 

@@ -264,3 +264,12 @@ def test_info_leaves_ordinary_lines_alone() -> None:
     made, stream = console(ON_ACTIONS)
     made.info("Pushing ghcr.io/o/a:v1 (digest sha256:abc::def)")
     assert stream.getvalue() == "Pushing ghcr.io/o/a:v1 (digest sha256:abc::def)\n"
+
+
+def test_mask_login_masks_the_token_and_the_basic_auth_form() -> None:
+    made, stream = console(ON_ACTIONS)
+    made.mask_login("octocat", "ghp_secret")
+    assert stream.getvalue().splitlines() == [
+        "::add-mask::ghp_secret",
+        "::add-mask::b2N0b2NhdDpnaHBfc2VjcmV0",  # base64("octocat:ghp_secret")
+    ]
