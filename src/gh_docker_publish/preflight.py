@@ -160,6 +160,9 @@ def check_push_access(
             http.delete(url, headers=auth_header, timeout=HTTP_TIMEOUT)
     except requests.RequestException as exc:
         return PushAccess(False, f"{target.registry} could not be asked ({type(exc).__name__})")
+    finally:
+        if session is None:
+            http.close()
     return PushAccess(True, f"{who} may push to {target.name}")
 
 
@@ -180,7 +183,12 @@ def _push_token(
                         timeout=HTTP_TIMEOUT)
     if response.status_code != 200:
         raise _denied(target, _error_text(response), fields, who)
-    body = response.json()
+    try:
+        body = response.json()
+    except ValueError:  # not JSON: no token to read; the upload probe still asks
+        return ""
+    if not isinstance(body, dict):
+        return ""
     return str(body.get("token") or body.get("access_token") or "")
 
 

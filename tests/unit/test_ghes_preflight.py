@@ -65,8 +65,11 @@ API_HEADER = response(200, {"Docker-Distribution-Api-Version": "registry/2.0"})
 def test_probe_asks_containers_then_docker_then_the_host() -> None:
     hosts = FakeHosts({"ghe.example.com": CHALLENGE})
     choice, tried = registries.probe("https://ghe.example.com", hosts)
-    assert hosts.asked == ["containers.ghe.example.com", "docker.ghe.example.com",
-                           "ghe.example.com"]
+    assert hosts.asked == [
+        "containers.ghe.example.com",
+        "docker.ghe.example.com",
+        "ghe.example.com",
+    ]
     assert choice is not None and choice.host == "ghe.example.com"
     assert choice.flavour is Flavour.DOCKER
     assert len(tried) == 3 and "without subdomain isolation" in choice.reason
@@ -104,15 +107,19 @@ def test_probe_keeps_the_servers_scheme_and_port() -> None:
 
 @pytest.mark.parametrize(
     ("mode", "host", "flavour"),
-    [("true", "containers.ghe.example.com", Flavour.CONTAINER),
-     ("false", "ghe.example.com", Flavour.DOCKER)],
+    [
+        ("true", "containers.ghe.example.com", Flavour.CONTAINER),
+        ("false", "ghe.example.com", Flavour.DOCKER),
+    ],
 )
 def test_subdomain_isolation_skips_the_probe(mode: str, host: str, flavour: Flavour) -> None:
     def never(url: str) -> requests.Response:
         raise AssertionError(f"probed {url}")
 
     choice = registries.choose(
-        Settings(image="app", subdomain_isolation=mode), GHES, never  # type: ignore[arg-type]
+        Settings(image="app", subdomain_isolation=mode),
+        GHES,
+        never,  # type: ignore[arg-type]
     )
     assert choice is not None and (choice.host, choice.flavour) == (host, flavour)
     assert f"'subdomain-isolation' is {mode}" in choice.reason
@@ -148,8 +155,10 @@ def test_subdomain_isolation_input_is_validated(tmp_path: Path) -> None:
     values = {"image": "app", "context": str(tmp_path), "file": str(tmp_path / "Dockerfile")}
     env = {"GITHUB_REPOSITORY": "octo-org/app"}
     assert settings_from_values(values, env).subdomain_isolation == "auto"
-    assert settings_from_values(
-        {**values, "subdomain-isolation": "FALSE"}, env).subdomain_isolation == "false"
+    assert (
+        settings_from_values({**values, "subdomain-isolation": "FALSE"}, env).subdomain_isolation
+        == "false"
+    )
     with pytest.raises(InputError) as failure:
         settings_from_values({**values, "subdomain-isolation": "yes"}, env)
     assert "subdomain-isolation" in str(failure.value)
@@ -188,8 +197,14 @@ def test_granted_actions_from_a_jwt() -> None:
 
 @pytest.mark.parametrize(
     ("version", "too_new"),
-    [("20.10.24+dfsg1", False), ("24.0.9", False), ("25.0.0", True), ("28.2.2", True),
-     ("", False), ("dev", False)],
+    [
+        ("20.10.24+dfsg1", False),
+        ("24.0.9", False),
+        ("25.0.0", True),
+        ("28.2.2", True),
+        ("", False),
+        ("dev", False),
+    ],
 )
 def test_engine_25_and_later(version: str, too_new: bool) -> None:
     assert preflight.engine_too_new(version) is too_new
@@ -250,20 +265,48 @@ def test_docker_names_belong_to_a_repository() -> None:
 @pytest.mark.parametrize(
     ("token", "name", "allowed", "message"),
     [
-        (Token("t", "github_token", repository="octo-org/app", packages="write"),
-         "octo-org/app/img", True, ""),
-        (Token("t", "github_token", repository="octo-org/app", packages="write"),
-         "octo-org/secret/img", False, WRITE_DENIED),
-        (Token("t", "github_token", repository="octo-org/app", packages="write", fork_pr=True),
-         "octo-org/app/img", False, WRITE_DENIED),
-        (Token("t", "pat", owner="octocat", scopes=frozenset({"write:packages"})),
-         "octo-org/app/img", True, ""),
-        (Token("t", "pat", owner="octocat", scopes=frozenset({"write:packages"})),
-         "octo-org/secret/img", False, SCOPE_MISMATCH),
-        (Token("t", "pat", owner="octocat", scopes=frozenset({"write:packages", "repo"})),
-         "octo-org/secret/img", True, ""),
-        (Token("t", "pat", owner="octocat", scopes=frozenset({"read:packages"})),
-         "octo-org/app/img", False, SCOPE_MISMATCH),
+        (
+            Token("t", "github_token", repository="octo-org/app", packages="write"),
+            "octo-org/app/img",
+            True,
+            "",
+        ),
+        (
+            Token("t", "github_token", repository="octo-org/app", packages="write"),
+            "octo-org/secret/img",
+            False,
+            WRITE_DENIED,
+        ),
+        (
+            Token("t", "github_token", repository="octo-org/app", packages="write", fork_pr=True),
+            "octo-org/app/img",
+            False,
+            WRITE_DENIED,
+        ),
+        (
+            Token("t", "pat", owner="octocat", scopes=frozenset({"write:packages"})),
+            "octo-org/app/img",
+            True,
+            "",
+        ),
+        (
+            Token("t", "pat", owner="octocat", scopes=frozenset({"write:packages"})),
+            "octo-org/secret/img",
+            False,
+            SCOPE_MISMATCH,
+        ),
+        (
+            Token("t", "pat", owner="octocat", scopes=frozenset({"write:packages", "repo"})),
+            "octo-org/secret/img",
+            True,
+            "",
+        ),
+        (
+            Token("t", "pat", owner="octocat", scopes=frozenset({"read:packages"})),
+            "octo-org/app/img",
+            False,
+            SCOPE_MISMATCH,
+        ),
     ],
 )
 def test_docker_registry_push_rules(token: Token, name: str, allowed: bool, message: str) -> None:
@@ -349,3 +392,47 @@ def test_engine_25_warning_only_for_the_ghes_docker_registry(
     assert bool(log.warnings) is warned
     if warned:
         assert preflight.ENGINE_25_ADVICE in log.warnings[0] and engine in log.warnings[0]
+
+
+def test_a_token_service_answering_html_leaves_the_verdict_to_the_upload_probe() -> None:
+    """A proxy's HTML page instead of a token: no crash; the upload probe decides."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Registry(BaseHTTPRequestHandler):
+        def _answer(self, status: int, body: bytes = b"", **headers: str) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key.replace("_", "-"), value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            if self.path == "/v2/":
+                realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
+                self._answer(401, WWW_Authenticate=f'Bearer realm="{realm}",service="t"')
+            else:
+                self._answer(200, b"<html>sign in</html>", Content_Type="text/html")
+
+        def do_POST(self) -> None:
+            self._answer(202, Location="/v2/o/i/blobs/uploads/u1")
+
+        def do_DELETE(self) -> None:
+            self._answer(204)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Registry)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        target = Target(
+            f"127.0.0.1:{server.server_address[1]}", Flavour.CONTAINER, "o", "o/r", "o/i"
+        )
+        access = preflight.check_push_access(
+            target, "octocat", "ghp_x", scheme="http", fields={}, who="the token"
+        )
+    finally:
+        server.shutdown()
+    assert access.confirmed, access.detail
