@@ -214,3 +214,28 @@ def test_push_false_builds_without_touching_the_registry(
     assert out.outputs["digest"] == ""
     assert out.outputs["imageid"].startswith("sha256:")
     assert docker_client.images.get(out.outputs["refs"].strip()).id == out.outputs["imageid"]
+
+
+@pytest.mark.parametrize(
+    ("linked_to", "source"),
+    [("octo-org/other", "token"), ("octo-org/app", "github-token")],
+)
+def test_the_packages_api_decides_the_token_when_a_pat_is_at_hand(
+    octo: Any,
+    publish: Callable[..., Outcome],
+    unique_name: Callable[[str], str],
+    linked_to: str,
+    source: str,
+) -> None:
+    """Same owner, existing package: GITHUB_TOKEN only if it is linked to this repository
+    (else the registry would refuse it); the PAT answers the question through the API."""
+    octo.repo("octo-org/other")
+    image = unique_name("shared")
+    octo.package("octo-org", image, repository=linked_to, visibility="private")
+    out = publish(
+        {"image": image, "tags": "v1", "token": octo.pat("octocat", ["write:packages"])},
+        github_token=octo.github_token("octo-org/app"),
+    )
+    assert out.code == 0, out.log
+    assert out.outputs["token-source"] == source
+    assert f"is linked to {linked_to}" in out.log
