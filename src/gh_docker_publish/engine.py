@@ -157,7 +157,6 @@ _PERMANENT = (
     "name_unknown",
     "manifest unknown",
     "unsupported",
-    "toomanyrequests",
     "tag does not exist",
     "incorrect username or password",
     "no basic auth credentials",
@@ -179,12 +178,19 @@ _TRANSIENT = (
 )
 
 
+#: A registry's rate limit: worth another try after a wait. dockerd drops the Retry-After
+#: header, so the wait comes from our own registry read before the retry (registry_api
+#: honours Retry-After there) or, without one, from the backoff.
+_RATE_LIMITED = ("toomanyrequests", "too many requests", "429")
+
+
 def is_transient(message: str) -> bool:
-    """True when the text reads like a 5xx or a dropped connection, never for a denial."""
+    """True when the text reads like a 5xx, a rate limit or a dropped connection; never for
+    a denial."""
     low = message.lower()
     if any(_mentions(low, p) for p in _PERMANENT):
         return False
-    return any(p in low for p in _TRANSIENT)
+    return any(_mentions(low, p) for p in _RATE_LIMITED) or any(p in low for p in _TRANSIENT)
 
 
 @dataclass(frozen=True)

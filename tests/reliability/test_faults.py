@@ -200,10 +200,9 @@ def test_slow_manifest_commit_is_verified_not_blindly_retried(
     [
         (401, "UNAUTHORIZED", "authentication required"),
         (403, "DENIED", "installation not allowed to Write organization package"),
-        (429, "TOOMANYREQUESTS", "rate limited"),
     ],
 )
-def test_denials_and_rate_limits_in_the_push_are_never_retried(
+def test_denials_in_the_push_are_never_retried(
     status: int, code: str, message: str,
     org: Any, docker_client: Any, registry_proxy: FaultProxy, small_image: str,
     unique_name: Callable[[str], str],
@@ -212,15 +211,40 @@ def test_denials_and_rate_limits_in_the_push_are_never_retried(
     auth, ref = login_and_tag(client, registry_proxy, org.github_token("octo-org/app"),
                               small_image, unique_name(f"deny{status}"))
     body = {"errors": [{"code": code, "message": message}]}
-    headers = {"Retry-After": "2"} if status == 429 else {}
     registry_proxy.add(Fault("status", method="PUT", path=MANIFEST, status=status, times=None,
-                             body=body, headers=headers))
+                             body=body))
     log = ListLog()
     with pytest.raises(PushError) as failure:
         engine.push(client, [ref], auth, log, retry=fast(attempts=3))
     assert len(registry_proxy.requests("PUT", MANIFEST)) == 1
     assert "retry" not in log.text
     assert message in str(failure.value).lower() or code.lower() in str(failure.value).lower()
+
+
+def test_a_rate_limited_push_waits_the_registry_out_and_lands(
+    org: Any, docker_client: Any, registry_proxy: FaultProxy, small_image: str,
+    unique_name: Callable[[str], str],
+) -> None:
+    """429 on the manifest PUT: dockerd reports it without its Retry-After, so before the
+    retry our own registry read meets the 429 too and waits the Retry-After out."""
+    client = docker_client.api
+    token = org.github_token("octo-org/app")
+    auth, ref = login_and_tag(client, registry_proxy, token, small_image, unique_name("rate"))
+    limited = {"errors": [{"code": "TOOMANYREQUESTS", "message": "rate limited"}]}
+    registry_proxy.add(Fault("status", method="PUT", path=MANIFEST, status=429, times=1,
+                             body=limited, headers={"Retry-After": "1"}))
+    registry_proxy.add(Fault("status", method="GET", path=MANIFEST, status=429, times=1,
+                             body=limited, headers={"Retry-After": "1"}))
+    reader = registry_api.RegistryClient(registry_proxy.address, "octocat", token)
+    image_id = client.inspect_image(small_image)["Id"]
+    log = ListLog()
+    pushed = engine.push(client, [ref], auth, log, retry=fast(attempts=3),
+                         verify=lambda r: registry_api.pushed_digest(reader, r, image_id))
+    assert pushed.digest.startswith("sha256:")
+    assert [s.status for s in registry_proxy.seen if s.method == "PUT" and "manifests" in s.path
+            ] == [429, 201]
+    assert reader.waited == [1.0]  # the registry's Retry-After, honoured
+    assert "retry 1/2" in log.text
 
 
 def test_login_401_is_not_retried(
