@@ -16,6 +16,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.testbed import bed as bed_module
+from tests.testbed import images
 
 pytestmark = pytest.mark.integration
 
@@ -186,3 +187,13 @@ def test_up_is_idempotent_and_reuses_cached_images(testbed):
     actions = [k for k in again.timings if k.startswith("image ")]
     assert actions and all(k.endswith("(present)") for k in actions), again.timings
     assert list(testbed.cache_dir.glob("testbed-python-3-*.tar")), "base image not cached"
+
+
+def test_a_daemon_without_the_base_image_gets_it_from_the_cache(testbed, docker_client):
+    """What a second `make test` on a new daemon does: load the saved tarball, never
+    rebuild (debootstrap takes a minute; a load takes seconds)."""
+    before = docker_client.images.get(testbed.busybox_image).id
+    docker_client.images.remove(testbed.busybox_image, noprune=True)  # untag: "new daemon"
+    reports = {r.name: r for r in images.ensure_all(docker_client, dict(os.environ))}
+    assert reports[testbed.busybox_image].action == "loaded", reports
+    assert docker_client.images.get(testbed.busybox_image).id == before
