@@ -50,12 +50,11 @@ sys.path.insert(0, str(ROOT))
 from gh_docker_publish import cli  # noqa: E402
 from tests.testbed import bed as bed_module  # noqa: E402
 from tests.testbed.fixtures import GitHub, RegistryReader  # noqa: E402
+from tests.testbed.runner_env import HELLO, SHA, runner_env  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 RESULTS = ROOT / "bench" / "results.json"
-HELLO = ROOT / "examples" / "hello"
 WORK = Path(os.environ.get("BENCH_WORK", "/var/tmp/gh-docker-publish-bench"))  # noqa: S108
-SHA = "4f2c1b0e9d8a7c6b5a4f3e2d1c0b9a8f7e6d5c4b"
 EVENT = {
     "repository": {"default_branch": "main"},
     "head_commit": {"id": SHA, "timestamp": "2024-05-01T12:00:00Z"},  # stable labels
@@ -113,30 +112,8 @@ class Bench:
         }
 
     def run_env(self, inputs: Mapping[str, str]) -> dict[str, str]:
-        """INPUT_* and GITHUB_* as the runner sets them (tests/integration/conftest.py)."""
-        (self.files / "event.json").write_text(json.dumps(EVENT))
-        for name in ("output", "summary", "state"):
-            (self.files / name).write_text("")
-        env = {
-            "GITHUB_ACTIONS": "true",
-            "GITHUB_SERVER_URL": "https://github.com",
-            "GITHUB_API_URL": self.bed.github_url,
-            "GITHUB_REPOSITORY": "octo-org/app",
-            "GITHUB_REPOSITORY_OWNER": "octo-org",
-            "GITHUB_ACTOR": "octocat",
-            "GITHUB_SHA": SHA,
-            "GITHUB_REF": "refs/heads/main",
-            "GITHUB_EVENT_NAME": "push",
-            "GITHUB_EVENT_PATH": str(self.files / "event.json"),
-            "GITHUB_OUTPUT": str(self.files / "output"),
-            "GITHUB_STEP_SUMMARY": str(self.files / "summary"),
-            "GITHUB_STATE": str(self.files / "state"),
-            "DOCKER_HOST": self.bed.docker_host,
-            "INPUT_REGISTRY": self.bed.registry,
-            "INPUT_GITHUB-TOKEN": self.token,
-        }
-        env.update({f"INPUT_{k.upper()}": v for k, v in inputs.items()})
-        return env
+        """INPUT_* and GITHUB_* as the runner sets them (tests/testbed/runner_env.py)."""
+        return runner_env(self.bed, self.files, inputs, github_token=self.token, event=EVENT)
 
     def action(self, inputs: Mapping[str, str]) -> str:
         """The action's main step in this process; returns its log, raises on failure."""

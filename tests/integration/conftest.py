@@ -4,7 +4,6 @@ against the test bed, with INPUT_* and GITHUB_* as the runner would set them."""
 from __future__ import annotations
 
 import io
-import json
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,10 +14,9 @@ import pytest
 
 from gh_docker_publish import cli
 from tests.e2e.harness import parse_env_file
+from tests.testbed.runner_env import runner_env
 
 ROOT = Path(__file__).resolve().parents[2]
-HELLO = ROOT / "examples" / "hello"
-SHA = "4f2c1b0e9d8a7c6b5a4f3e2d1c0b9a8f7e6d5c4b"
 
 
 @dataclass
@@ -53,33 +51,10 @@ def publish(testbed: Any, tmp_path: Path) -> Callable[..., Outcome]:
         extra_env: Mapping[str, str] | None = None,
     ) -> Outcome:
         files = tmp_path / f"run-{len(list(tmp_path.iterdir()))}"
-        files.mkdir()
-        (files / "event.json").write_text(
-            json.dumps(event or {"repository": {"default_branch": "main"}})
+        env = runner_env(
+            testbed, files, inputs, github_token=github_token, workflow_repo=workflow_repo,
+            event=event, event_name=event_name, ref=ref,
         )
-        for name in ("output", "summary", "state"):
-            (files / name).touch()
-        env = {
-            "GITHUB_ACTIONS": "true",
-            "GITHUB_SERVER_URL": "https://github.com",
-            "GITHUB_API_URL": testbed.github_url,
-            "GITHUB_REPOSITORY": workflow_repo,
-            "GITHUB_REPOSITORY_OWNER": workflow_repo.split("/")[0],
-            "GITHUB_ACTOR": "octocat",
-            "GITHUB_SHA": SHA,
-            "GITHUB_REF": ref,
-            "GITHUB_EVENT_NAME": event_name,
-            "GITHUB_EVENT_PATH": str(files / "event.json"),
-            "GITHUB_OUTPUT": str(files / "output"),
-            "GITHUB_STEP_SUMMARY": str(files / "summary"),
-            "GITHUB_STATE": str(files / "state"),
-            "DOCKER_HOST": testbed.docker_host,
-            "INPUT_REGISTRY": testbed.registry,
-            "INPUT_CONTEXT": str(HELLO),
-            "INPUT_BUILD-ARGS": f"BASE_IMAGE={testbed.busybox_image}",
-            "INPUT_GITHUB-TOKEN": github_token,
-        }
-        env.update({f"INPUT_{k.upper()}": v for k, v in inputs.items()})
         env.update(extra_env or {})
         stream = io.StringIO()
         code = _run_action(env, stream)

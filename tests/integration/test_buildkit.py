@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.harness import parse_env_file
-from tests.integration.conftest import ROOT, SHA, Outcome
+from tests.integration.conftest import ROOT, Outcome
+from tests.testbed.runner_env import SHA
 
 SECRET = "hunter2-not-in-any-layer"
 FILE_SECRET = "file-secret-not-in-any-layer"

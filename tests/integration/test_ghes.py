@@ -9,7 +9,6 @@ the stand-in applies the Container registry's rules to the first and the Docker 
 from __future__ import annotations
 
 import io
-import json
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,11 +27,10 @@ from gh_docker_publish.refs import Flavour
 from gh_docker_publish.settings import load_settings
 from tests.e2e.harness import parse_env_file
 from tests.testbed import ghes
+from tests.testbed.runner_env import runner_env
 from tests.testbed.standin import Signer
 
 ROOT = Path(__file__).resolve().parents[2]
-HELLO = ROOT / "examples" / "hello"
-SHA = "4f2c1b0e9d8a7c6b5a4f3e2d1c0b9a8f7e6d5c4b"
 
 
 def built_anything(log: str) -> bool:
@@ -59,31 +57,11 @@ def ghes_env(testbed: Any, tmp_path: Path) -> Callable[..., dict[str, str]]:
     """The runner's variables for a workflow on the GHES test server ``server``."""
 
     def make(server: str, inputs: Mapping[str, str], github_token: str = "") -> dict[str, str]:
-        files = tmp_path / f"run-{len(list(tmp_path.iterdir()))}"
-        files.mkdir()
-        (files / "event.json").write_text(json.dumps({"repository": {"default_branch": "main"}}))
-        for name in ("output", "summary"):
-            (files / name).touch()
-        env = {
-            "GITHUB_ACTIONS": "true",
-            "GITHUB_SERVER_URL": f"http://{server}:{testbed.ghes_port}",
-            "GITHUB_API_URL": testbed.github_url,
-            "GITHUB_REPOSITORY": "octo-org/app",
-            "GITHUB_REPOSITORY_OWNER": "octo-org",
-            "GITHUB_ACTOR": "octocat",
-            "GITHUB_SHA": SHA,
-            "GITHUB_REF": "refs/heads/main",
-            "GITHUB_EVENT_NAME": "push",
-            "GITHUB_EVENT_PATH": str(files / "event.json"),
-            "GITHUB_OUTPUT": str(files / "output"),
-            "GITHUB_STEP_SUMMARY": str(files / "summary"),
-            "DOCKER_HOST": testbed.docker_host,
-            "INPUT_CONTEXT": str(HELLO),
-            "INPUT_BUILD-ARGS": f"BASE_IMAGE={testbed.busybox_image}",
-            "INPUT_GITHUB-TOKEN": github_token,
-        }
-        env.update({f"INPUT_{k.upper()}": v for k, v in inputs.items()})
-        return env
+        return runner_env(
+            testbed, tmp_path / f"run-{len(list(tmp_path.iterdir()))}",
+            {"registry": "auto", **inputs}, github_token=github_token,
+            server_url=f"http://{server}:{testbed.ghes_port}",
+        )
 
     return make
 

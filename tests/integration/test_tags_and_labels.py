@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.integration.conftest import SHA, Outcome
+from tests.integration.conftest import Outcome
+from tests.testbed.runner_env import SHA
 
 OCI = "org.opencontainers.image."
 

@@ -365,7 +365,7 @@ def test_users_docker_config_does_not_matter(
     """Login, build (X-Registry-Config) and push succeed whatever ~/.docker/config.json holds,
     and the file is left byte for byte as it was."""
     from gh_docker_publish import cli
-    from tests.integration.conftest import HELLO, SHA
+    from tests.testbed.runner_env import HELLO, SHA
 
     home = tmp_path / "home"
     (home / ".docker").mkdir(parents=True)
@@ -421,8 +421,8 @@ def test_sigterm_mid_push_exits_non_zero_with_no_outputs_and_no_credentials(
     import signal
     import time
 
-    from tests.integration.conftest import HELLO, SHA
     from tests.reliability.secret_forms import forms, scan_tree
+    from tests.testbed.runner_env import HELLO, SHA
 
     token = org.github_token("octo-org/app")
     registry_proxy.add(Fault("delay", method="PUT", path=MANIFEST, seconds=60, times=None))

@@ -16,8 +16,8 @@ import docker
 import pytest
 
 from gh_docker_publish import engine
-from tests.integration.conftest import HELLO, SHA
 from tests.reliability.test_faults import ListLog
+from tests.testbed.runner_env import HELLO, SHA
 
 
 @pytest.fixture
