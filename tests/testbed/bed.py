@@ -11,19 +11,28 @@ Consumers read ``STATE/env`` (``KEY=VALUE`` lines) or use ``tests/testbed/fixtur
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
 from . import daemon, ghes, images, registry
-from .procs import TestbedError, cmdline, free_port, owned, port_in_use, spawn, stop, wait_for
+from .procs import (
+    TestbedError,
+    cmdline,
+    free_port,
+    locked,
+    owned,
+    port_in_use,
+    spawn,
+    stop,
+    wait_for,
+)
 
 DEFAULT_DIR = "/var/tmp/gh-docker-publish-testbed"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +85,7 @@ def up(environ: Mapping[str, str] | None = None) -> Bed:
     root = state_dir(env)
     root.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
-    with _locked(root / "lock"):
+    with locked(root / "lock"):
         state = _load_state(root)
 
         t = time.monotonic()
@@ -147,7 +156,7 @@ def down(environ: Mapping[str, str] | None = None, *, purge: bool = False) -> li
     if not root.exists():
         return []
     stopped: list[str] = []
-    with _locked(root / "lock"):
+    with locked(root / "lock"):
         state = _load_state(root)
         if stop(_pid(state, "standin_pid"), str(root / "standin")):
             stopped.append("github stand-in")
@@ -335,16 +344,6 @@ def _write_env(root: Path, values: dict[str, str]) -> None:
     tmp.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
     tmp.replace(root / "env")
 
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    # Several pytest processes (or `make testbed` next to a running session) may call up().
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 __all__ = ["Bed", "TestbedError", "down", "load_env", "state_dir", "up"]

@@ -36,16 +36,14 @@ shared bed (and a developer's system daemon) cannot assume.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .procs import TestbedError, owned, port_in_use
+from .procs import TestbedError, locked, owned, port_in_use
 
 CONTAINER, DOCKER = "container", "docker"
 BEGIN = "# >>> gh-docker-publish testbed: GHES test hosts (tests/testbed/ghes.py)"
@@ -111,7 +109,7 @@ def update_hosts(path: Path, user: str, *, add: bool) -> bool:
     In place, not by rename: /etc/hosts is often a bind mount (containers), where a rename
     fails.
     """
-    with _locked(HOSTS_LOCK), open(path, "r+") as f:
+    with locked(HOSTS_LOCK), open(path, "r+") as f:
         text = f.read()
         outside, users = split_hosts(text)
         users = [u for u in users if u != user] + ([user] if add else [])
@@ -182,12 +180,3 @@ def _pid(state: Mapping[str, object], key: str) -> int | None:
     value = state.get(key)
     return value if isinstance(value, int) else None
 
-
-@contextlib.contextmanager
-def _locked(path: str) -> Iterator[None]:
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)

@@ -13,8 +13,6 @@ the image id next to it. Later runs keep the image if the daemon already has tha
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import io
 import os
@@ -23,14 +21,14 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import docker.errors
 
-from .procs import TestbedError
+from .procs import TestbedError, locked
 
 BUSYBOX = "testbed/busybox:latest"
 PYTHON = "testbed/python:3"
@@ -62,7 +60,7 @@ def ensure_all(client: docker.DockerClient, environ: dict[str, str]) -> list[Ima
     cache = cache_dir(environ)
     cache.mkdir(parents=True, exist_ok=True)
     mirror = environ.get("TESTBED_DEBIAN_MIRROR") or DEFAULT_MIRROR
-    with _locked(cache / ".lock"):
+    with locked(cache / ".lock"):
         return [
             _ensure(client, cache, BUSYBOX, _busybox_key(), _build_busybox),
             _ensure(
@@ -267,12 +265,3 @@ def _remove_tree(path: Path) -> None:
         _unmount_under(path)
         shutil.rmtree(path, ignore_errors=True)
 
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
