@@ -56,9 +56,8 @@ def parse_builder(raw: str) -> BuilderMode:
     for mode in BUILDER_MODES:
         if value == mode:
             return mode
-    raise InputError(
-        "builder",
-        f"'{raw}' is not one of auto, buildkit, classic.",
+    raise InputError.not_one_of(
+        "builder", raw, BUILDER_MODES,
         hint="auto uses BuildKit (docker buildx) when it works and the classic builder "
         "otherwise.",
     )

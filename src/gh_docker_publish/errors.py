@@ -41,6 +41,13 @@ class InputError(PublishError):
         super().__init__(f"Input '{input_name}': {message}", hint=hint, docs_url=docs_url)
         self.input_name = input_name
 
+    @classmethod
+    def not_one_of(
+        cls, input_name: str, value: str, choices: Sequence[str], *, hint: str
+    ) -> InputError:
+        """The error for a value outside a fixed set of choices (auth, mode, builder, ...)."""
+        return cls(input_name, f"'{value}' is not one of {', '.join(choices)}.", hint=hint)
+
 
 class CredentialError(PublishError):
     """The credential at hand cannot do what the run needs (missing PAT, scope, permission)."""

@@ -209,8 +209,8 @@ def _parse_mode(raw: str) -> Mode:
     for known in MODES:
         if mode == known:
             return known
-    raise InputError(
-        "mode", f"'{raw}' is not one of {', '.join(MODES)}.",
+    raise InputError.not_one_of(
+        "mode", raw, MODES,
         hint="publish builds and pushes; pull fetches image:tags; cleanup prunes old versions.",
     )
 
@@ -437,17 +437,15 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
 
     auth = get("auth").lower() or "auto"
     if auth not in AUTH_MODES:
-        raise InputError(
-            "auth",
-            f"'{auth}' is not one of {', '.join(AUTH_MODES)}.",
+        raise InputError.not_one_of(
+            "auth", auth, AUTH_MODES,
             hint="Use auto (choose per package), github-token or token (the PAT).",
         )
 
     isolation = get("subdomain-isolation").lower() or "auto"
     if isolation not in ISOLATION_MODES:
-        raise InputError(
-            "subdomain-isolation",
-            f"'{isolation}' is not one of {', '.join(ISOLATION_MODES)}.",
+        raise InputError.not_one_of(
+            "subdomain-isolation", isolation, ISOLATION_MODES,
             hint="Use auto (probe the GHES registries), true (containers.HOSTNAME) or false "
             "(the Docker registry at HOSTNAME).",
         )
