@@ -196,7 +196,12 @@ class GitHubApi:
         self._call(f"DELETE {path}", lambda: requester.requestJsonAndCheck("DELETE", path))
 
     def _existing_package_path(self, owner: str, name: str, owner_type: str | None) -> str:
-        for path in _package_paths(owner, name, owner_type):
+        """The package's API path. Probed only when the owner's type is unknown: a caller
+        that knows it has seen the package, and a missing one still answers 404 next."""
+        paths = _package_paths(owner, name, owner_type)
+        if owner_type is not None and len(paths) == 1:
+            return paths[0]
+        for path in paths:
             if self._get_json(path, not_found_ok=True) is not None:
                 return path
         raise GitHubApiError(
