@@ -266,3 +266,27 @@ def test_settings_repr_hides_tokens(workspace: Path) -> None:
 def test_settings_secrets_skip_empty() -> None:
     assert Settings(image="x", token=Secret("ghp_1")).secrets() == ["ghp_1"]
     assert Settings(image="x").secrets() == []
+
+
+def test_action_yml_defaults_give_the_same_settings_as_no_inputs() -> None:
+    """The runner passes action.yml's defaults as INPUT_*; the CLI passes nothing. Both must
+    mean the same run (the defaults live in the code; action.yml only repeats them)."""
+    import dataclasses
+
+    import yaml
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[2] / "action.yml").read_text())
+    declared = {
+        name: str(field.get("default", ""))
+        for name, field in spec["inputs"].items()
+        if name != "github-token"  # `${{ github.token }}`: the runner evaluates it
+    }
+    env = {"GITHUB_REPOSITORY": "octo-org/app", "GITHUB_REPOSITORY_OWNER": "octo-org"}
+    context = {"context": str(Path(__file__).resolve().parents[2] / "examples" / "hello")}
+    from_runner = settings_from_values({**declared, **context}, env)
+    from_cli = settings_from_values(context, env)
+    differs = [
+        f.name for f in dataclasses.fields(from_cli)
+        if getattr(from_runner, f.name) != getattr(from_cli, f.name)
+    ]
+    assert differs == []
