@@ -102,7 +102,6 @@ __all__ = [
     "SecretMasker",
     "StepResult",
     "default_github_context",
-    "docker_host_from_env",
     "evaluate",
     "load_action",
     "parse_action_command",
@@ -222,7 +221,6 @@ CONTAINER_WORKFLOW = "/github/workflow"
 CONTAINER_FILE_COMMANDS = "/github/file_commands"
 CONTAINER_RUNNER_TEMP = "/github/runner_temp"
 DEFAULT_SOCKET = "/var/run/docker.sock"
-TESTBED_ENV_FILE = Path("/var/tmp/gh-docker-publish-testbed/env")
 
 
 class HarnessError(Exception):
@@ -826,24 +824,6 @@ def default_github_context(**overrides: Any) -> dict[str, Any]:
     ctx.setdefault("workflow_ref", f"{repo}/.github/workflows/publish.yml@{ref}")
     ctx.setdefault("workflow_sha", ctx["sha"])
     return ctx
-
-
-def docker_host_from_env(environ: Mapping[str, str] | None = None) -> str | None:
-    """``DOCKER_HOST`` from the environment, else from the test bed's env file
-    (``$TESTBED_DIR/env``, default ``TESTBED_ENV_FILE``), else None."""
-    environ = os.environ if environ is None else environ
-    if environ.get("DOCKER_HOST"):
-        return environ["DOCKER_HOST"]
-    env_file = (
-        Path(environ["TESTBED_DIR"]) / "env" if environ.get("TESTBED_DIR") else TESTBED_ENV_FILE
-    )
-    if env_file.is_file():
-        for raw in env_file.read_text(encoding="utf-8").splitlines():
-            line = raw.strip().removeprefix("export ").strip()
-            if line.startswith("DOCKER_HOST="):
-                value = line.split("=", 1)[1].strip()
-                return shlex.split(value)[0] if value else None
-    return None
 
 
 # --- results -------------------------------------------------------------------------------

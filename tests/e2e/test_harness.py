@@ -256,10 +256,10 @@ def test_legacy_set_output_warns_on_github_com(toy_run: RunResult) -> None:
 
 @pytest.mark.e2e
 def test_legacy_set_output_ignored_when_disabled(
-    harness_docker_client: object, harness_build_args: dict[str, str], toy_action: Path
+    docker_client: object, harness_build_args: dict[str, str], toy_action: Path
 ) -> None:
     strict = ActionHarness(
-        harness_docker_client, build_args=harness_build_args, legacy_commands="disabled"
+        docker_client, build_args=harness_build_args, legacy_commands="disabled"
     )
     result = strict.run(toy_action, inputs={"my-input": "v"})
     assert "legacy" not in result.outputs

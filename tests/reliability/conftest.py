@@ -20,9 +20,7 @@ import docker
 import pytest
 
 from tests.e2e.conftest import (  # noqa: F401 - the runner harness's fixtures, reused
-    _own_docker_client,
     harness_build_args,
-    harness_docker_client,
     runner,
 )
 from tests.testbed.faults import FaultProxy
