@@ -35,12 +35,6 @@ from .errors import BuildError
 from .progress import Log, ProgressReporter
 
 TAIL_LINES = 20
-BUILDX_PLUGIN_DIRS = (
-    "/usr/local/lib/docker/cli-plugins",
-    "/usr/local/libexec/docker/cli-plugins",
-    "/usr/lib/docker/cli-plugins",
-    "/usr/libexec/docker/cli-plugins",
-)
 
 
 @dataclass(frozen=True)

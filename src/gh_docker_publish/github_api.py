@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from github import GithubException
 
 PACKAGES_DOCS = "https://docs.github.com/rest/packages/packages"
-USER_DOCS = "https://docs.github.com/rest/users/users#get-the-authenticated-user"
 INTEGRATION_DENIED = "Resource not accessible by integration"
 
 T = TypeVar("T")

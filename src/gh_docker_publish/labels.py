@@ -98,18 +98,3 @@ def _license(value: Any) -> str:
     spdx = _text(spdx)
     return "" if spdx.upper() in _NO_LICENSE else spdx
 
-
-def as_build_args(labels: Mapping[str, str]) -> list[str]:
-    """``--label KEY=VALUE`` pairs for ``docker buildx build``, sorted for a stable log.
-
-    The docker SDK's ``build(labels=...)`` takes the mapping itself.
-    """
-    args: list[str] = []
-    for key in sorted(labels):
-        args += ["--label", f"{key}={labels[key]}"]
-    return args
-
-
-def as_lines(labels: Mapping[str, str]) -> str:
-    """``KEY=VALUE`` lines, sorted: the ``labels`` step output (metadata-action's format)."""
-    return "\n".join(f"{key}={labels[key]}" for key in sorted(labels))

@@ -172,12 +172,6 @@ def parse_version(text: str) -> semver.Version | None:
         return None
 
 
-def is_prerelease(text: str) -> bool:
-    """True for ``1.2.3-rc.1`` (and ``v1.2.3-rc.1``); False for releases and non-semver."""
-    version = parse_version(text)
-    return version is not None and version.prerelease is not None
-
-
 def semver_tags(text: str, *, prerelease: bool = False) -> list[str]:
     """The default expansion of a version tag: ``1.2.3 1.2 1 latest``.
 

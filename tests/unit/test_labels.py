@@ -12,8 +12,6 @@ import pytest
 from gh_docker_publish.errors import InputError
 from gh_docker_publish.labels import (
     OCI,
-    as_build_args,
-    as_lines,
     compute_labels,
     repository_url,
     rfc3339,
@@ -153,8 +151,3 @@ def test_user_labels_override_ours() -> None:
 def test_rfc3339(when: datetime, expected: str) -> None:
     assert rfc3339(when) == expected
 
-
-def test_build_formats() -> None:
-    got = {"b": "2", "a": "x=y"}
-    assert as_build_args(got) == ["--label", "a=x=y", "--label", "b=2"]
-    assert as_lines(got) == "a=x=y\nb=2"

@@ -15,7 +15,6 @@ from gh_docker_publish.tags import (
     GitContext,
     compute_tags,
     default_tags,
-    is_prerelease,
     parse_version,
     push_decision,
     sanitize_tag,
@@ -359,7 +358,7 @@ def test_split_attributes_quoting() -> None:
 def test_parse_version(text: str, version: str | None, pre: bool) -> None:
     parsed = parse_version(text)
     assert (str(parsed) if parsed else None) == version
-    assert is_prerelease(text) is pre
+    assert (parsed is not None and parsed.prerelease is not None) is pre
 
 
 # --- context from the payloads -------------------------------------------------------------
