@@ -75,6 +75,7 @@ import pytest
 import requests
 
 from . import bed as bed_module
+from . import engines as engines_module
 from . import registry as registry_module
 from .procs import TestbedError
 
@@ -101,6 +102,43 @@ def unique_name(prefix: str = "img") -> str:
 # --- pytest hooks ------------------------------------------------------------------------
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "engines(exclude={name: reason}): the engines this test cannot run on, and why "
+        "(it runs on the others; tests/testbed/fixtures.py)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses the bed (``engine``, hence ``testbed``, ``docker_client``, ...)
+    runs once per engine of ``engines.selected()``, with the engine's name as its id."""
+    if "engine" not in metafunc.fixturenames:
+        return
+    exclude = _excluded(metafunc.definition)
+    params = []
+    for spec in engines_module.selected():
+        reason = exclude.get(spec.name)
+        marks = [pytest.mark.skip(reason=f"not on {spec.name}: {reason}")] if reason else []
+        params.append(pytest.param(spec.name, id=spec.name, marks=marks))
+    metafunc.parametrize("engine", params, indirect=True, scope="session")
+
+
+def _excluded(definition: pytest.Item) -> dict[str, str]:
+    exclude: dict[str, str] = {}
+    for mark in definition.iter_markers("engines"):
+        exclude.update(mark.kwargs.get("exclude") or {})
+    unknown = set(exclude) - set(engines_module.BY_NAME)
+    if unknown:
+        raise pytest.UsageError(
+            f"{definition.nodeid}: engines(exclude=...) names unknown engines {sorted(unknown)}"
+            f"; known: {', '.join(engines_module.BY_NAME)}"
+        )
+    if not all(isinstance(why, str) and why.strip() for why in exclude.values()):
+        raise pytest.UsageError(f"{definition.nodeid}: every excluded engine needs a reason")
+    return exclude
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "testbed" in getattr(item, "fixturenames", ()):
@@ -110,21 +148,53 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # --- fixtures ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Engine:
+    """One engine of the bed, as a test sees it (the ``engine`` fixture)."""
+
+    name: str  # e20-classic | e28-classic | e28-containerd
+    docker_host: str
+    version: str  # "20.10" | "28.5": what ServerVersion starts with
+    containerd_store: bool
+    client: Any  # docker.DockerClient on it, version="auto"
+    bed: bed_module.Bed  # the bed with this engine's docker_host
+
+
 @pytest.fixture(scope="session")
-def testbed() -> bed_module.Bed:
+def whole_testbed() -> bed_module.Bed:
+    """The bed with all its engines (``up()``); ``testbed`` is it on one engine."""
     try:
-        return bed_module.up()
+        bed = bed_module.up()
     except Exception as exc:  # any failure to come up fails the tests; never skip
         reason = str(exc) if isinstance(exc, TestbedError) else f"{type(exc).__name__}: {exc}"
+    else:
+        # buildx 0.29 for the docker CLI and the product alike (tests/testbed/engines.py):
+        # both look in $DOCKER_CONFIG/cli-plugins first.
+        if bed.docker_config is not None:
+            os.environ["DOCKER_CONFIG"] = str(bed.docker_config)
+        return bed
     ci = " (CI=true)" if os.environ.get("CI", "").lower() == "true" else ""
     pytest.fail(f"{HINT}{ci}\n{reason}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
-def docker_client(testbed: bed_module.Bed) -> Iterator[Any]:
-    client = bed_module.docker_client(testbed.docker_host)
-    yield client
+def engine(request: pytest.FixtureRequest, whole_testbed: bed_module.Bed) -> Iterator[Engine]:
+    """The engine this test runs on (the parameter ``pytest_generate_tests`` gives)."""
+    bed = whole_testbed.on(request.param)
+    info = bed.engine_info()
+    client = bed_module.docker_client(info.docker_host)
+    yield Engine(info.name, info.docker_host, info.version, info.containerd_store, client, bed)
     client.close()
+
+
+@pytest.fixture(scope="session")
+def testbed(engine: Engine) -> bed_module.Bed:
+    return engine.bed
+
+
+@pytest.fixture(scope="session")
+def docker_client(engine: Engine) -> Any:
+    return engine.client
 
 
 @pytest.fixture(scope="session")
