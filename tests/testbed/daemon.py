@@ -15,6 +15,14 @@ a system containerd at /run/containerd/containerd.sock if one ran. A dockerd or 
 killed with -9 is found dead by its next ``ensure`` and started again; one that still
 answers and whose command line names our files is kept.
 
+Firewall: Docker 28 keeps its bridges' rules in shared chains (DOCKER-FORWARD, DOCKER-CT,
+DOCKER-BRIDGE) that every 28 daemon flushes when it starts, so two of them on one host (two
+engines here, more with beds side by side) drop each other's forwarding: builds on the
+first one lost DNS. The sid engines therefore run with ``"iptables": false`` and the bed
+adds the three rules a bridge needs itself (masquerade its subnet, forward from it, and
+replies to it), tagged with a comment naming the bridge, and removes them on ``down``.
+20.10 keeps managing its own rules as before (its rules sit in FORWARD itself).
+
 ``DOCKER_HOST``, if set to something other than e20-classic's socket, replaces e20-classic
 (used, never stopped; it must answer).
 """
@@ -180,7 +188,11 @@ def _daemon_config(spec: EngineSpec) -> str:
     if spec.sid:
         # No IPv6 NAT chains (not every kernel here has ip6tables), and the image store
         # spelled out: 28's default is the classic store, 29's the containerd one.
-        config = {"ip6tables": False, "features": {"containerd-snapshotter": spec.containerd_store}}
+        config = {
+            "iptables": False,
+            "ip6tables": False,
+            "features": {"containerd-snapshotter": spec.containerd_store},
+        }
     return json.dumps(config, indent=1, sort_keys=True) + "\n"
 
 
@@ -260,6 +272,8 @@ def _start(
     paths.config.write_text(config)
     cidr = (environ.get("TESTBED_BRIDGE_CIDR") if spec.name == "e20-classic" else None) or None
     _ensure_bridge(paths, cidr, environ)
+    if spec.sid:
+        _ensure_forwarding(paths, environ)
 
     env = dict(environ)
     env["PATH"] = _path({"PATH": ":".join(tree.path_dirs)} if spec.sid else environ)
@@ -296,11 +310,20 @@ def _path(environ: dict[str, str]) -> str:
 
 
 def _ensure_bridge(paths: DaemonPaths, cidr: str | None, environ: dict[str, str]) -> None:
-    if Path(f"/sys/class/net/{paths.bridge}").exists():
-        return
     ip = shutil.which("ip", path=_path(environ))
     if ip is None:
         raise TestbedError("`ip` not found: run `sudo scripts/install-testbed-deps.sh` (iproute2)")
+    if Path(f"/sys/class/net/{paths.bridge}").exists():
+        if not paths.cidr_file.exists():  # made by an older bed: read its address back
+            out = subprocess.run(
+                [ip, "-o", "-4", "addr", "show", "dev", paths.bridge],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.split()
+            if "inet" in out:
+                paths.cidr_file.write_text(out[out.index("inet") + 1] + "\n")
+        return
     with open(BRIDGES_LOCK, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # beds side by side pick their subnets one by one
         cidr = cidr or _free_cidr(ip, paths.preferred_slot())
@@ -339,6 +362,47 @@ def _free_cidr(ip: str, preferred: int) -> str:
     raise TestbedError(f"no free /24 left in {BRIDGE_NET} for a test-bed bridge")
 
 
+def _forwarding_rules(paths: DaemonPaths) -> list[list[str]]:
+    """What a bridge needs when dockerd leaves iptables alone: ``-t table CHAIN rule...``."""
+    cidr = paths.cidr_file.read_text().strip()
+    subnet = str(ipaddress.ip_network(cidr, strict=False))
+    tag = ["-m", "comment", "--comment", f"gh-docker-publish testbed {paths.bridge}"]
+    bridge = paths.bridge
+    return [
+        ["-t", "nat", "POSTROUTING", "-s", subnet, "!", "-o", bridge, *tag, "-j", "MASQUERADE"],
+        ["-t", "filter", "FORWARD", "-i", bridge, *tag, "-j", "ACCEPT"],
+        ["-t", "filter", "FORWARD", "-o", bridge, "-m", "conntrack", "--ctstate",
+         "RELATED,ESTABLISHED", *tag, "-j", "ACCEPT"],
+    ]  # fmt: skip
+
+
+def _ensure_forwarding(paths: DaemonPaths, environ: dict[str, str]) -> None:
+    iptables = shutil.which("iptables", path=_path(environ))
+    if iptables is None:
+        raise TestbedError("`iptables` not found: run `sudo scripts/install-testbed-deps.sh`")
+    for table_flag, table, chain, *rule in _forwarding_rules(paths):
+        check = [iptables, table_flag, table, "-C", chain, *rule]
+        if subprocess.run(check, capture_output=True, check=False).returncode == 0:
+            continue
+        # Inserted first: ahead of a DROP another daemon may append to the chain.
+        add = [iptables, "-w", table_flag, table, "-I", chain, "1", *rule]
+        out = subprocess.run(add, capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            raise TestbedError(f"`{' '.join(add)}` failed: {out.stderr.strip()}")
+    with contextlib.suppress(OSError):
+        Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+
+
+def _remove_forwarding(paths: DaemonPaths, environ: dict[str, str]) -> None:
+    iptables = shutil.which("iptables", path=_path(environ))
+    if iptables is None or not paths.cidr_file.exists():
+        return
+    for table_flag, table, chain, *rule in _forwarding_rules(paths):
+        delete = [iptables, "-w", table_flag, table, "-D", chain, *rule]
+        while subprocess.run(delete, capture_output=True, check=False).returncode == 0:
+            pass
+
+
 def remove_bridge(bridge: str, environ: dict[str, str]) -> None:
     ip = shutil.which("ip", path=_path(environ))
     if ip and Path(f"/sys/class/net/{bridge}").exists():
@@ -358,6 +422,7 @@ def shutdown(
             paths.pidfile.unlink(missing_ok=True)
     stop(containerd_pid, str(paths.containerd_config), timeout=20)
     if stopped or not pid_alive(pid):
+        _remove_forwarding(paths, environ)
         remove_bridge(paths.bridge, environ)
     return stopped
 
