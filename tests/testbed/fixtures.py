@@ -4,31 +4,63 @@ The bed
 -------
 ``make testbed`` (``python -m tests.testbed up --print-env``) starts, idempotently:
 
-- a Docker Engine: the one at ``DOCKER_HOST`` or ``/var/run/docker.sock`` if it answers,
-  else Debian's dockerd 20.10 with its state under ``$TESTBED_DIR/docker`` (stopped by
-  ``make testbed-down``; a daemon the bed did not start is never stopped);
+- three Docker Engines (``tests/testbed/engines.py``), each a dockerd of its own with its
+  state under ``$TESTBED_DIR/docker*`` (stopped by ``make testbed-down``):
+  ``e20-classic`` (bookworm's dockerd 20.10, classic image store; ``DOCKER_HOST``, if set,
+  stands in for it and is never stopped), ``e28-classic`` and ``e28-containerd`` (sid's
+  dockerd 28.5 with a containerd 2.1 of its own, classic and containerd image store);
+  ``TESTBED_ENGINES=e28-classic,...`` limits the bed and the tests to some of them;
+- sid's buildx 0.29 as the CLI plugin in ``$TESTBED_DIR/docker-config/cli-plugins``: the
+  session sets ``DOCKER_CONFIG`` there, so ``docker buildx`` and the product's
+  ``builders.buildx_plugin()`` use it (a test with its own ``DOCKER_CONFIG`` links
+  ``testbed.buildx`` into its ``cli-plugins``);
 - Debian's ``docker-registry`` (distribution 2.8) on ``127.0.0.1:<port>`` with token auth;
 - the GitHub stand-in (``tests/testbed/standin.py``): the registry's token endpoint, the
   REST endpoints the product calls, and an admin API to set up users, repos and tokens;
 - base images ``testbed/busybox:latest`` (tiny) and ``testbed/python:3`` (Debian trixie,
   Python 3.13, pip works inside ``docker build`` here), cached as tarballs in
-  ``$TESTBED_CACHE`` (first run ~1 min for debootstrap, later runs seconds).
+  ``$TESTBED_CACHE`` (first run ~1 min for debootstrap, later runs seconds) and loaded
+  into every engine.
 
 ``TESTBED_DIR`` (default ``/var/tmp/gh-docker-publish-testbed``) holds state and logs;
 ``$TESTBED_DIR/env`` lists the addresses (``set -a; . $TESTBED_DIR/env`` in a shell gives
 ``DOCKER_HOST`` and ``TESTBED_*``). Install the packages once with
 ``sudo scripts/install-testbed-deps.sh``.
 
+Engines
+-------
+Every test that uses the bed (``engine``, ``testbed``, ``docker_client`` or any fixture
+built on them) runs once per engine, with the engine's name in its id
+(``test_push[e28-containerd]``); unit tests, which use none, run once. A test that needs
+what an engine lacks says so and still runs on the others::
+
+    @pytest.mark.engines(exclude={"e20-classic": "multi-platform --load needs the "
+                                                 "containerd image store"})
+    def test_two_platforms(engine, publish): ...
+
+The excluded case shows as skipped with ``not on e20-classic: <reason>``; an unknown engine
+name or a missing reason is a usage error. Tests of a shared session fixture on one engine
+see that engine only: session fixtures depending on ``engine`` are made once per engine.
+
 Fixtures
 --------
-``testbed`` (session)
-    Calls ``up()`` itself (about a second when the bed already runs) and returns a ``Bed``:
-    ``docker_host``, ``registry`` (``host:port``), ``github_url``, ``state_dir``,
-    ``registry_log``, ``busybox_image``, ``python_image``. Any test using it is marked
-    ``integration``. A bed that cannot come up **fails** the test (never skips), in CI and
-    locally alike, with the reason and the log tail.
-``docker_client`` (session)
-    ``docker.DockerClient`` on the bed's daemon, ``version="auto"``.
+``engine`` (session, one per engine)
+    ``Engine``: ``name`` (``e20-classic`` | ``e28-classic`` | ``e28-containerd``),
+    ``docker_host``, ``version`` (``"20.10"`` | ``"28.5"``, what ``ServerVersion`` starts
+    with), ``containerd_store``, ``client`` (``docker.DockerClient``, ``version="auto"``)
+    and ``bed`` (the ``testbed`` below).
+``testbed`` (session, one per engine)
+    The ``Bed`` on this engine: ``docker_host`` (the engine's), ``engine`` (its name),
+    ``registry`` (``host:port``), ``github_url``, ``state_dir``, ``registry_log``,
+    ``busybox_image``, ``python_image``, ``buildx``, ``docker_config``; ``engines`` lists
+    all running engines and ``on(name)`` gives the bed on another. Any test using it is
+    marked ``integration``. A bed that cannot come up **fails** the test (never skips), in
+    CI and locally alike, with the reason and the log tail.
+``whole_testbed`` (session)
+    The ``Bed`` with all engines, from ``up()`` (about a second when the bed already runs);
+    for tests about the bed itself. Not parametrized.
+``docker_client`` (session, one per engine)
+    ``engine.client``.
 ``registry`` (session)
     The registry's ``host:port``; images are ``f"{registry}/owner/name:tag"``.
 ``github`` (function)
