@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,9 @@ from urllib.parse import quote
 import pytest
 
 from tests.testbed import bed as bed_module
-from tests.testbed import engines, images
+from tests.testbed import engines, fixtures, images
 
 pytestmark = pytest.mark.integration
-PUSHED = re.compile(r"^\S+: digest: (?P<digest>sha256:[0-9a-f]{64}) size: \d+$")
 
 
 def auth(token: str) -> dict[str, str]:
@@ -46,14 +44,9 @@ def errors(chunks: list[dict[str, Any]]) -> list[str]:
 
 
 def pushed_digest(chunks: list[dict[str, Any]]) -> str:
-    """From the ``aux`` record (classic store) or the closing ``TAG: digest: sha256:...
-    size: N`` status, the only one the containerd store sends."""
-    aux = [c["aux"] for c in chunks if "aux" in c and "Digest" in c["aux"]]
-    if aux:
-        return str(aux[-1]["Digest"])
-    closing = [m for c in chunks if (m := PUSHED.match(str(c.get("status", ""))))]
-    assert closing, f"no digest in push stream: {chunks[-3:]}"
-    return closing[-1]["digest"]
+    digest = fixtures.pushed_digest(chunks)
+    assert digest, f"no digest in push stream: {chunks[-3:]}"
+    return digest
 
 
 @pytest.fixture

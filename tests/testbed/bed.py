@@ -138,6 +138,8 @@ def up(environ: Mapping[str, str] | None = None) -> Bed:
         tree = engines.sid_tree(cache)
         docker_config = engines.docker_config(root, tree)
         timings["sid binaries"] = time.monotonic() - t
+        ghes_port = ghes.choose_port(state, root / "ghes")
+        ghes_names = tuple(f"{name}:{ghes_port}" for r in ghes.REGISTRIES for name in r.names)
         running: list[EngineInfo] = []
         for spec in engines.selected(env):
             t = time.monotonic()
@@ -149,6 +151,7 @@ def up(environ: Mapping[str, str] | None = None) -> Bed:
                 _pid(state, keys["dockerd"]),
                 tree=tree,
                 recorded_containerd_pid=_pid(state, keys["containerd"]),
+                insecure_names=ghes_names,
             )
             # `dockerd_pid` records *our* dockerd only; a run that uses someone else's daemon
             # (DOCKER_HOST) leaves it alone, so `down` can still stop ours later.
@@ -169,7 +172,6 @@ def up(environ: Mapping[str, str] | None = None) -> Bed:
         t = time.monotonic()
         key, cert = _signing_pair(root / "standin")
         reg_port, gh_port = _ports(env, state, root)
-        ghes_port = ghes.choose_port(state, root / "ghes")
         gh_pid = _ensure_standin(
             root / "standin", gh_port, reg_port, key, cert, _pid(state, "standin_pid"),
             ghes_port,

@@ -160,7 +160,11 @@ def ensure(
     *,
     tree: SidTree,
     recorded_containerd_pid: int | None = None,
+    insecure_names: tuple[str, ...] = (),
 ) -> Daemon:
+    """``insecure_names``: ``host:port`` registries the containerd store must reach over
+    plain HTTP (it does not resolve names to find them in 127.0.0.0/8 as the classic store
+    does; tests/testbed/ghes.py)."""
     paths = DaemonPaths(root)
     ours = paths.host
     requested = environ.get("DOCKER_HOST", "").strip()
@@ -171,7 +175,7 @@ def ensure(
             f"DOCKER_HOST={requested} does not answer /_ping. Start that daemon, or unset "
             "DOCKER_HOST to let the test bed start its own dockerd."
         )
-    config = _daemon_config(spec)
+    config = _daemon_config(spec, insecure_names)
     containerd_pid = None
     restart = False
     if spec.sid:
@@ -183,7 +187,7 @@ def ensure(
     return _start(spec, paths, environ, pid, config, tree, containerd_pid)
 
 
-def _daemon_config(spec: EngineSpec) -> str:
+def _daemon_config(spec: EngineSpec, insecure_names: tuple[str, ...]) -> str:
     config: dict[str, object] = {}
     if spec.sid:
         # No IPv6 NAT chains (not every kernel here has ip6tables), and the image store
@@ -193,6 +197,8 @@ def _daemon_config(spec: EngineSpec) -> str:
             "ip6tables": False,
             "features": {"containerd-snapshotter": spec.containerd_store},
         }
+    if spec.containerd_store and insecure_names:
+        config["insecure-registries"] = sorted(insecure_names)
     return json.dumps(config, indent=1, sort_keys=True) + "\n"
 
 

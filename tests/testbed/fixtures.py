@@ -131,6 +131,23 @@ def unique_name(prefix: str = "img") -> str:
     return f"{prefix.lower()}-{uuid.uuid4().hex[:8]}"
 
 
+_PUSHED = re.compile(r"^\S+: digest: (?P<digest>sha256:[0-9a-f]{64}) size: \d+$")
+
+
+def pushed_digest(chunks: Iterable[Mapping[str, Any]]) -> str | None:
+    """The manifest digest a docker push stream reports: its ``aux`` record (classic
+    store), else the closing ``TAG: digest: sha256:... size: N`` status, the only one the
+    containerd store sends."""
+    found = None
+    for chunk in chunks:
+        aux = chunk.get("aux")
+        if isinstance(aux, Mapping) and aux.get("Digest"):
+            return str(aux["Digest"])
+        if m := _PUSHED.match(str(chunk.get("status", ""))):
+            found = m["digest"]
+    return found
+
+
 # --- pytest hooks ------------------------------------------------------------------------
 
 
