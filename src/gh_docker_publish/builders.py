@@ -482,7 +482,7 @@ class BuildKitBuilder:
                 errors = [ln for ln in lines.tail if ln.startswith("ERROR:")]
                 reason = errors[-1] if errors else f"docker buildx exited with {proc.returncode}"
                 raise BuildError(f"The build failed: {reason}", log_tail=list(lines.tail))
-            image_id = _read_image_id(iidfile, metadata, self._containerd_store)
+            image_id = _read_image_id(iidfile, metadata)
         if not image_id:
             raise BuildError("docker buildx did not report an image ID.", log_tail=list(lines.tail))
         return BuildResult(image_id, self.name, tuple(lines.tail), time.monotonic() - started)
@@ -500,26 +500,21 @@ def _stop(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
         proc.wait()
 
 
-def _read_image_id(iidfile: Path, metadata: Path, containerd_store: bool = False) -> str:
-    """The ID the daemon knows the built image by.
+def _read_image_id(iidfile: Path, metadata: Path) -> str:
+    """The ID the daemon knows the built image by: the metadata file's
+    ``containerimage.digest``, on either image store.
 
-    buildx's --iidfile holds the config digest, which is the image ID in the classic store
-    only; the containerd store names an image by its manifest (or index) digest, which the
-    metadata file has as ``containerimage.digest`` (found on Engine 28.5 + buildx 0.29:
-    ``docker image history <iidfile's digest>`` answers "No such image" there).
+    The classic store names an image by its config digest, which ``containerimage.digest``
+    is there; the containerd store by its manifest (or index) digest, which it is there.
+    ``--iidfile`` holds the config digest in both, so it is only the fallback (found on
+    Engine 28.5 + buildx 0.29: ``docker image history <iidfile's digest>`` answers "No
+    such image" on the containerd store).
     """
-    if containerd_store:
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            meta = json.loads(metadata.read_text(encoding="utf-8"))
-            return str(meta["containerimage.digest"])
-    with contextlib.suppress(OSError):
-        text = iidfile.read_text(encoding="utf-8").strip()
-        if text:
-            return text
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError, KeyError):
         meta = json.loads(metadata.read_text(encoding="utf-8"))
-        # docker driver: containerimage.digest is the config digest (= image ID).
-        return str(meta.get("containerimage.config.digest") or meta["containerimage.digest"])
+        return str(meta["containerimage.digest"])
+    with contextlib.suppress(OSError):
+        return iidfile.read_text(encoding="utf-8").strip()
     return ""
 
 
