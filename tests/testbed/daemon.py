@@ -183,6 +183,8 @@ def ensure(
     pid = recorded_pid or read_pid(paths.pidfile)
     current = paths.config.read_text() if paths.config.exists() else None
     if not restart and current == config and ping(ours) and owned(pid, str(paths.data)):
+        if spec.sid:  # three `iptables -C`: rules someone flushed come back
+            _ensure_forwarding(paths, environ)
         return Daemon(ours, True, pid, paths.log, containerd_pid)
     return _start(spec, paths, environ, pid, config, tree, containerd_pid)
 
@@ -190,8 +192,9 @@ def ensure(
 def _daemon_config(spec: EngineSpec, insecure_names: tuple[str, ...]) -> str:
     config: dict[str, object] = {}
     if spec.sid:
-        # No IPv6 NAT chains (not every kernel here has ip6tables), and the image store
-        # spelled out: 28's default is the classic store, 29's the containerd one.
+        # iptables: the bed's own rules (module docstring); no IPv6 NAT chains (not every
+        # kernel here has ip6tables); the image store spelled out: 28's default is the
+        # classic store, 29's the containerd one.
         config = {
             "iptables": False,
             "ip6tables": False,

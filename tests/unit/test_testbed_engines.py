@@ -12,7 +12,7 @@ from tests.testbed import engines
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TESTS = '''
+TESTS = """
 import pytest
 
 def test_on_the_bed(testbed):
@@ -24,7 +24,7 @@ def test_not_on_20(engine):
 
 def test_unit():
     pass
-'''
+"""
 
 
 @pytest.fixture
