@@ -16,11 +16,20 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
-from . import __version__, credentials, labels, modes, publish, report
-from .context import RunContext, load_context
-from .errors import PublishError
-from .gha import Console
-from .settings import INPUT_NAMES, Settings, load_settings, raw_secrets, settings_from_values
+from gh_docker_publish import __version__
+from gh_docker_publish.core import credentials, labels
+from gh_docker_publish.core.context import RunContext, load_context
+from gh_docker_publish.core.settings import (
+    INPUT_NAMES,
+    Settings,
+    load_settings,
+    raw_secrets,
+    settings_from_values,
+)
+from gh_docker_publish.edges import report
+from gh_docker_publish.edges.gha import Console
+from gh_docker_publish.errors import PublishError
+from gh_docker_publish.flows import modes, publish
 
 #: Inputs that are secrets: never flags. The CLI reads them from these variables.
 TOKEN_ENV = {"github-token": "GITHUB_TOKEN", "token": "GH_DOCKER_PUBLISH_TOKEN"}

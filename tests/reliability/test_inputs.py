@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 
-from gh_docker_publish import publish, report
-from gh_docker_publish.context import load_context
+from gh_docker_publish.core.context import load_context
+from gh_docker_publish.core.settings import settings_from_values, split_list, split_tags
+from gh_docker_publish.edges import report
+from gh_docker_publish.edges.gha import Console
 from gh_docker_publish.errors import InputError
-from gh_docker_publish.gha import Console
-from gh_docker_publish.settings import settings_from_values, split_list, split_tags
+from gh_docker_publish.flows import publish
 from tests.e2e.harness import parse_env_file
 
 ROOT = Path(__file__).resolve().parents[2]

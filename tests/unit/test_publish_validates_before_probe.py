@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from gh_docker_publish import publish, registries
-from gh_docker_publish.context import RunContext
+from gh_docker_publish.core.context import RunContext
+from gh_docker_publish.core.settings import settings_from_values
+from gh_docker_publish.edges import registries
+from gh_docker_publish.edges.gha import Console
 from gh_docker_publish.errors import InputError
-from gh_docker_publish.gha import Console
-from gh_docker_publish.settings import settings_from_values
+from gh_docker_publish.flows import publish
 
 GHES = RunContext(
     server_url="https://ghes.example.test",

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gh_docker_publish.errors import InputError
-from gh_docker_publish.settings import (
+from gh_docker_publish.core.settings import (
     INPUT_NAMES,
     Secret,
     Settings,
@@ -17,6 +16,7 @@ from gh_docker_publish.settings import (
     split_list,
     split_tags,
 )
+from gh_docker_publish.errors import InputError
 
 # What the runner sets for a docker action on github.com (captured shape, trimmed).
 RUNNER_ENV = {

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from gh_docker_publish.context import RunContext
-from gh_docker_publish.errors import InputError
-from gh_docker_publish.tags import (
+from gh_docker_publish.core.context import RunContext
+from gh_docker_publish.core.tags import (
     GitContext,
     compute_tags,
     default_tags,
@@ -21,6 +20,7 @@ from gh_docker_publish.tags import (
     split_attributes,
     tag_problem,
 )
+from gh_docker_publish.errors import InputError
 
 EVENTS = Path(__file__).parent / "fixtures" / "events"
 SHA = "9f3c2b1a7e6d5c4b3a29180716f5e4d3c2b1a098"

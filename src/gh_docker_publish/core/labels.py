@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import InputError
+from gh_docker_publish.errors import InputError
 
 OCI = "org.opencontainers.image."
 _NO_LICENSE = frozenset({"", "NOASSERTION", "NONE", "OTHER"})

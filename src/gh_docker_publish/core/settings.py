@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from gh_docker_publish import build_inputs, gha, refs
+from gh_docker_publish.core import build_inputs, refs
+from gh_docker_publish.core.inputs import get_input
 from gh_docker_publish.errors import InputError
 
 PushMode = Literal["true", "false", "auto"]
@@ -304,12 +305,12 @@ SECRET_INPUTS = ("github-token", "token")
 def raw_secrets(env: Mapping[str, str]) -> list[str]:
     """The secret inputs as given, before validation, so an error about any input can
     never print one unmasked."""
-    return [value for name in SECRET_INPUTS if (value := gha.get_input(env, name))]
+    return [value for name in SECRET_INPUTS if (value := get_input(env, name))]
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Read every ``INPUT_*`` the action declares and validate them."""
-    values = {name: gha.get_input(env, name) for name in INPUT_NAMES}
+    values = {name: get_input(env, name) for name in INPUT_NAMES}
     return settings_from_values(values, env)
 
 

@@ -16,26 +16,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from . import (
-    builders,
-    credentials,
-    engine,
-    labels,
-    post_step,
-    preflight,
-    pull,
-    refs,
-    registries,
-    registry_api,
-    report,
-    tags,
-)
-from .context import RunContext
-from .credentials import UNKNOWN, PackageLink, TokenChoice
-from .errors import BuildError, InputError, PublishError, PushError
-from .gha import Console
-from .github_api import GitHubApi, RepositoryInfo
-from .settings import Settings
+from gh_docker_publish.core import credentials, labels, refs, tags
+from gh_docker_publish.core.context import RunContext
+from gh_docker_publish.core.credentials import UNKNOWN, PackageLink, TokenChoice
+from gh_docker_publish.core.settings import Settings
+from gh_docker_publish.edges import builders, engine, preflight, registries, registry_api, report
+from gh_docker_publish.edges.gha import Console
+from gh_docker_publish.edges.github_api import GitHubApi, RepositoryInfo
+from gh_docker_publish.errors import BuildError, InputError, PublishError, PushError
+from gh_docker_publish.flows import post_step, pull
 
 ApiFactory = Callable[[str, str], GitHubApi]
 CONTEXT_ONLY = "the labels use the run context only."

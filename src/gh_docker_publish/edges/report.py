@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gh_docker_publish.gha import Console
-from gh_docker_publish.progress import human_bytes
+from gh_docker_publish.core.progress import human_bytes
+from gh_docker_publish.edges.gha import Console
 
 OUTPUT_NAMES = (
     "image", "tags", "refs", "digest", "imageid", "metadata", "registry", "package-url",

@@ -41,20 +41,6 @@ WORKFLOW_COMMANDS_DOCS = (
 )
 
 
-def get_input(env: Mapping[str, str], name: str) -> str:
-    """Read one action input, trimmed; ``""`` when unset.
-
-    The runner passes ``INPUT_<NAME>`` with spaces turned into ``_`` and hyphens *kept*
-    (``INPUT_BUILD-ARGS``, actions/toolkit#219). People who run the container by hand tend
-    to write ``INPUT_BUILD_ARGS``, so that spelling is read when the first one is empty.
-    """
-    key = "INPUT_" + name.replace(" ", "_").upper()
-    value = env.get(key, "")
-    if not value.strip():
-        value = env.get(key.replace("-", "_"), value)
-    return value.strip()
-
-
 def _new_token() -> str:
     return str(uuid.uuid4())
 

@@ -32,8 +32,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import semver
 
-from .context import RunContext
-from .errors import InputError
+from gh_docker_publish.core.context import RunContext
+from gh_docker_publish.errors import InputError
 
 MAX_TAG_LENGTH = 128  # Docker's tag grammar: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
 SHORT_SHA_LENGTH = 7  # metadata-action's DOCKER_METADATA_SHORT_SHA_LENGTH default
