@@ -30,7 +30,7 @@ from packaging.version import InvalidVersion
 from packaging.version import Version as Pep440Version
 
 from gh_docker_publish.core import labels as oci
-from gh_docker_publish.core import templates
+from gh_docker_publish.core import refs, templates
 from gh_docker_publish.core.context import RunContext
 from gh_docker_publish.core.tags import (
     SHORT_SHA_LENGTH,
@@ -225,6 +225,8 @@ def _check_expressions(rule: Rule) -> None:
         )
     if rule.type == "raw":
         literal = templates.EXPRESSION.sub("", rule.get("value"))
+        if refs.is_digest(literal):
+            raise refs.digest_error("tags", rule.line)
         if "@" in literal or ":" in literal:
             raise _line_error(
                 "tags", rule.line,
@@ -435,11 +437,7 @@ def compute_metadata(
     git = GitContext.from_run(
         ctx, now=now, short_sha_length=env.short_sha_length, pr_head_sha=env.pr_head_sha
     )
-    rules = parse_rules(settings.tags)
-    if rules:
-        tag_list = evaluate_tags(rules, git, settings.flavor)
-    else:
-        tag_list = flavored_defaults(default_tags(git), git, settings.flavor)
+    tag_list = compute_tags(settings.tags, git, settings.flavor)
     version = tag_list[0] if tag_list else ""
     ours = oci.compute_labels(
         server_url=ctx.server_url,
@@ -463,6 +461,15 @@ def compute_metadata(
             for key, value in image_annotations.items()
         ),
     )
+
+
+def compute_tags(lines: Sequence[str], git: GitContext, flavor: Flavor | None = None) -> list[str]:
+    """The tags of the ``tags`` input's lines; no rules means our defaults (flavored)."""
+    flavor = flavor or Flavor()
+    rules = parse_rules(lines)
+    if rules:
+        return evaluate_tags(rules, git, flavor)
+    return flavored_defaults(default_tags(git), git, flavor)
 
 
 def _with_user(
@@ -527,7 +534,7 @@ def _enabled(rule: Rule, git: GitContext) -> bool:
     value = templates.render(rule.get("enable", "true"), git).strip().lower()
     if value not in ("true", "false"):
         raise _line_error(
-            "tags", rule.line, f"enable= gives {value!r}, not true or false",
+            "tags", rule.line, f"enable= gives {value!r}, which is not true or false",
             "Use {{is_default_branch}}, {{is_not_default_branch}}, true or false.",
         )
     return value == "true"
