@@ -4,7 +4,8 @@ They fill the ``prefix``, ``suffix``, ``value`` and ``enable`` attributes of the
 rules, the ``flavor`` prefix and suffix, and the ``labels`` and ``annotations`` values
 (metadata-action README, "Global expressions"). What each one gives:
 
-- ``{{branch}}``: the branch of a ``refs/heads/`` ref, else empty (so empty on a pull request).
+- ``{{branch}}``: the branch of a ``refs/heads/`` ref with ``/`` as ``-``, else empty (so
+  empty on a pull request).
 - ``{{tag}}``: the tag of a ``refs/tags/`` ref, else empty.
 - ``{{sha}}``: the short commit SHA (``DOCKER_METADATA_SHORT_SHA_LENGTH``, default 7).
 - ``{{base_ref}}``: a pull request's base branch, or the push payload's ``base_ref`` on a tag.
@@ -93,7 +94,7 @@ def _base_ref(git: GitContext) -> str:
 
 
 _GLOBAL_VALUES: dict[str, Callable[[GitContext], str]] = {
-    "branch": lambda git: git.ref_branch,
+    "branch": lambda git: git.ref_branch.replace("/", "-"),  # README: my/branch -> my-branch
     "tag": lambda git: git.ref_tag,
     "sha": lambda git: git.short_sha,
     "base_ref": _base_ref,
