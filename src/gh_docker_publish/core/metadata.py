@@ -326,7 +326,7 @@ def parse_flavor(lines: Sequence[str]) -> Flavor:
 def parse_key_values(lines: Sequence[str], input_name: str) -> tuple[
     tuple[tuple[str, str], ...], tuple[str, ...]
 ]:
-    """``labels`` / ``annotations``: ``KEY=VALUE`` lines, the value may use expressions.
+    """``labels`` / ``annotations``: ``KEY=VALUE`` lines that may use expressions.
 
     A line without ``=`` is ignored, as metadata-action ignores it (a notice says so),
     unless it cannot be meant that way: ``key: value`` (YAML where ``=`` was meant) and
@@ -352,7 +352,7 @@ def parse_key_values(lines: Sequence[str], input_name: str) -> tuple[
         if not key:
             raise InputError.in_line(input_name, line, "No key before '='", "Write KEY=VALUE.")
         try:
-            templates.check(value)
+            templates.check(line)  # metadata-action renders the whole line, key too
         except templates.TemplateError as exc:
             raise InputError.in_line(input_name, line, exc.problem, exc.fix) from None
         pairs.append((key, value))
@@ -478,7 +478,7 @@ def _with_user(
     """Ours, then the user's on top (expressions rendered), sorted by key as metadata-action."""
     merged = dict(base)
     for key, value in user:
-        merged[key] = templates.render(value, git)
+        merged[templates.render(key, git)] = templates.render(value, git)
     return dict(sorted(merged.items()))
 
 
