@@ -26,9 +26,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from packaging.version import InvalidVersion
-from packaging.version import Version as Pep440Version
-
 from gh_docker_publish.core import labels as oci
 from gh_docker_publish.core import refs, templates
 from gh_docker_publish.core.context import RunContext
@@ -600,6 +597,10 @@ def _semver(rule: Rule, git: GitContext) -> tuple[str, bool]:
 
 
 def _pep440(rule: Rule, git: GitContext) -> tuple[str, bool]:
+    # Imported here: only type=pep440 rules need it, and every run's start time counts.
+    from packaging.version import InvalidVersion
+    from packaging.version import Version as Pep440Version
+
     raw = _matched(rule, _version_source(rule, git))
     try:
         version = Pep440Version(raw)
