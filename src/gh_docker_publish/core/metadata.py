@@ -74,10 +74,6 @@ OCI_KEYS = tuple(
 FlavorLatest = Literal["auto", "true", "false"]
 
 
-def _line_error(input_name: str, line: str, problem: str, fix: str) -> InputError:
-    return InputError.in_line(input_name, line, problem, fix)
-
-
 # -- parsing ---------------------------------------------------------------------------------
 
 
@@ -103,7 +99,7 @@ def split_attributes(line: str, input_name: str = "tags") -> list[str]:
             buf.append(char)
         i += 1
     if quoted:
-        raise _line_error(
+        raise InputError.in_line(
             input_name, line, "Unclosed double quote", 'Close the quote: type=raw,"value=a,b".'
         )
     fields.append("".join(buf).strip())
@@ -141,26 +137,26 @@ def parse_rule(line: str) -> Rule:
         if not sep or not key:
             key, value = "value", item
         if key in attrs:
-            raise _line_error("tags", line, f"Attribute {key!r} is given twice", "Keep one.")
+            raise InputError.in_line("tags", line, f"Attribute {key!r} is given twice", "Keep one.")
         attrs[key] = value.strip()
     kind = attrs.setdefault("type", "raw").lower()
     attrs["type"] = kind
     if kind not in _ATTRS:
-        raise _line_error(
+        raise InputError.in_line(
             "tags", line, f"Unknown type {kind!r}",
             "Use type=schedule, semver, pep440, match, edge, ref, raw or sha.",
         )
     for key in attrs:
         if key not in _ATTRS[kind]:
             allowed = ", ".join(sorted(_ATTRS[kind] - {"type"}))
-            raise _line_error(
+            raise InputError.in_line(
                 "tags", line, f"Unknown attribute {key!r} for type={kind}",
                 f"type={kind} takes: {allowed}.",
             )
     _fill_defaults(kind, attrs, line)
     priority = attrs.get("priority", str(DEFAULT_PRIORITY[kind]))
     if not re.fullmatch(r"-?[0-9]+", priority):
-        raise _line_error(
+        raise InputError.in_line(
             "tags", line, f"priority={priority!r} is not a whole number",
             f"Write priority=<number>; type={kind}'s default is {DEFAULT_PRIORITY[kind]}.",
         )
@@ -175,26 +171,26 @@ def _fill_defaults(kind: str, attrs: dict[str, str], line: str) -> None:
         attrs.setdefault("pattern", "nightly")
     elif kind in ("semver", "pep440", "match") and not attrs.get("pattern"):
         example = "\\d.\\d.\\d" if kind == "match" else "{{version}}"
-        raise _line_error(
+        raise InputError.in_line(
             "tags", line, f"type={kind} needs a pattern", f"Add pattern={example}."
         )
     elif kind == "ref":
         event = attrs.get("event", "")
         if event not in ("branch", "tag", "pr"):
-            raise _line_error(
+            raise InputError.in_line(
                 "tags", line, f"event={event!r} is not branch, tag or pr",
                 "Write type=ref,event=branch|tag|pr.",
             )
         if event == "pr":
             attrs.setdefault("prefix", "pr-")
     elif kind == "raw" and not attrs.get("value"):
-        raise _line_error(
+        raise InputError.in_line(
             "tags", line, "type=raw needs a value", "Add value=TAG, e.g. type=raw,value=edge."
         )
     elif kind == "sha":
         attrs.setdefault("prefix", "sha-")
         if attrs.setdefault("format", "short") not in ("short", "long"):
-            raise _line_error(
+            raise InputError.in_line(
                 "tags", line, f"format={attrs['format']!r} is unknown", "Write format=short|long."
             )
     if kind == "match":
@@ -213,10 +209,11 @@ def _check_expressions(rule: Rule) -> None:
         try:
             templates.check(text, names)
         except templates.TemplateError as exc:
-            raise _line_error("tags", rule.line, f"{exc.problem} in {key}=", exc.fix) from None
+            problem = f"{exc.problem} in {key}="
+            raise InputError.in_line("tags", rule.line, problem, exc.fix) from None
     enable = rule.get("enable", "true")
     if not templates.EXPRESSION.search(enable) and enable.lower() not in ("true", "false"):
-        raise _line_error(
+        raise InputError.in_line(
             "tags", rule.line, f"enable={enable!r} is not true or false",
             "Write enable=true|false or enable={{is_default_branch}}.",
         )
@@ -225,7 +222,7 @@ def _check_expressions(rule: Rule) -> None:
         if refs.is_digest(literal):
             raise refs.digest_error("tags", rule.line)
         if "@" in literal or ":" in literal:
-            raise _line_error(
+            raise InputError.in_line(
                 "tags", rule.line,
                 "The tag looks like an image reference or digest",
                 "Give only the tag (the image goes in 'image'); registries take tags "
@@ -244,7 +241,7 @@ def _js_regex(text: str, line: str) -> re.Pattern[str]:
     try:
         return re.compile(_JS_NAMED_GROUP.sub("(?P<", text), flags)
     except re.error as exc:
-        raise _line_error(
+        raise InputError.in_line(
             "tags", line, f"{text!r} is not a regular expression ({exc})",
             "Write a JavaScript-style pattern such as v(\\d+\\.\\d+\\.\\d+).",
         ) from None
@@ -254,7 +251,7 @@ def _match_regex(attrs: dict[str, str], line: str) -> None:
     regex = _js_regex(attrs["pattern"], line)
     group = attrs.setdefault("group", "0")
     if not group.isdecimal() or int(group) > regex.groups:
-        raise _line_error(
+        raise InputError.in_line(
             "tags", line, f"group={group!r} is not a group of the pattern",
             f"Write group=0 (the whole match) up to group={regex.groups}.",
         )
@@ -285,14 +282,14 @@ def parse_flavor(lines: Sequence[str]) -> Flavor:
             key, sep, value = (part.strip() for part in item.partition("="))
             key = key.lower()
             if not sep:
-                raise _line_error(
+                raise InputError.in_line(
                     "flavor", line, f"Entry {item!r} has no '='",
                     "Write latest=auto|true|false, prefix=TEXT or suffix=TEXT "
                     "(each may add ,onlatest=true).",
                 )
             if key == "latest":
                 if value not in ("auto", "true", "false"):
-                    raise _line_error(
+                    raise InputError.in_line(
                         "flavor", line, f"latest={value!r} is not auto, true or false",
                         "Write latest=auto (the default), latest=true or latest=false.",
                     )
@@ -301,19 +298,19 @@ def parse_flavor(lines: Sequence[str]) -> Flavor:
                 try:
                     templates.check(value)
                 except templates.TemplateError as exc:
-                    raise _line_error("flavor", line, exc.problem, exc.fix) from None
+                    raise InputError.in_line("flavor", line, exc.problem, exc.fix) from None
                 values[key] = value
                 last_affix = key
             elif key == "onlatest":
                 if value not in ("true", "false") or not last_affix:
-                    raise _line_error(
+                    raise InputError.in_line(
                         "flavor", line, f"onlatest={value!r} must be true or false, after "
                         "prefix= or suffix= on the same line",
                         "Write prefix=app-,onlatest=true.",
                     )
                 values[f"{last_affix}_latest"] = value == "true"
             else:
-                raise _line_error(
+                raise InputError.in_line(
                     "flavor", line, f"Unknown entry {key!r}",
                     "The flavor takes latest=, prefix=, suffix= and onlatest=.",
                 )
@@ -530,7 +527,7 @@ def _latest_tag(git: GitContext, flavor: Flavor) -> str:
 def _enabled(rule: Rule, git: GitContext) -> bool:
     value = templates.render(rule.get("enable", "true"), git).strip().lower()
     if value not in ("true", "false"):
-        raise _line_error(
+        raise InputError.in_line(
             "tags", rule.line, f"enable= gives {value!r}, which is not true or false",
             "Use {{is_default_branch}}, {{is_not_default_branch}}, true or false.",
         )
@@ -550,7 +547,7 @@ def _final_tag(line: str, text: str, input_name: str = "tags") -> str:
     tag = _INVALID_RUN.sub("-", text)
     problem = tag_problem(tag)
     if problem:
-        raise _line_error(
+        raise InputError.in_line(
             input_name, line, f"The tag {tag!r} {problem}",
             "Change the rule's value, prefix or suffix (or the flavor's).",
         )
