@@ -82,9 +82,11 @@ class PublishResult:
 def metadata(result: PublishResult) -> dict[str, Any]:
     """The whole result as JSON-ready data (the ``metadata`` output)."""
     data = asdict(result)
+    for how_to_write in ("separators", "export_env"):  # how outputs are written, not what
+        del data[how_to_write]
     data["labels"] = dict(result.labels)
     data["ref_digests"] = dict(result.ref_digests)
-    for key in ("tags", "refs", "landed", "not_landed", "annotations", "separators"):
+    for key in ("tags", "refs", "landed", "not_landed", "annotations"):
         data[key] = list(data[key])
     return data
 
