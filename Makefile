@@ -37,6 +37,7 @@ lint: venv
 	$(BIN)/zizmor --offline --no-progress $(WORKFLOWS) action.yml .github/dependabot.yml
 	$(BIN)/ruff check src tests entrypoint.py
 	$(BIN)/mypy src
+	$(BIN)/lint-imports
 
 unit: venv
 	$(BIN)/pytest tests/unit

@@ -4,7 +4,7 @@
 import os
 import sys
 
-from gh_docker_publish.post_step import run_post
+from gh_docker_publish.flows.post_step import run_post
 
 if __name__ == "__main__":
     sys.exit(run_post(os.environ))

@@ -16,11 +16,20 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
-from . import __version__, credentials, labels, modes, publish, report
-from .context import RunContext, load_context
-from .errors import PublishError
-from .gha import Console
-from .settings import INPUT_NAMES, Settings, load_settings, raw_secrets, settings_from_values
+from gh_docker_publish import __version__
+from gh_docker_publish.core import credentials, metadata
+from gh_docker_publish.core.context import RunContext, load_context
+from gh_docker_publish.core.settings import (
+    INPUT_NAMES,
+    Settings,
+    load_settings,
+    raw_secrets,
+    settings_from_values,
+)
+from gh_docker_publish.edges import report
+from gh_docker_publish.edges.gha import Console
+from gh_docker_publish.errors import PublishError
+from gh_docker_publish.flows import modes, publish
 
 #: Inputs that are secrets: never flags. The CLI reads them from these variables.
 TOKEN_ENV = {"github-token": "GITHUB_TOKEN", "token": "GH_DOCKER_PUBLISH_TOKEN"}
@@ -143,15 +152,10 @@ def _render_plan(settings: Settings, ctx: RunContext) -> str:
             lines.append(f"token:    none usable: {exc}")
     else:
         lines.append(f"push:     no ({the_plan.push_reason})")
-    image_labels = labels.compute_labels(
-        server_url=ctx.server_url,
-        repository=the_plan.target.repository,
-        sha=ctx.sha,
-        created=publish.created_time(ctx, publish.Services().now()),
-        version=the_plan.tags[0],
-        repo_info=None,
-        user_labels=dict(settings.labels),
+    meta = metadata.compute_metadata(
+        settings, ctx, now=publish.Services().now(), repository=the_plan.target.repository
     )
+    image_labels = meta.labels
     lines.append("labels:")
     lines += [f"  {key}={value}" for key, value in sorted(image_labels.items())]
     return "\n".join(lines)

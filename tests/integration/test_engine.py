@@ -24,7 +24,7 @@ import bcrypt
 import docker
 import pytest
 
-from gh_docker_publish import builders, engine
+from gh_docker_publish.edges import builders, engine
 from gh_docker_publish.errors import BuildError, DaemonError, PushError, RegistryError
 from tests.testbed.images import BUSYBOX
 

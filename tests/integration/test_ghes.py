@@ -18,13 +18,15 @@ from typing import Any
 import pytest
 import requests
 
-from gh_docker_publish import cli, publish, registries
-from gh_docker_publish.context import load_context
+from gh_docker_publish import cli
+from gh_docker_publish.core.context import load_context
+from gh_docker_publish.core.refs import Flavour
+from gh_docker_publish.core.settings import load_settings
+from gh_docker_publish.edges import registries
+from gh_docker_publish.edges.gha import Console
+from gh_docker_publish.edges.preflight import ImageLimits
 from gh_docker_publish.errors import RegistryError
-from gh_docker_publish.gha import Console
-from gh_docker_publish.preflight import ImageLimits
-from gh_docker_publish.refs import Flavour
-from gh_docker_publish.settings import load_settings
+from gh_docker_publish.flows import publish
 from tests.e2e.harness import parse_env_file
 from tests.testbed import ghes
 from tests.testbed.runner_env import runner_env

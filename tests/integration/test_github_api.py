@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from gh_docker_publish.edges.github_api import GitHubApi
 from gh_docker_publish.errors import PublishError
-from gh_docker_publish.github_api import GitHubApi
 from tests.integration.conftest import Outcome
 from tests.testbed.faults import FaultProxy
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gh_docker_publish import engine
+from gh_docker_publish.edges import engine
 from gh_docker_publish.errors import RegistryError
 
 pytestmark = pytest.mark.integration

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from gh_docker_publish import cleanup
-from gh_docker_publish.context import load_context
-from gh_docker_publish.gha import Console
-from gh_docker_publish.settings import settings_from_values
+from gh_docker_publish.core.context import load_context
+from gh_docker_publish.core.settings import settings_from_values
+from gh_docker_publish.edges.gha import Console
+from gh_docker_publish.flows import cleanup
 from tests.integration.conftest import Outcome
 from tests.testbed.fixtures import pushed_digest
 

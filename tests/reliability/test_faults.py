@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from gh_docker_publish import engine, github_api, registry_api
+from gh_docker_publish.edges import engine, github_api, registry_api
 from gh_docker_publish.errors import DaemonError, GitHubApiError, PushError, RegistryError
 from tests.testbed.faults import Fault, FaultProxy
 

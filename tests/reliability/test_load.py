@@ -15,7 +15,7 @@ from typing import Any
 import docker
 import pytest
 
-from gh_docker_publish import engine
+from gh_docker_publish.edges import engine
 from tests.reliability.test_faults import ListLog
 from tests.testbed.runner_env import HELLO, SHA
 

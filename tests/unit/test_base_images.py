@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gh_docker_publish.base_images import BaseImage, expand, external_images, foreign_images
-from gh_docker_publish.refs import Flavour, Target
+from gh_docker_publish.core.base_images import BaseImage, expand, external_images, foreign_images
+from gh_docker_publish.core.refs import Flavour, Target
 
 
 def refs(text: str, **build_args: str) -> list[str]:

@@ -3,7 +3,7 @@ ValueError traceback before the build: the bases are still found, the build judg
 
 from __future__ import annotations
 
-from gh_docker_publish.base_images import external_images
+from gh_docker_publish.core.base_images import external_images
 
 
 def test_unbalanced_quote_in_a_stage_arg() -> None:

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from gh_docker_publish import builders, post_step, report
-from gh_docker_publish.build_inputs import BuildSecret
+from gh_docker_publish.core.build_inputs import BuildSecret
+from gh_docker_publish.core.settings import Settings, settings_from_values
+from gh_docker_publish.edges import builders, report
 from gh_docker_publish.errors import BuildError, InputError
-from gh_docker_publish.settings import Settings, settings_from_values
+from gh_docker_publish.flows import post_step
 
 ENV = {"GITHUB_REPOSITORY": "octo-org/app", "BUILD_TOKEN": "s3cr3t-value"}
 
@@ -174,7 +175,7 @@ def test_post_step_never_fails(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_buildx_plugin_is_found_where_the_docker_cli_looks(tmp_path: Path) -> None:
-    from gh_docker_publish.builders import buildx_plugin
+    from gh_docker_publish.edges.builders import buildx_plugin
 
     config = tmp_path / "config"
     (config / "cli-plugins").mkdir(parents=True)
@@ -189,7 +190,7 @@ def test_buildx_plugin_is_found_where_the_docker_cli_looks(tmp_path: Path) -> No
 def test_buildx_state_lives_in_our_cache_not_in_the_private_credentials_dir(
     tmp_path: Path,
 ) -> None:
-    from gh_docker_publish.builders import _cli_env
+    from gh_docker_publish.edges.builders import _cli_env
 
     credentials_dir = tmp_path / "private"
     env = _cli_env(None, credentials_dir, {"XDG_CACHE_HOME": str(tmp_path / "cache")})

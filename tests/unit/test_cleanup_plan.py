@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gh_docker_publish.cleanup import LAST_TAGGED, Rules, plan
-from gh_docker_publish.github_api import PackageVersion
+from gh_docker_publish.edges.github_api import PackageVersion
+from gh_docker_publish.flows.cleanup import LAST_TAGGED, Rules, plan
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

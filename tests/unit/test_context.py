@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gh_docker_publish.context import RunContext, load_context
+from gh_docker_publish.core.context import RunContext, load_context
 from gh_docker_publish.errors import PublishError
 
 EVENTS = Path(__file__).parent / "fixtures" / "context"

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from gh_docker_publish.context import RunContext
-from gh_docker_publish.credentials import (
+from gh_docker_publish.core.context import RunContext
+from gh_docker_publish.core.credentials import (
     UNKNOWN,
     PackageLink,
     choose_token,
     pat_scopes,
     should_ask_packages_api,
 )
+from gh_docker_publish.core.refs import Flavour, Target
+from gh_docker_publish.core.settings import AuthMode, Secret, Settings
 from gh_docker_publish.errors import CredentialError
-from gh_docker_publish.refs import Flavour, Target
-from gh_docker_publish.settings import AuthMode, Secret, Settings
 
 CTX = RunContext(repository="Octo-Org/Hello-World", repository_owner="Octo-Org", actor="octocat")
 GHS = "ghs_workflow"

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from gh_docker_publish import engine
-from gh_docker_publish.builders import LineLog, buildkit_only_features, read_build_stream
+from gh_docker_publish.core.progress import ProgressReporter
+from gh_docker_publish.edges import engine
+from gh_docker_publish.edges.builders import LineLog, buildkit_only_features, read_build_stream
 from gh_docker_publish.errors import BuildError, InputError, PushError
-from gh_docker_publish.progress import ProgressReporter
 
 FIXTURES = Path(__file__).parent / "fixtures" / "docker"
 PUSHED_DIGEST = "sha256:0c019ba7fae7fc5253adcb5974a5735964968a5d759c8ece6cf1341ac648a0b6"

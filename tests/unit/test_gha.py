@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from gh_docker_publish.core.inputs import get_input
+from gh_docker_publish.edges.gha import Console
 from gh_docker_publish.errors import PublishError
-from gh_docker_publish.gha import Console, get_input
 
 ON_ACTIONS = {"GITHUB_ACTIONS": "true"}
 

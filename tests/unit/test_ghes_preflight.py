@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import requests
 
-from gh_docker_publish import preflight, registries
-from gh_docker_publish.context import RunContext
+from gh_docker_publish.core.context import RunContext
+from gh_docker_publish.core.refs import Flavour, Target
+from gh_docker_publish.core.settings import Settings, settings_from_values
+from gh_docker_publish.edges import preflight, registries
 from gh_docker_publish.errors import InputError, RegistryError
-from gh_docker_publish.refs import Flavour, Target
-from gh_docker_publish.settings import Settings, settings_from_values
 from tests.testbed import ghes
 from tests.testbed.standin import (
     DOCKER,
@@ -346,7 +346,7 @@ def test_hosts_block_is_shared_and_removed_with_its_last_user(tmp_path: Path) ->
 def test_registry_reads_use_one_scheme_rule() -> None:
     """The verify-before-retry reads pick http exactly where preflight does: a registry
     that resolves into loopback, or the scheme the pipeline passes for a GHES host."""
-    from gh_docker_publish.registry_api import base_url
+    from gh_docker_publish.edges.registry_api import base_url
 
     assert base_url("127.0.0.1:5000") == "http://127.0.0.1:5000"
     assert base_url("localhost:5000") == "http://localhost:5000"

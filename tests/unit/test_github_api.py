@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib3.response import HTTPResponse
 
-from gh_docker_publish.github_api import MAX_WAIT_SECONDS, bounded_retry
+from gh_docker_publish.edges.github_api import MAX_WAIT_SECONDS, bounded_retry
 
 
 def test_retry_after_is_capped() -> None:

@@ -12,8 +12,8 @@ from typing import ClassVar
 
 import pytest
 
+from gh_docker_publish.edges.github_api import GitHubApi
 from gh_docker_publish.errors import GitHubApiError
-from gh_docker_publish.github_api import GitHubApi
 
 
 class _Pages(BaseHTTPRequestHandler):

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from gh_docker_publish.errors import InputError
-from gh_docker_publish.labels import (
+from gh_docker_publish.core.labels import (
     OCI,
     compute_labels,
     repository_url,
     rfc3339,
 )
+from gh_docker_publish.errors import InputError
 
 SHA = "9f3c2b1a7e6d5c4b3a29180716f5e4d3c2b1a098"
 CREATED = datetime(2024, 5, 14, 9, 12, 43, 123456, tzinfo=UTC)
@@ -104,7 +104,8 @@ def test_without_api_only_context_labels() -> None:
 @pytest.mark.parametrize(
     ("license_value", "expected"),
     [
-        ({"key": "other", "name": "Other", "spdx_id": "NOASSERTION"}, None),
+        # As docker/metadata-action (licenses=${spdx_id}): GitHub's NOASSERTION is kept.
+        ({"key": "other", "name": "Other", "spdx_id": "NOASSERTION"}, "NOASSERTION"),
         (None, None),
         ({"key": "apache-2.0", "spdx_id": "Apache-2.0"}, "Apache-2.0"),
         ("GPL-3.0-only", "GPL-3.0-only"),

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from gh_docker_publish import publish, registries
-from gh_docker_publish.context import RunContext
+from gh_docker_publish.core.context import RunContext
+from gh_docker_publish.core.settings import settings_from_values
+from gh_docker_publish.edges import registries
+from gh_docker_publish.edges.gha import Console
 from gh_docker_publish.errors import InputError
-from gh_docker_publish.gha import Console
-from gh_docker_publish.settings import settings_from_values
+from gh_docker_publish.flows import publish
 
 GHES = RunContext(
     server_url="https://ghes.example.test",
@@ -37,10 +38,6 @@ def test_bad_tags_fail_before_the_registry_probe(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tags: str, problem: str
 ) -> None:
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
-    settings = settings_from_values(
-        {"image": "app", "tags": tags, "context": str(tmp_path)},
-        {"GITHUB_REPOSITORY": "octo-org/app"},
-    )
     probed: list[str] = []
 
     def probe(server_url: str, get: Any = None) -> tuple[None, list[str]]:
@@ -49,6 +46,12 @@ def test_bad_tags_fail_before_the_registry_probe(
 
     monkeypatch.setattr(registries, "probe", probe)
     with pytest.raises(InputError, match=problem) as info:
+        # A wrong rule is refused as the settings load; a rule that gives no tag on this
+        # event, when the plan is made. Both before the probe.
+        settings = settings_from_values(
+            {"image": "app", "tags": tags, "context": str(tmp_path)},
+            {"GITHUB_REPOSITORY": "octo-org/app"},
+        )
         publish.run(settings, GHES, Console({}, stream=io.StringIO()),
                     publish.Services(docker_host="unix:///nonexistent.sock"))
     assert info.value.input_name == "tags"

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gh_docker_publish.context import RunContext
-from gh_docker_publish.errors import InputError
-from gh_docker_publish.refs import (
+from gh_docker_publish.core.context import RunContext
+from gh_docker_publish.core.refs import (
     Flavour,
     Target,
     auto_registry,
@@ -16,7 +15,8 @@ from gh_docker_publish.refs import (
     resolve_target,
     validate_tag,
 )
-from gh_docker_publish.settings import Settings
+from gh_docker_publish.core.settings import Settings
+from gh_docker_publish.errors import InputError
 
 DOTCOM = RunContext(server_url="https://github.com", repository="Octo-Org/Hello-World",
                     repository_owner="Octo-Org")

@@ -7,8 +7,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from gh_docker_publish.gha import Console
-from gh_docker_publish.report import (
+from gh_docker_publish.edges.gha import Console
+from gh_docker_publish.edges.report import (
     OUTPUT_NAMES,
     PublishResult,
     render_outputs,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from gh_docker_publish.registry_api import retry_after_seconds
+from gh_docker_publish.edges.registry_api import retry_after_seconds
 
 NOW = datetime(2015, 10, 21, 7, 27, 50, tzinfo=UTC)
 

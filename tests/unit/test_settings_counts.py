@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from gh_docker_publish.core.settings import settings_from_values
 from gh_docker_publish.errors import InputError
-from gh_docker_publish.settings import settings_from_values
 
 ENV = {"GITHUB_REPOSITORY": "octo-org/app"}
 

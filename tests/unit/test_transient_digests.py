@@ -3,7 +3,7 @@ or an upload UUID: a dropped connection whose URL happens to hold "401" is still
 
 from __future__ import annotations
 
-from gh_docker_publish import engine
+from gh_docker_publish.edges import engine
 
 # What dockerd reports when a blob upload's connection drops (Go's url.Error text).
 DROPPED = (

@@ -41,20 +41,6 @@ WORKFLOW_COMMANDS_DOCS = (
 )
 
 
-def get_input(env: Mapping[str, str], name: str) -> str:
-    """Read one action input, trimmed; ``""`` when unset.
-
-    The runner passes ``INPUT_<NAME>`` with spaces turned into ``_`` and hyphens *kept*
-    (``INPUT_BUILD-ARGS``, actions/toolkit#219). People who run the container by hand tend
-    to write ``INPUT_BUILD_ARGS``, so that spelling is read when the first one is empty.
-    """
-    key = "INPUT_" + name.replace(" ", "_").upper()
-    value = env.get(key, "")
-    if not value.strip():
-        value = env.get(key.replace("-", "_"), value)
-    return value.strip()
-
-
 def _new_token() -> str:
     return str(uuid.uuid4())
 
@@ -256,6 +242,17 @@ class Console:
                     self._write(f"  {line}")
             else:
                 self._write(f"{name}: {value}")
+
+    def export_variables(self, mapping: Mapping[str, str]) -> None:
+        """Set environment variables for the job's later steps (``GITHUB_ENV``); outside
+        Actions, or without the file, there are no later steps and nothing is written."""
+        path = self.env.get("GITHUB_ENV", "") if self.on_actions else ""
+        if not path:
+            return
+        try:
+            self._append(path, self._heredocs(mapping))
+        except OSError as exc:
+            self.warning(f"Could not export variables to {path}: {exc.strerror or exc}.")
 
     def write_summary(self, markdown: str) -> None:
         """Append the job summary in one write; a summary that cannot be written only warns.

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from dockerfile_parse import DockerfileParser
 
-from .refs import Flavour, Target
+from gh_docker_publish.core.refs import Flavour, Target
 
 # Docker's automatic platform ARGs: for a single-platform build they are the daemon's own.
 PLATFORM_ARGS = frozenset(

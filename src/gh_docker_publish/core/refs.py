@@ -28,8 +28,8 @@ from urllib.parse import quote
 from gh_docker_publish.errors import InputError
 
 if TYPE_CHECKING:
-    from gh_docker_publish.context import RunContext
-    from gh_docker_publish.settings import Settings
+    from gh_docker_publish.core.context import RunContext
+    from gh_docker_publish.core.settings import Settings
 
 # -- the distribution reference grammar (distribution/reference/regexp.go) -----------------
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import requests
 
-from .registries import resolves_to_loopback
+from gh_docker_publish.edges.registries import resolves_to_loopback
 
 MANIFEST_TYPES = ", ".join(
     (

@@ -30,13 +30,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from . import refs
-from .context import RunContext
-from .errors import CredentialError, GitHubApiError, InputError, PublishError
-from .gha import Console
-from .github_api import PACKAGES_DOCS, GitHubApi, PackageVersion
-from .report import OUTPUT_NAMES
-from .settings import Settings
+from gh_docker_publish.core import refs
+from gh_docker_publish.core.context import RunContext
+from gh_docker_publish.core.settings import Settings
+from gh_docker_publish.edges.gha import Console
+from gh_docker_publish.edges.github_api import PACKAGES_DOCS, GitHubApi, PackageVersion
+from gh_docker_publish.edges.report import OUTPUT_NAMES
+from gh_docker_publish.errors import CredentialError, GitHubApiError, InputError, PublishError
 
 SEMVER_KEYWORD = "semver"
 # semver.org's grammar, with the customary leading "v".

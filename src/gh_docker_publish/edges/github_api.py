@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import requests
 
-from .errors import CredentialError, GitHubApiError
+from gh_docker_publish.errors import CredentialError, GitHubApiError
 
 if TYPE_CHECKING:
     from github import GithubException

@@ -31,8 +31,8 @@ from tenacity import (
     wait_random,
 )
 
-from .errors import DaemonError, InputError, PushError, RegistryError
-from .progress import Clock, Log, ProgressReporter
+from gh_docker_publish.core.progress import Clock, Log, ProgressReporter
+from gh_docker_publish.errors import DaemonError, InputError, PushError, RegistryError
 
 __all__ = [
     "DENIAL_HINTS",

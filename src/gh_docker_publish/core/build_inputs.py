@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .errors import InputError
+from gh_docker_publish.errors import InputError
 
 BuilderMode = Literal["auto", "buildkit", "classic"]
 BUILDER_MODES: tuple[BuilderMode, ...] = ("auto", "buildkit", "classic")

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import sys
 
-from . import cleanup, engine, publish, pull, registries
-from .context import RunContext
-from .gha import Console
-from .settings import Settings
+from gh_docker_publish.core.context import RunContext
+from gh_docker_publish.core.settings import Settings
+from gh_docker_publish.edges import engine, registries
+from gh_docker_publish.edges.gha import Console
+from gh_docker_publish.flows import cleanup, publish, pull
 
 
 def run(settings: Settings, ctx: RunContext, console: Console, services: publish.Services) -> None:

@@ -29,10 +29,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .context import RunContext
-from .errors import RegistryError
-from .refs import GHCR, GITHUB_COM, Flavour, Target, parse_image
-from .settings import Settings
+from gh_docker_publish.core.context import RunContext
+from gh_docker_publish.core.refs import GHCR, GITHUB_COM, Flavour, Target, parse_image
+from gh_docker_publish.core.settings import Settings
+from gh_docker_publish.errors import RegistryError
 
 IsolationMode = Literal["auto", "true", "false"]
 PROBE_TIMEOUT = (3.05, 5.0)  # connect, read: a registry answers /v2/ at once

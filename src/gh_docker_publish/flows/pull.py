@@ -17,14 +17,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import engine, refs
-from .base_images import BaseImage, external_images, foreign_images
-from .context import RunContext
-from .credentials import PAT_DOCS, PAT_SECRET_NAME, TokenChoice
-from .errors import CredentialError, RegistryError
-from .gha import Console
-from .report import OUTPUT_NAMES
-from .settings import Secret, Settings
+from gh_docker_publish.core import refs
+from gh_docker_publish.core.base_images import BaseImage, external_images, foreign_images
+from gh_docker_publish.core.context import RunContext
+from gh_docker_publish.core.credentials import PAT_DOCS, PAT_SECRET_NAME, TokenChoice
+from gh_docker_publish.core.settings import Secret, Settings
+from gh_docker_publish.edges import engine
+from gh_docker_publish.edges.gha import Console
+from gh_docker_publish.edges.report import OUTPUT_NAMES
+from gh_docker_publish.errors import CredentialError, RegistryError
 
 READ_SCOPE = "read:packages"
 

@@ -29,10 +29,15 @@ from typing import Any, Literal, Protocol
 import docker.errors
 import requests
 
-from .build_inputs import BuilderMode, BuildSecret, cache_type, classic_conflicts
-from .engine import AuthConfig, stream_error, tag
-from .errors import BuildError
-from .progress import Log, ProgressReporter
+from gh_docker_publish.core.build_inputs import (
+    BuilderMode,
+    BuildSecret,
+    cache_type,
+    classic_conflicts,
+)
+from gh_docker_publish.core.progress import Log, ProgressReporter
+from gh_docker_publish.edges.engine import AuthConfig, stream_error, tag
+from gh_docker_publish.errors import BuildError
 
 TAIL_LINES = 20
 

@@ -20,10 +20,10 @@ import enum
 from dataclasses import dataclass
 from typing import Literal
 
-from gh_docker_publish.context import RunContext
+from gh_docker_publish.core.context import RunContext
+from gh_docker_publish.core.refs import Flavour, Target
+from gh_docker_publish.core.settings import Secret, Settings
 from gh_docker_publish.errors import CredentialError
-from gh_docker_publish.refs import Flavour, Target
-from gh_docker_publish.settings import Secret, Settings
 
 TokenSource = Literal["github-token", "token"]
 

@@ -24,10 +24,10 @@ from typing import Any
 import docker.errors
 import requests
 
-from .engine import daemon_version, denial_hint, image_inspect
-from .errors import CredentialError, DaemonError, RegistryError
-from .progress import Log
-from .refs import DOCKER_REGISTRY_DOCS, Flavour, Target
+from gh_docker_publish.core.progress import Log
+from gh_docker_publish.core.refs import DOCKER_REGISTRY_DOCS, Flavour, Target
+from gh_docker_publish.edges.engine import daemon_version, denial_hint, image_inspect
+from gh_docker_publish.errors import CredentialError, DaemonError, RegistryError
 
 HTTP_TIMEOUT = (5.0, 15.0)
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')

@@ -19,7 +19,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from .gha import Console
+from gh_docker_publish.edges.gha import Console
 
 STATE_NAME = "docker_config"
 DIR_PREFIX = "ghdp-docker-"
