@@ -162,7 +162,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every test that uses the bed (``engine``, hence ``testbed``, ``docker_client``, ...)
     runs once per engine of ``engines.selected()``, with the engine's name as its id."""
-    if "engine" not in metafunc.fixturenames:
+    if "engine" not in metafunc.fixturenames or not _uses_bed_engine(metafunc):
         return
     exclude = _excluded(metafunc.definition)
     params = []
@@ -171,6 +171,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         marks = [pytest.mark.skip(reason=f"not on {spec.name}: {reason}")] if reason else []
         params.append(pytest.param(spec.name, id=spec.name, marks=marks))
     metafunc.parametrize("engine", params, indirect=True, scope="session")
+
+
+def _uses_bed_engine(metafunc: pytest.Metafunc) -> bool:
+    """False when ``engine`` is the test's own argument (its own parametrize, or a fixture
+    of that name defined closer to it), not the bed's fixture below."""
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",")]
+        if "engine" in names:
+            return False
+    defs = getattr(metafunc, "_arg2fixturedefs", {}).get("engine") or ()
+    return not defs or getattr(defs[-1].func, "__module__", None) == __name__
 
 
 def _excluded(definition: pytest.Item) -> dict[str, str]:
