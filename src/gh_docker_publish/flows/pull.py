@@ -22,10 +22,10 @@ from gh_docker_publish.core.base_images import BaseImage, external_images, forei
 from gh_docker_publish.core.context import RunContext
 from gh_docker_publish.core.credentials import PAT_DOCS, PAT_SECRET_NAME, TokenChoice
 from gh_docker_publish.core.settings import Secret, Settings
-from gh_docker_publish.edges import engine
+from gh_docker_publish.edges import build_context, engine
 from gh_docker_publish.edges.gha import Console
 from gh_docker_publish.edges.report import OUTPUT_NAMES
-from gh_docker_publish.errors import CredentialError, RegistryError
+from gh_docker_publish.errors import BuildError, CredentialError, RegistryError
 
 READ_SCOPE = "read:packages"
 
@@ -238,7 +238,10 @@ def prepare_bases(
     them; returns the settings the build should use (``pull`` off once everything it
     would pull was pulled here)."""
     try:
-        text = Path(settings.file).read_text(encoding="utf-8", errors="replace")
+        # Read as BuildKit reads it: a link out of its directory raises (issue 17 item 1).
+        text = build_context.read_dockerfile(Path(settings.file))
+    except BuildError:
+        raise
     except OSError:
         return settings  # the build reports an unreadable Dockerfile in its own words
     pulled = pull_foreign_bases(client, settings, ctx, target, choice, console, api_factory, text)
