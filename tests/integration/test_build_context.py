@@ -176,16 +176,18 @@ def _make(root: Path, case: Case) -> tuple[Path, Path]:
 
 def image_files(client: Any, image_id: str) -> list[str]:
     """Every path in the image's layers, as ``COPY . /`` put them there."""
-    saved = tarfile.open(fileobj=io.BytesIO(b"".join(client.images.get(image_id).save())))
-    manifest = json.load(saved.extractfile("manifest.json"))  # type: ignore[arg-type]
     names: set[str] = set()
-    for layer in manifest[0]["Layers"]:
-        with tarfile.open(fileobj=saved.extractfile(layer)) as inner:
-            names.update(m.name.rstrip("/") for m in inner.getmembers())
+    with tarfile.open(fileobj=io.BytesIO(b"".join(client.images.get(image_id).save()))) as saved:
+        manifest = json.load(saved.extractfile("manifest.json"))  # type: ignore[arg-type]
+        for layer in manifest[0]["Layers"]:
+            with tarfile.open(fileobj=saved.extractfile(layer)) as inner:
+                names.update(m.name.rstrip("/") for m in inner.getmembers())
     return sorted(n for n in names if n not in ("", "."))
 
 
-def buildx_files(testbed: Any, client: Any, context: Path, dockerfile: Path, tmp: Path) -> list[str]:
+def buildx_files(
+    testbed: Any, client: Any, context: Path, dockerfile: Path, tmp: Path
+) -> list[str]:
     """The same context built by the plain ``docker buildx build`` CLI."""
     iid = tmp / "buildx.iid"
     env = dict(os.environ, DOCKER_HOST=testbed.docker_host, DOCKER_CONFIG=str(tmp / "cfg"))

@@ -35,17 +35,20 @@ _IGNORE = ".dockerignore"
 def resolve_in(root: Path, name: str) -> tuple[Path | None, str]:
     """``root/name`` with symlinks followed but kept inside ``root``.
 
-    Returns (the real path inside ``root`` or None when a link leads out of it, the first
-    link target that leads out, or "").
+    Returns (the real path inside ``root``, or None when a link leads out of it: to an
+    absolute path or above ``root``; then the target of the link that did, else "").
+    BuildKit would look for such a target inside ``root`` instead; we refuse it, since
+    what the link names is outside.
     """
     parts = [p for p in name.split("/") if p not in ("", ".")]
     done: list[str] = []
     followed = 0
+    target = ""
     while parts:
         part = parts.pop(0)
         if part == "..":
             if not done:
-                return None, ".."
+                return None, target or ".."
             done.pop()
             continue
         candidate = root.joinpath(*done, part)
@@ -56,12 +59,6 @@ def resolve_in(root: Path, name: str) -> tuple[Path | None, str]:
         target = os.readlink(candidate)
         if followed > _MAX_LINKS or target.startswith("/"):
             return None, target
-        depth = len(done)
-        for piece in target.split("/"):
-            if piece == "..":
-                depth -= 1
-                if depth < 0:
-                    return None, target
         parts = [p for p in target.split("/") if p not in ("", ".")] + parts
     return root.joinpath(*done), ""
 
