@@ -252,3 +252,9 @@ def test_a_link_through_a_sibling_directory_stays_inside(tmp_path: Path) -> None
     ctx = _tree(tmp_path / "c", {"real": "FROM scratch\n", "sub/x": ""})
     (ctx / "Dockerfile").symlink_to("sub/../real")
     assert build_context.read_dockerfile(ctx / "Dockerfile") == "FROM scratch\n"
+
+
+def test_control_characters_cannot_reach_buildkit() -> None:
+    with pytest.raises(PatternError, match="control character"):
+        as_buildkit_sends(read_patterns("secret\n".encode("utf-16")))
+    assert as_buildkit_sends(["a\tb"]) == ["a\tb"]

@@ -46,6 +46,7 @@ _GO_SPACE = (
 #: Characters that mean nothing in a path pattern but something in a regexp.
 _REGEXP_ONLY = frozenset(".+()|{}$")
 _REPLACEMENT = "\ufffd"
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class PatternError(ValueError):
@@ -100,9 +101,22 @@ def as_buildkit_sends(patterns: Iterable[str]) -> list[str]:
 
     Found on the bed (buildx 0.13, Engine 20.10): the Latin-1 pattern ``caf\\xe9`` does not
     exclude the file ``caf\\xe9`` but does exclude ``caf\\ufffd``; ``caf\\xe9*`` excludes
-    both (Go's regexp reads an undecodable byte as U+FFFD).
+    both (Go's regexp reads an undecodable byte as U+FFFD). They then travel in an HTTP/2
+    header, which may hold no control character but tab: the build fails ("stream
+    terminated by RST_STREAM with error code: PROTOCOL_ERROR"), e.g. for a UTF-16 file.
+
+    Raises:
+        PatternError: a pattern with such a character.
     """
-    return [_as_go_runes(p) for p in patterns]
+    sent = [_as_go_runes(p) for p in patterns]
+    for pattern in sent:
+        bad = _CONTROL.search(pattern)
+        if bad:
+            raise PatternError(
+                f"the pattern {pattern!r} holds the control character {bad.group()!r}, "
+                "which BuildKit cannot send (is the file UTF-16?)"
+            )
+    return sent
 
 
 def _check_syntax(pattern: str) -> None:
