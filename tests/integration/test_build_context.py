@@ -161,17 +161,21 @@ CASES = [
 ]
 
 
-def _make(root: Path, case: Case) -> tuple[Path, Path]:
-    context = root / "ctx"
-    context.mkdir(parents=True)
-    for rel, data in case.files.items():
+def write_tree(context: Path, files: dict[str, bytes]) -> Path:
+    """Files under ``context``; a value ``b"->target"`` makes a symlink to ``target``."""
+    context.mkdir(parents=True, exist_ok=True)
+    for rel, data in files.items():
         path = context / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         if data.startswith(b"->"):
             path.symlink_to(data[2:].decode())
         else:
             path.write_bytes(data)
-    return context, root / case.dockerfile
+    return context
+
+
+def _make(root: Path, case: Case) -> tuple[Path, Path]:
+    return write_tree(root / "ctx", case.files), root / case.dockerfile
 
 
 def image_files(client: Any, image_id: str) -> list[str]:
@@ -200,7 +204,9 @@ def buildx_files(
     return image_files(client, iid.read_text().strip())
 
 
-class _Quiet:
+class Quiet:
+    """A build log that keeps nothing."""
+
     def info(self, message: str) -> None:
         pass
 
@@ -210,7 +216,7 @@ class _Quiet:
 
 def classic_files(client: Any, context: Path, dockerfile: Path) -> list[str]:
     request = builders.BuildRequest(context=context, dockerfile=dockerfile)
-    built = builders.ClassicBuilder(client.api).build(request, _Quiet())
+    built = builders.ClassicBuilder(client.api).build(request, Quiet())
     return image_files(client, built.image_id)
 
 

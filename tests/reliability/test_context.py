@@ -18,7 +18,7 @@ import pytest
 
 from gh_docker_publish.edges import builders
 from gh_docker_publish.errors import BuildError
-from tests.integration.test_build_context import COPY_ALL, image_files
+from tests.integration.test_build_context import COPY_ALL, Quiet, image_files, write_tree
 
 OUTSIDE_WORD = "OUTSIDE-THE-CONTEXT-WORD"
 
@@ -59,24 +59,7 @@ CASES = [
 
 def _make(root: Path, case: Hostile) -> Path:
     (root / "outside").write_text(OUTSIDE_WORD + "\n")
-    context = root / "ctx"
-    context.mkdir()
-    for rel, data in case.files.items():
-        path = context / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if data.startswith(b"->"):
-            path.symlink_to(data[2:].decode())
-        else:
-            path.write_bytes(data)
-    return context
-
-
-class _Quiet:
-    def info(self, message: str) -> None:
-        pass
-
-    def warning(self, message: str) -> None:
-        pass
+    return write_tree(root / "ctx", case.files)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -95,10 +78,10 @@ def test_both_builders_do_what_buildx_does(
     request = builders.BuildRequest(context=context, dockerfile=context / "Dockerfile")
     if case.refused:
         with pytest.raises(BuildError) as caught:
-            builders.ClassicBuilder(docker_client.api).build(request, _Quiet())
+            builders.ClassicBuilder(docker_client.api).build(request, Quiet())
         assert OUTSIDE_WORD not in str(caught.value)
         assert all(OUTSIDE_WORD not in line for line in caught.value.log_tail)
         return
     expected = image_files(docker_client, iid.read_text().strip())
-    built = builders.ClassicBuilder(docker_client.api).build(request, _Quiet())
+    built = builders.ClassicBuilder(docker_client.api).build(request, Quiet())
     assert image_files(docker_client, built.image_id) == expected
