@@ -92,14 +92,14 @@ class BuildError(PublishError):
         )
 
     @classmethod
-    def classic_context_mismatch(cls, dockerfile: str) -> BuildError:
-        """The classic daemon would keep or delete the Dockerfile or .dockerignore other
-        than BuildKit does, whatever we append to the tar's .dockerignore."""
+    def classic_context_mismatch(cls, dockerfile: str, reason: str) -> BuildError:
+        """The classic daemon deletes the Dockerfile and .dockerignore by the tar's
+        .dockerignore; when no content gets that right, refuse rather than differ."""
         return cls(
-            f"The classic builder cannot send this context as BuildKit would: its "
-            f".dockerignore cannot both keep and drop the Dockerfile ({dockerfile}) and "
-            ".dockerignore the way the ignore file says.",
-            hint="Use the BuildKit builder (builder: buildkit), or rename the Dockerfile.",
+            "The classic builder cannot send this context as BuildKit would: the daemon "
+            f"keeps or deletes the Dockerfile ({dockerfile}) and .dockerignore by the "
+            f".dockerignore it receives, and {reason}.",
+            hint="Use the BuildKit builder (builder: buildkit or auto with docker buildx).",
         )
 
 

@@ -213,9 +213,19 @@ def test_the_daemon_is_told_to_drop_what_buildkit_would_not_send(tmp_path: Path)
                                  "app.Dockerfile.dockerignore": "app.Dockerfile\n",
                                  ".dockerignore": "other\n", "keep": "k"})
     name, names, ignore = _tar_names(ctx, ctx / "app.Dockerfile")
-    assert name == "app.Dockerfile" and "app.Dockerfile" in names
-    assert Matcher.of(read_patterns(ignore)).excludes("app.Dockerfile")[0]
+    assert name.startswith(".dockerfile.") and "app.Dockerfile" not in names
+    assert names[-1] == ".dockerignore" and names.count(".dockerignore") == 2
+    assert ignore.startswith(b"other\n")  # the context's own lines first
+    assert Matcher.of(read_patterns(ignore)).excludes(name)[0]
     assert not Matcher.of(read_patterns(ignore)).excludes(".dockerignore")[0]
+
+
+def test_an_ignore_file_link_the_daemon_would_misread_is_refused(tmp_path: Path) -> None:
+    ctx = _tree(tmp_path / "c", {"real-ignore": "keep\n", "keep": "k"})
+    (ctx / ".dockerignore").symlink_to("real-ignore")
+    outside = _tree(tmp_path, {"Dockerfile": "FROM scratch\n"}) / "Dockerfile"
+    with pytest.raises(BuildError, match="cannot send this context"):
+        _tar_names(ctx, outside)
 
 
 def test_a_dockerfile_outside_goes_in_under_a_digest_name(tmp_path: Path) -> None:

@@ -53,6 +53,11 @@ class PatternError(ValueError):
     """A ``.dockerignore`` BuildKit would refuse (the build fails with this reason)."""
 
 
+def _shown(pattern: str) -> str:
+    """A pattern for an error message: quoted, and short (a line may be 64 KiB)."""
+    return repr(pattern if len(pattern) <= 60 else pattern[:60] + "...")
+
+
 def go_clean(path: str) -> str:
     """Go's ``filepath.Clean`` on Linux: like ``normpath`` but ``//x`` becomes ``/x``."""
     cleaned = posixpath.normpath(path) if path else "."
@@ -113,7 +118,7 @@ def as_buildkit_sends(patterns: Iterable[str]) -> list[str]:
         bad = _CONTROL.search(pattern)
         if bad:
             raise PatternError(
-                f"the pattern {pattern!r} holds the control character {bad.group()!r}, "
+                f"the pattern {_shown(pattern)} holds the control character {bad.group()!r}, "
                 "which BuildKit cannot send (is the file UTF-16?)"
             )
     return sent
@@ -121,12 +126,16 @@ def as_buildkit_sends(patterns: Iterable[str]) -> list[str]:
 
 def _check_syntax(pattern: str) -> None:
     """Refuse what Go's ``filepath.Match`` calls a bad pattern (BuildKit checks the same)."""
+
+    def bad(why: str) -> PatternError:
+        return PatternError(f"syntax error in pattern {_shown(pattern)}: {why}")
+
     i, n = 0, len(pattern)
     while i < n:
         ch = pattern[i]
         if ch == "\\":
             if i + 1 >= n:
-                raise PatternError(f"syntax error in pattern {pattern!r}: trailing backslash")
+                raise bad("a trailing backslash")
             i += 2
             continue
         if ch == "[":
@@ -136,16 +145,16 @@ def _check_syntax(pattern: str) -> None:
             ranges = 0
             while True:
                 if i >= n:
-                    raise PatternError(f"syntax error in pattern {pattern!r}: unclosed [")
+                    raise bad("an unclosed [")
                 if pattern[i] == "]" and ranges:
                     break
                 for end in (False, True):
                     if i >= n or pattern[i] in "-]":
-                        raise PatternError(f"syntax error in pattern {pattern!r}: bad range")
+                        raise bad("a bad range in [...]")
                     if pattern[i] == "\\":
                         i += 1
                         if i >= n:
-                            raise PatternError(f"syntax error in pattern {pattern!r}")
+                            raise bad("an unclosed [")
                     i += 1
                     if end or i >= n or pattern[i] != "-":
                         break
@@ -188,7 +197,7 @@ class Pattern:
                 try:
                     regexp = re.compile(source)
                 except re.error as exc:
-                    raise PatternError(f"syntax error in pattern {text!r}: {exc}") from exc
+                    raise PatternError(f"syntax error in pattern {_shown(text)}: {exc}") from exc
         return cls(text, exception, kind, regexp)
 
     def matches(self, path: str) -> bool:
@@ -273,10 +282,6 @@ class Matcher:
     def of(cls, lines: Iterable[str]) -> Matcher:
         """Raises ``PatternError`` for the first bad pattern, like BuildKit does."""
         return cls(tuple(Pattern.parse(line) for line in lines if line.strip(_GO_SPACE)))
-
-    @property
-    def has_exceptions(self) -> bool:
-        return any(p.exception for p in self.patterns)
 
     def excludes(self, path: str, parent: MatchInfo = ()) -> tuple[bool, MatchInfo]:
         """Whether ``path`` is excluded, given its parent directory's ``MatchInfo``.

@@ -3,10 +3,12 @@
 - The Dockerfile (issue 17 item 1). buildx sends the Dockerfile's directory as its own
   root and BuildKit resolves a symlinked Dockerfile *inside* that root: a link to
   ``real.Dockerfile`` or ``sub/real.Dockerfile`` works, one to ``/proc/self/environ`` or
-  ``../x`` does not ("failed to read dockerfile"); ``docker build`` refuses it too
-  ("unable to open Dockerfile"). Found on the bed with buildx 0.13 and Engine 20.10. So
-  we never read a file the link points to outside that directory: parsing it for base
-  images printed the process environment (tokens in upper case) in the error.
+  ``../x`` does not ("failed to read dockerfile"). Classic ``docker build`` refuses a
+  default ``Dockerfile`` linked out of the context ("unable to open Dockerfile") but
+  reads one given with ``-f`` (and prints its first word in the parse error). Found on
+  the bed with docker 28.2, buildx 0.13 and Engine 20.10. We follow BuildKit, for both
+  builders: never read what such a link points to; parsing it for base images printed
+  the process environment (tokens in upper case) in the error.
 - The classic builder's context (items 5-9): we tar it ourselves with BuildKit's rules
   (``core.dockerignore``) instead of docker-py's, so both builders put the same files into
   an image. The ignore file is ``<Dockerfile>.dockerignore`` next to the Dockerfile when
@@ -186,27 +188,48 @@ def _tar_info(entry: Entry, links: dict[tuple[int, int], str]) -> tarfile.TarInf
 
 
 def _daemon_ignore(
-    sent: set[str], dockerfile_name: str, real_ignore: bytes | None
-) -> bytes | None:
-    """The ``.dockerignore`` to put in the tar for the classic daemon, or None for none.
+    sent: dict[str, int], dockerfile_name: str, context: Path
+) -> tuple[bytes | None, bool]:
+    """What the classic daemon must find in the tar's ``.dockerignore``: (content, whether
+    we write it), content None for no file.
 
-    The daemon reads the tar's ``.dockerignore`` and deletes ``.dockerignore`` and the
-    Dockerfile when it matches them (moby builder/remotecontext ``removeDockerfile``); it
-    filters nothing else. Lines are appended (as the docker CLI appends its
-    ``.dockerfile.<id>``) so it deletes exactly what BuildKit would not have sent.
+    The daemon reads the tar's ``.dockerignore`` (a link only inside the tar) and deletes
+    ``.dockerignore`` and the Dockerfile when it matches them (moby builder/remotecontext
+    ``removeDockerfile``); it filters nothing else. Lines are appended (as the docker CLI
+    appends its ``.dockerfile.<id>``) so it deletes exactly what BuildKit would not send.
+
+    Raises:
+        BuildError: no content can get it right (``.dockerignore`` is a link we cannot
+            write through).
     """
-    content = real_ignore if _IGNORE in sent and real_ignore is not None else b""
-    wanted = {_IGNORE: _IGNORE not in sent, dockerfile_name: dockerfile_name not in sent}
-    if not content and not wanted[dockerfile_name]:
-        return None  # nothing to delete: no .dockerignore at all
+    kind = sent.get(_IGNORE)
+    writable = kind is None or kind == stat.S_IFREG
+    content = b""
+    if kind == stat.S_IFREG:
+        content = (context / _IGNORE).read_bytes()  # a regular file: no link to follow
+    elif kind is not None:
+        real, _ = resolve_in(context, _IGNORE)
+        if real is not None and sent.get(os.path.relpath(real, context)) == stat.S_IFREG:
+            content = real.read_bytes()  # what the daemon reads through the link
+    original = content
+    wanted = {_IGNORE: kind is None, dockerfile_name: dockerfile_name not in sent}
+    if kind is None and not wanted[dockerfile_name]:
+        return None, False  # nothing to delete: no .dockerignore at all
     for name, delete in wanted.items():
         if _daemon_deletes(content, name) != delete:
             line = ("!" if not delete else "") + dockerignore.escape(name)
             sep = b"" if not content or content.endswith(b"\n") else b"\n"
             content += sep + os.fsencode(line) + b"\n"
+    changed = content != original or kind is None
+    if changed and not writable:
+        raise BuildError.classic_context_mismatch(
+            dockerfile_name, "the context's .dockerignore is a link, which takes no lines"
+        )
     if any(_daemon_deletes(content, name) != delete for name, delete in wanted.items()):
-        raise BuildError.classic_context_mismatch(dockerfile_name)
-    return content
+        raise BuildError.classic_context_mismatch(
+            dockerfile_name, "no pattern matches that file name exactly"
+        )
+    return content, changed
 
 
 def _daemon_deletes(content: bytes, name: str) -> bool:
@@ -222,38 +245,35 @@ def write_context_tar(context: Path, dockerfile: Path, out: IO[bytes]) -> str:
     Dockerfile's name inside it (for the ``dockerfile`` build parameter).
 
     The files are those BuildKit would send. The Dockerfile goes in under its own path
-    when it is a regular file in the context, else (a link, or outside the context) as
-    ``.dockerfile.<digest>`` holding what ``read_dockerfile`` read.
+    when BuildKit sends it as a regular file, else (excluded, a link, outside the
+    context) as ``.dockerfile.<digest>`` holding what ``read_dockerfile`` read, which the
+    daemon then deletes.
     """
     context = context.absolute()
     dockerfile = dockerfile.absolute()
     matcher = context_matcher(context, dockerfile)
-    sent: set[str] = set()
+    sent: dict[str, int] = {}  # path -> file type (stat.S_IFMT)
     links: dict[tuple[int, int], str] = {}
-    rel = os.path.relpath(dockerfile, context)
-    inside = not rel.startswith("..") and not dockerfile.is_symlink() and dockerfile.is_file()
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.GNU_FORMAT) as tar:
         for entry in walk(context, matcher):
             info = _tar_info(entry, links)
             if info is None:
                 continue
-            sent.add(entry.path)
+            sent[entry.path] = stat.S_IFMT(entry.st.st_mode)
             if info.isreg():
-                with open(entry.source, "rb") as fh:
+                # O_NOFOLLOW: a file swapped for a link since the walk is not read.
+                fd = os.open(entry.source, os.O_RDONLY | os.O_NOFOLLOW)
+                with os.fdopen(fd, "rb") as fh:
                     tar.addfile(info, fh)
             else:
                 tar.addfile(info)
-        if inside:
-            name = rel
-            extra = None if rel in sent else dockerfile.read_bytes()
-        else:
-            extra = resolve_dockerfile(dockerfile).read_bytes()
-            name = ".dockerfile." + hashlib.sha256(extra).hexdigest()[:20]
-        if extra is not None:
-            _add_bytes(tar, name, extra)
-        real_ignore = (context / _IGNORE).read_bytes() if _IGNORE in sent else None
-        ignore = _daemon_ignore(sent, name, real_ignore)
-        if ignore is not None and ignore != real_ignore:
+        name = os.path.relpath(dockerfile, context)
+        if sent.get(name) != stat.S_IFREG:
+            data = resolve_dockerfile(dockerfile).read_bytes()
+            name = ".dockerfile." + hashlib.sha256(data).hexdigest()[:20]
+            _add_bytes(tar, name, data)
+        ignore, write = _daemon_ignore(sent, name, context)
+        if ignore is not None and write:
             _add_bytes(tar, _IGNORE, ignore)  # a second entry replaces the first on unpack
     return name
 
