@@ -290,3 +290,21 @@ def test_buildkit_gets_the_dockerfile_path_as_given(
     )
     assert out.code == 0, out.log
     assert image_files(docker_client, out.outputs["imageid"]) == case.expected
+
+
+@pytest.mark.parametrize("builder", ["buildkit", "classic"])
+def test_publish_builds_latin1_dockerfile_and_ignore_file(
+    builder: str, octo: Any, publish: Callable[..., Outcome], docker_client: Any,
+    tmp_path: Path, unique_name: Any,
+) -> None:
+    """Item 9 end to end: no traceback, the same files as buildx's table row."""
+    case = next(c for c in CASES if c.name == "latin-1")
+    context, dockerfile = _make(tmp_path / "case", case)
+    out = publish(
+        {"image": unique_name("latin"), "context": str(context), "file": str(dockerfile),
+         "builder": builder, "push": "false"},
+        github_token=octo.github_token("octo-org/app"),
+    )
+    assert out.code == 0, out.log
+    assert "Traceback" not in out.log
+    assert image_files(docker_client, out.outputs["imageid"]) == case.expected

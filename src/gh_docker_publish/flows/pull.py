@@ -25,7 +25,7 @@ from gh_docker_publish.core.settings import Secret, Settings
 from gh_docker_publish.edges import build_context, engine
 from gh_docker_publish.edges.gha import Console
 from gh_docker_publish.edges.report import OUTPUT_NAMES
-from gh_docker_publish.errors import BuildError, CredentialError, RegistryError
+from gh_docker_publish.errors import CredentialError, RegistryError
 
 READ_SCOPE = "read:packages"
 
@@ -237,13 +237,8 @@ def prepare_bases(
     """Publish's hook before the build: pull foreign base images with a token that reads
     them; returns the settings the build should use (``pull`` off once everything it
     would pull was pulled here)."""
-    try:
-        # Read as BuildKit reads it: a link out of its directory raises (issue 17 item 1).
-        text = build_context.read_dockerfile(Path(settings.file))
-    except BuildError:
-        raise
-    except OSError:
-        return settings  # the build reports an unreadable Dockerfile in its own words
+    # Read as BuildKit reads it: never through a link out of its directory (issue 17).
+    text = build_context.read_dockerfile(Path(settings.file))
     pulled = pull_foreign_bases(client, settings, ctx, target, choice, console, api_factory, text)
     if not pulled or not settings.pull:
         return settings
