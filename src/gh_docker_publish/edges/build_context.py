@@ -136,16 +136,16 @@ def walk(context: Path, matcher: dockerignore.Matcher) -> Iterator[Entry]:
             entries = sorted(it, key=lambda e: os.fsencode(e.name))
         for item in entries:
             rel = prefix + item.name
-            st = item.stat(follow_symlinks=False)
-            is_dir = stat.S_ISDIR(st.st_mode)
+            is_dir = item.is_dir(follow_symlinks=False)  # d_type: no stat for what is skipped
             excluded, info = matcher.excludes(rel, parent) if matcher.patterns else (False, ())
-            entry = Entry(rel, item.path, st)
-            if excluded:
-                if is_dir and matcher.may_include_below(rel):
-                    pending.append(entry)
-                    yield from visit(item.path, rel + "/", info)
-                    if pending and pending[-1] is entry:
-                        pending.pop()
+            if excluded and not (is_dir and matcher.may_include_below(rel)):
+                continue
+            entry = Entry(rel, item.path, item.stat(follow_symlinks=False))
+            if excluded:  # a directory an exception may reach into
+                pending.append(entry)
+                yield from visit(item.path, rel + "/", info)
+                if pending and pending[-1] is entry:
+                    pending.pop()
                 continue
             yield from pending
             pending.clear()
