@@ -176,7 +176,7 @@ def test_engines_do_not_share_a_subnet_or_a_socket(whole_testbed):
 
 
 def test_docker_cli_and_product_use_buildx_029(testbed):
-    from gh_docker_publish import builders
+    from gh_docker_publish.edges import builders
 
     plugin = builders.buildx_plugin()
     assert plugin is not None and plugin.resolve() == testbed.buildx, plugin
