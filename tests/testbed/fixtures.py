@@ -164,12 +164,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     runs once per engine of ``engines.selected()``, with the engine's name as its id."""
     if "engine" not in metafunc.fixturenames or not _uses_bed_engine(metafunc):
         return
-    exclude = _excluded(metafunc.definition)
-    params = []
-    for spec in engines_module.selected():
-        reason = exclude.get(spec.name)
-        marks = [pytest.mark.skip(reason=f"not on {spec.name}: {reason}")] if reason else []
-        params.append(pytest.param(spec.name, id=spec.name, marks=marks))
+    _excluded(metafunc.definition)  # typos fail at collection
+    params = [pytest.param(spec.name, id=spec.name) for spec in engines_module.selected()]
     metafunc.parametrize("engine", params, indirect=True, scope="session")
 
 
@@ -202,9 +198,15 @@ def _excluded(definition: pytest.Item) -> dict[str, str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks bed tests ``integration``; skips a case on an engine its ``engines`` marker
+    (on the test, or on one of its ``pytest.param`` cases) excludes, with the reason."""
     for item in items:
         if "testbed" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.integration)
+        callspec = getattr(item, "callspec", None)
+        name = callspec.params.get("engine") if callspec is not None else None
+        if isinstance(name, str) and (reason := _excluded(item).get(name)):
+            item.add_marker(pytest.mark.skip(reason=f"not on {name}: {reason}"))
 
 
 # --- fixtures ----------------------------------------------------------------------------

@@ -100,9 +100,13 @@ def _ensure(
         with open(tarball, "rb") as f:
             client.api.load_image(f)
         loaded = _image_id(client, name)
-        # First load into this store: what it names the tarball's image is its id from now.
-        if loaded is not None and (want is None or loaded == want):
-            id_file.write_text(loaded + "\n")
+        # The tarball is the truth (beds side by side share the cache, and another may
+        # have replaced it since this store's id was written): what the load names the
+        # image is its id in this store from now on. Rebuilding instead would replace
+        # the tarball again under every other bed.
+        if loaded is not None:
+            if loaded != want:
+                id_file.write_text(loaded + "\n")
             return ImageReport(name, "loaded", time.monotonic() - started)
     work = Path(tempfile.mkdtemp(prefix="build-", dir=cache))
     try:
