@@ -392,7 +392,7 @@ def _choose_builder(
             context=Path(settings.context), cache_to=settings.cache_to,
             provenance=settings.provenance, sbom=settings.sbom,
         )
-        version = engine.daemon_version(client).get("Version", "")
+        version = engine.daemon_version(client)["version"]
         builders.refuse_docker_driver_limits(
             probe, builder.containerd_store, f"Docker Engine {version}".strip()
         )
