@@ -341,3 +341,22 @@ def test_runnable_platforms_read_binfmt_misc(tmp_path: Path) -> None:
     with pytest.raises(BuildError) as err:
         builders.refuse_foreign_runs("FROM b\nRUN x\n", None, ["linux/s390x"], found)
     assert "docker/setup-qemu-action" in err.value.hint
+
+
+def test_a_fresh_home_gets_the_same_buildx_node_id(tmp_path: Path) -> None:
+    """Issue 13 B2: the runner's HOME is new every job; BuildKit reuses its copy of the
+    context only for the same node ID, so it must not be random per job."""
+    env = {"DOCKER_HOST": "unix:///run/docker.sock", "GITHUB_REPOSITORY": "o/app",
+           "GITHUB_WORKSPACE": "/github/workspace"}
+    ids = []
+    for job in ("job1", "job2"):
+        state = builders.buildx_state_dir({**env, "HOME": str(tmp_path / job)})
+        ids.append((state / ".buildNodeID").read_text())
+    assert ids[0] == ids[1] and len(ids[0]) == 32
+    other = builders.buildx_state_dir({**env, "GITHUB_REPOSITORY": "o/other",
+                                       "HOME": str(tmp_path / "job3")})
+    assert (other / ".buildNodeID").read_text() != ids[0]
+    kept = tmp_path / "job1" / ".cache" / "gh-docker-publish" / "buildx" / ".buildNodeID"
+    kept.write_text("written-by-buildx")
+    assert builders.buildx_state_dir({**env, "HOME": str(tmp_path / "job1")}) == kept.parent
+    assert kept.read_text() == "written-by-buildx"  # an existing ID is left alone

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -335,9 +336,9 @@ def _cli_env(
     for var in ("DOCKER_CONTEXT", "BUILDX_BUILDER"):
         env.pop(var, None)
     env["DOCKER_CONFIG"] = str(config_dir)
-    env["BUILDX_CONFIG"] = str(buildx_state_dir(env))
     if docker_host:
         env["DOCKER_HOST"] = docker_host
+    env["BUILDX_CONFIG"] = str(buildx_state_dir(env))
     env.setdefault("BUILDX_NO_DEFAULT_ATTESTATIONS", "1")
     return env
 
@@ -345,15 +346,33 @@ def _cli_env(
 def buildx_state_dir(env: Mapping[str, str]) -> Path:
     """Where buildx keeps its own state (node ID, context refs; never credentials).
 
-    It must outlive a run: BuildKit keys the copy of the last build context it keeps on
-    buildx's node ID, so a fresh state dir re-sends every file's metadata (+0.1 s on a
-    35,000-file no-change rebuild). It is ours, not the user's buildx config, whose
-    current builder may not load images into this daemon.
+    It is ours, not the user's buildx config, whose current builder may not load images
+    into this daemon. BuildKit keys the copy of the last build context it keeps on
+    buildx's node ID, so a new node ID re-sends the whole context: on GitHub's runners
+    HOME (/github/home) is new every job while a self-hosted runner's daemon persists,
+    and a random node ID per job made a no-change rebuild of 35,000 files cost ~2x plain
+    buildx with a kept config (issue 13 B2). So a new state dir gets a node ID derived
+    from what stays the same between jobs of one workflow: see ``stable_node_id``.
     """
     cache = Path(env.get("XDG_CACHE_HOME") or Path(env.get("HOME", "~")).expanduser() / ".cache")
     path = cache / "gh-docker-publish" / "buildx"
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    node_id = path / ".buildNodeID"  # buildx util/confutil: read, else a random one written
+    if not node_id.exists():
+        with contextlib.suppress(OSError):
+            node_id.write_text(stable_node_id(env), encoding="utf-8")
     return path
+
+
+def stable_node_id(env: Mapping[str, str]) -> str:
+    """A buildx node ID that is the same for every job of one repository on one daemon.
+
+    Two jobs sharing it on one daemon is what BuildKit's context copy is for (it locks a
+    copy in use and makes another); a different repository or daemon gets another ID.
+    """
+    parts = ("gh-docker-publish", env.get("DOCKER_HOST", ""), env.get("GITHUB_REPOSITORY", ""),
+             env.get("GITHUB_WORKSPACE", ""))
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 
 #: What the ``docker`` driver (the daemon's own BuildKit) cannot do with the classic
