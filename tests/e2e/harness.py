@@ -79,7 +79,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -941,6 +941,9 @@ class ActionHarness:
     Args:
         client: a ``docker.DockerClient`` (created with ``version="auto"``).
         build_args: passed to the image build (the runner passes none; see module doc).
+        dockerfile_rewrite: the test bed's edit of an action's Dockerfile (its own base
+            image instead of one from the internet, tests/testbed/action_image.py); the
+            edited copy is built, the action directory stays as it is.
         network_mode: ``"host"`` to reach the test bed on loopback (see module doc).
         extra_hosts: ``{"name": "ip"}``, like ``docker run --add-host``.
         docker_socket: host path of the daemon socket to mount at /var/run/docker.sock;
@@ -954,6 +957,7 @@ class ActionHarness:
         client: Any,
         *,
         build_args: Mapping[str, str] | None = None,
+        dockerfile_rewrite: Callable[[str], str] | None = None,
         network_mode: str | None = "host",
         extra_hosts: Mapping[str, str] | None = None,
         docker_socket: str | None = None,
@@ -962,6 +966,7 @@ class ActionHarness:
     ) -> None:
         self.client = client
         self.build_args = dict(build_args or {})
+        self.dockerfile_rewrite = dockerfile_rewrite
         self.network_mode = network_mode
         self.extra_hosts = dict(extra_hosts or {})
         self.docker_socket = docker_socket if docker_socket is not None else self._socket_path()
@@ -995,8 +1000,12 @@ class ActionHarness:
         dockerfile = spec.directory / spec.image
         if not dockerfile.is_file():
             raise HarnessError(f"Dockerfile for action not found: {dockerfile}")
+        text = dockerfile.read_text(encoding="utf-8")
+        built_text = self.dockerfile_rewrite(text) if self.dockerfile_rewrite else text
         key = _content_hash(
-            spec.directory, {"dockerfile": spec.image, **self.build_args}, spec.image
+            spec.directory,
+            {"dockerfile": spec.image, "built_dockerfile": built_text, **self.build_args},
+            spec.image,
         )
         tag = f"gh-docker-publish-harness/action:{key[:24]}"
         if not (rebuild or no_cache):
@@ -1011,9 +1020,27 @@ class ActionHarness:
                 return BuiltImage(cached.tag, cached.size, 0.0, True)
         started = time.monotonic()
         log: list[str] = []
+        scratch = Path(tempfile.mkdtemp(prefix="ghdp-dockerfile-"))
+        if built_text != text:
+            # docker-py sends a Dockerfile from outside the context inside the build tarball.
+            dockerfile_arg = str(scratch / "Dockerfile")
+            Path(dockerfile_arg).write_text(built_text, encoding="utf-8")
+        else:
+            dockerfile_arg = str(dockerfile.relative_to(spec.directory))
+        try:
+            built = self._build(spec, tag, dockerfile_arg, no_cache, log, started)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        self._built[tag] = built
+        return built
+
+    def _build(
+        self, spec: ActionSpec, tag: str, dockerfile: str, no_cache: bool, log: list[str],
+        started: float,
+    ) -> BuiltImage:
         stream = self.client.api.build(
             path=str(spec.directory),
-            dockerfile=str(dockerfile.relative_to(spec.directory)),
+            dockerfile=dockerfile,
             tag=tag,
             buildargs=self.build_args or None,
             nocache=no_cache,
@@ -1030,9 +1057,7 @@ class ActionHarness:
                 log.append(str(chunk["stream"]))
         seconds = time.monotonic() - started
         size = int(self.client.images.get(tag).attrs.get("Size", 0))
-        built = BuiltImage(tag, size, seconds, False, tuple(log))
-        self._built[tag] = built
-        return built
+        return BuiltImage(tag, size, seconds, False, tuple(log))
 
     # -- run
     def run(
