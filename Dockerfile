@@ -12,22 +12,24 @@ FROM python:3.13-slim@sha256:7c61056e61ac89e852de05f3dc6fa51a6dd2181797bceed46aa
 # .deb against sid's signed Release file; only the plugin binary leaves this stage.
 # No version pin: sid keeps one version per package, so a pin would break every build the
 # day sid moves on. Releases pin what shipped by the image digest in action.yml instead.
+# (`apt-get download` is not `install`: hadolint's DL3008 does not apply.)
 # APT_CHECK_VALID_UNTIL: the test bed's Debian mirror is a frozen snapshot whose sid Release
 # file has expired; the bed passes `false`. Runners pass no build args: the check stays on.
 ARG APT_CHECK_VALID_UNTIL=true
-# hadolint ignore=DL3008
+WORKDIR /tmp/sid
 RUN set -eu; \
-    apt_dir=/tmp/sid; mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial"; \
+    mkdir -p lists/partial archives/partial root; chown _apt . archives/partial; \
     echo 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main' \
-      >"$apt_dir/sources.list"; \
-    opts="-o Dir::Etc::sourcelist=$apt_dir/sources.list -o Dir::Etc::sourceparts=/dev/null"; \
-    opts="$opts -o Dir::State::Lists=$apt_dir/lists -o Dir::Cache::Archives=$apt_dir/archives"; \
-    opts="$opts -o Acquire::Check-Valid-Until=$APT_CHECK_VALID_UNTIL"; \
-    apt-get $opts update -q; \
-    cd "$apt_dir"; chown _apt "$apt_dir"; apt-get $opts download docker-buildx; \
-    dpkg-deb --fsys-tarfile docker-buildx_*.deb \
-      | tar -x -C / ./usr/libexec/docker/cli-plugins/docker-buildx; \
-    rm -rf "$apt_dir"; \
+      >sources.list; \
+    printf '%s\n' 'Dir::Etc::sourcelist "/tmp/sid/sources.list";' \
+      'Dir::Etc::sourceparts "/dev/null";' 'Dir::State::Lists "/tmp/sid/lists";' \
+      'Dir::Cache::Archives "/tmp/sid/archives";' \
+      "Acquire::Check-Valid-Until \"$APT_CHECK_VALID_UNTIL\";" >apt.conf; \
+    apt-get -c apt.conf update -q; \
+    apt-get -c apt.conf download docker-buildx; \
+    dpkg-deb -x docker-buildx_*.deb root; \
+    install -D root/usr/libexec/docker/cli-plugins/docker-buildx \
+      /usr/libexec/docker/cli-plugins/docker-buildx; \
     /usr/libexec/docker/cli-plugins/docker-buildx version
 
 # Dependencies from the hash-locked requirements.lock (`make lock`), nothing else: --no-deps

@@ -45,6 +45,9 @@ lint: venv
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
 	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(BIN)/zizmor --offline --no-progress $(WORKFLOWS) action.yml .github/dependabot.yml
+	$(BIN)/actionlint $(WORKFLOWS)   # suppressions, each with its reason: .github/actionlint.yaml
+	$(BIN)/hadolint Dockerfile       # suppressions: inline `# hadolint ignore=` with a reason
+	$(PY) scripts/check_dist.py      # sdist + wheel build without a warning; pyroma >= 8/10
 	$(BIN)/ruff check src tests entrypoint.py
 	$(BIN)/mypy src
 	$(BIN)/lint-imports
