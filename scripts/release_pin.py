@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, text in (("check", "an anonymous pull finds IMAGE@DIGEST"),
                        ("pin", "rewrite action.yml's runs.image to docker://IMAGE@DIGEST")):
         sub = commands.add_parser(name, help=text)
-        sub.add_argument("image", help="REGISTRY/OWNER/NAME, e.g. ghcr.io/octo-org/gh-docker-publish")
+        sub.add_argument("image", help="REGISTRY/OWNER/NAME: ghcr.io/octo-org/gh-docker-publish")
         sub.add_argument("digest", help="the manifest digest the publish step reported")
     commands.choices["check"].add_argument(
         "--plain-http", action="store_true", help="HTTP instead of HTTPS (a local test registry)"
