@@ -185,16 +185,18 @@ class FreshDaemon:
 
     def first_line(self, image: str, env_file: Path, socket_path: str) -> float:
         """`docker run` the action; seconds until its first line on stdout."""
+        name = f"b0-{pysecrets.token_hex(6)}"
         started = time.perf_counter()
         proc = subprocess.Popen(
-            ["docker", "run", "--rm", "--network", "host", "--env-file", str(env_file),
+            ["docker", "run", "--rm", "--name", name, "--network", "host",
+             "--env-file", str(env_file),
              "-v", f"{socket_path}:/var/run/docker.sock", image],
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         assert proc.stdout is not None
         line = proc.stdout.readline()
         seconds = time.perf_counter() - started
-        proc.kill()
+        self.sh("docker", "rm", "-f", name)  # killing the client leaves the container running
         proc.wait()
         if not line:
             raise RuntimeError("the action printed nothing")

@@ -22,7 +22,8 @@ Where this harness differs from a real runner (each also said where it happens):
 
 - Build: the docker SDK's classic ``/build`` API, not the docker CLI (which on hosted runners
   builds with BuildKit), and with ``build_args`` the runner never passes (the test bed gives
-  ``PYTHON_IMAGE``/``BUSYBOX_IMAGE`` so that no internet registry is needed). The image is
+  ``BUSYBOX_IMAGE`` so that no internet registry is needed) and, with ``dockerfile_rewrite``,
+  a copy of the Dockerfile whose ``FROM python:...`` names the bed's base. The image is
   reused while the build context (the action directory less ``.dockerignore``) is unchanged;
   the runner rebuilds every job.
 - Network: ``network_mode="host"`` by default so that the action reaches loopback services

@@ -1,8 +1,8 @@
 """This repository's action, run through the harness against the test bed: the pieces
 ``test_action.py`` and ``demo.py`` share, so the demo publishes exactly the way the tests do.
 
-The action directory is the repository root (its action.yml and Dockerfile, built with the
-bed's ``PYTHON_IMAGE``). A run's workspace is a copy of ``examples/hello``; its ``github``
+The action directory is the repository root (its action.yml and Dockerfile, built on the
+bed's Python base: tests/testbed/action_image.py). A run's workspace is a copy of ``examples/hello``; its ``github``
 context is a push to ``main`` with the bed's stand-in as ``api_url`` and https://github.com
 as ``server_url``; the ``registry`` input is the bed's registry.
 """
