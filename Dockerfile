@@ -36,20 +36,24 @@ RUN set -eu; \
 # keeps pip from resolving anything the lock left out (cryptography, see the Makefile).
 # A venv works on bases whose system Python is externally managed (PEP 668); pip leaves
 # the venv once it has installed. The action's own code is copied, not installed (below).
+# Bytecode is compiled here, once (unchecked-hash: no mtime checks), not at every start of
+# the action: it costs ~2 MB compressed and saves each job the compile of every import.
 COPY requirements.lock /tmp/requirements.lock
 RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --no-compile \
       --require-hashes --no-deps -r /tmp/requirements.lock \
  && /opt/venv/bin/pip uninstall -y -q pip \
- && find /opt/venv -depth -name '__pycache__' -exec rm -rf {} + \
+ && /opt/venv/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/venv/lib \
  && /opt/venv/bin/python -c "import github, docker, actions_toolkit"
+COPY src/gh_docker_publish /opt/gh_docker_publish
+RUN /opt/venv/bin/python -m compileall -q --invalidation-mode unchecked-hash /opt/gh_docker_publish
 
 FROM python:3.13-slim@sha256:7c61056e61ac89e852de05f3dc6fa51a6dd2181797bceed46aa725dd7cb2cd3b
 COPY --from=build /usr/libexec/docker/cli-plugins/docker-buildx /usr/libexec/docker/cli-plugins/docker-buildx
 COPY --from=build /opt/venv /opt/venv
 # entrypoint.py and post.py sit beside the package: Python puts the script's directory
 # first on sys.path, so /opt/gh_docker_publish is imported without an install step.
+COPY --from=build /opt/gh_docker_publish /opt/gh_docker_publish
 COPY entrypoint.py post.py /opt/
-COPY src/gh_docker_publish /opt/gh_docker_publish
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 ENTRYPOINT ["/opt/venv/bin/python", "/opt/entrypoint.py"]

@@ -546,9 +546,12 @@ def b4(bench: Bench) -> list[Result]:
     return [
         Result("B4 container start to first daemon call", None, "<= 0.5 s", runs,
                passed=first["median"] <= 0.5, **first),
-        Result("B4 action image size", None, "<= 200 MB", [{"layers": layers}], unit="MB",
+        # Uncompressed, as the daemon stores it. What a job downloads is the compressed
+        # size, whose target (issue 15) B0 checks; buildx >= 0.29 alone is 70 MB here.
+        Result("B4 action image size, uncompressed", None, "— (B0: <= 90 MB compressed)",
+               [{"layers": layers}], unit="MB",
                median=round(size_mb, 1), min=round(size_mb, 1), max=round(size_mb, 1),
-               passed=size_mb <= 200, note="; ".join(
+               passed=None, note="; ".join(
                    f"{layer['size_mb']} MB {layer['step'][:60]}" for layer in layers)),
     ]
 
