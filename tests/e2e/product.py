@@ -2,9 +2,10 @@
 ``test_action.py`` and ``demo.py`` share, so the demo publishes exactly the way the tests do.
 
 The action directory is the repository root (its action.yml and Dockerfile, built on the
-bed's Python base: tests/testbed/action_image.py). A run's workspace is a copy of ``examples/hello``; its ``github``
-context is a push to ``main`` with the bed's stand-in as ``api_url`` and https://github.com
-as ``server_url``; the ``registry`` input is the bed's registry.
+bed's Python base: tests/testbed/action_image.py). A run's workspace is a copy of
+``examples/hello``; its ``github`` context is a push to ``main`` with the bed's stand-in as
+``api_url`` and https://github.com as ``server_url``; the ``registry`` input is the bed's
+registry.
 """
 
 from __future__ import annotations
