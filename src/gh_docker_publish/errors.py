@@ -37,7 +37,8 @@ def reword_inputs(text: str, namer: InputNamer | None) -> str:
 
 
 class PublishError(Exception):
-    """A failure the user can act on."""
+    """A failure the user can act on. Subclasses that say more extend ``render``, which
+    ``__str__`` and both entry points use."""
 
     title = "gh-docker-publish"
 
@@ -135,8 +136,8 @@ class PushError(RegistryError):
         self.digests = dict(digests or {})
         self.registry_message = registry_message
 
-    def __str__(self) -> str:
-        text = super().__str__()
+    def render(self, namer: InputNamer | None) -> str:
+        text = super().render(namer)
         landed = ", ".join(self.landed) or "none"
         missing = ", ".join(self.not_landed) or "none"
         return f"{text} Landed: {landed}. Not landed: {missing}."

@@ -242,3 +242,14 @@ def test_repository_flag_plays_the_workflow_repository_in_a_clone(
     assert code == 0, err
     assert "ghcr.io/other/thing:feature-x" in out
     assert "GITHUB_TOKEN" in out
+
+
+def test_a_push_error_keeps_what_landed_in_either_wording() -> None:
+    from gh_docker_publish.errors import PushError
+
+    error = PushError("Pushing x:b failed.", landed=["x:a"], not_landed=["x:b"],
+                      hint="Check the `token` input.")
+    assert str(error).endswith("Landed: x:a. Not landed: x:b.")
+    cli_text = error.render(cli.cli_flag)
+    assert cli_text.endswith("Landed: x:a. Not landed: x:b.")
+    assert "GH_DOCKER_PUBLISH_TOKEN" in cli_text
