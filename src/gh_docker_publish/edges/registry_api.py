@@ -16,9 +16,10 @@ caller's deadline. Credentials go only into request headers; nothing here logs t
 from __future__ import annotations
 
 import email.utils
+import enum
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,171 @@ from typing import Any
 import requests
 
 from gh_docker_publish.edges.registries import resolves_to_loopback
+
+# --- the answer table: denied (with its hint), permanent, transient --------------------------
+
+#: (substring of the registry's message, lowercased; hint template). First match wins,
+#: so the specific GitHub texts come before the generic ``denied``/``unauthorized``.
+DENIAL_HINTS: tuple[tuple[str, str], ...] = (
+    (
+        "permission_denied: write_package",
+        "The token may not write this package. Grant `permissions: packages: write` to the "
+        "job; if the package already exists, give this repository the Write role under "
+        'the package\'s "Manage Actions access" settings ({package_settings_url}); a '
+        "personal access token needs the `write:packages` scope.",
+    ),
+    (
+        "does not match expected scopes",
+        "The personal access token lacks a scope: it needs `write:packages` (and `repo` "
+        "for private repositories on the GHES Docker registry). Edit the token's scopes, "
+        "or create a new one, and update the secret.",
+    ),
+    (
+        # "... to Create organization package" (new package) and "... to Write ..." (existing)
+        "installation not allowed to",
+        "GITHUB_TOKEN may not write this organization package: add {repository} with the "
+        'Write role under the package\'s "Manage Actions access" settings '
+        "({package_settings_url}), or publish with a PAT that has `write:packages`.",
+    ),
+    (
+        "denied",
+        "The registry denied access to {image}. Check `permissions: packages: write` for "
+        'the job, the package\'s "Manage Actions access" settings ({package_settings_url}), '
+        "and for a PAT the `write:packages` scope.",
+    ),
+    (
+        "unauthorized",
+        "{registry} did not accept the credentials ({token_source}). Check the token is "
+        "valid and not expired; a PAT needs `write:packages` (and `repo` for private "
+        "repositories on the GHES Docker registry).",
+    ),
+    (
+        "401",
+        "{registry} did not accept the credentials ({token_source}). Check the token is "
+        "valid and not expired; a PAT needs `write:packages`.",
+    ),
+    (
+        "incorrect username or password",
+        "{registry} did not accept the credentials ({token_source}). Check the username and "
+        "the token.",
+    ),
+)
+
+#: What a hint says when the caller has no better value for a field.
+HINT_DEFAULTS: Mapping[str, str] = {
+    "package_settings_url": "the package's settings page",
+    "repository": "this repository",
+    "image": "the image",
+    "registry": "The registry",
+    "token_source": "the token in use",
+}
+
+
+class _Fields(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return HINT_DEFAULTS.get(key, key)
+
+
+def _mentions(low: str, needle: str) -> bool:
+    """``needle`` in ``low``; a status code (``401``) only as a number of its own, never as
+    digits inside a digest or an upload UUID that a failed request's URL carries."""
+    if needle.isdigit():
+        return re.search(rf"(?<![0-9a-z]){needle}(?![0-9a-z])", low) is not None
+    return needle in low
+
+
+def denial_hint(message: str, fields: Mapping[str, str] | None = None) -> str:
+    """The fix for a registry denial, or "" when the message is not a denial."""
+    low = message.lower()
+    for needle, template in DENIAL_HINTS:
+        if _mentions(low, needle):
+            return template.format_map(_Fields(fields or {}))
+    return ""
+
+
+# Never retried: the daemon itself wraps these in DoNotRetry (moby distribution/errors.go),
+# and hammering a registry with a bad token only earns a lockout.
+_PERMANENT = (
+    "denied",
+    "unauthorized",
+    "401",
+    "403",
+    "forbidden",
+    "name_unknown",
+    "manifest unknown",
+    "unsupported",
+    "tag does not exist",
+    "incorrect username or password",
+    "no basic auth credentials",
+)
+# Retried: 5xx (the daemon's UnexpectedHTTPStatusError text) and broken connections.
+_TRANSIENT = (
+    "received unexpected http status: 50",
+    "connection reset",
+    "connection refused",
+    "broken pipe",
+    "unexpected eof",
+    ": eof",
+    "i/o timeout",
+    "tls handshake timeout",
+    "timeout awaiting response headers",  # containerd store push, moby#53700
+    "502 bad gateway",
+    "503 service unavailable",
+    "504 gateway timeout",
+)
+
+
+#: A registry's rate limit: worth another try after a wait. dockerd drops the Retry-After
+#: header, so the wait comes from our own registry read before the retry (registry_api
+#: honours Retry-After there) or, without one, from the backoff.
+_RATE_LIMITED = ("toomanyrequests", "too many requests", "429")
+
+class Kind(enum.Enum):
+    """How to treat a registry's or the daemon's answer."""
+
+    DENIED = "denied"  # the credentials may not do this: never retried, a hint says the fix
+    PERMANENT = "permanent"  # retrying cannot help (unknown manifest, unsupported, ...)
+    TRANSIENT = "transient"  # a 5xx, a rate limit or a dropped connection: retry
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One answer, classified: its kind and, for a denial, the fix (fields filled in)."""
+
+    kind: Kind
+    hint: str = ""
+
+    @property
+    def transient(self) -> bool:
+        return self.kind is Kind.TRANSIENT
+
+
+#: Gateway answers: the registry or a proxy in front of it failed, worth another try.
+_GATEWAY_STATUSES = (502, 503, 504)
+
+
+def classify(text: str, status: int | None = None,
+             fields: Mapping[str, str] | None = None) -> Verdict:
+    """The one classification of a registry or daemon answer (its text, and the HTTP
+    status where there is one): denied (with the hint), permanent, or transient.
+    dockerd 20.10 answers a registry 401 with HTTP 500, so the text decides first."""
+    hint = denial_hint(text, fields)
+    low = text.lower()
+    if hint or any(_mentions(low, p) for p in _PERMANENT):
+        return Verdict(Kind.DENIED if hint else Kind.PERMANENT, hint)
+    if any(_mentions(low, p) for p in _RATE_LIMITED) or any(p in low for p in _TRANSIENT):
+        return Verdict(Kind.TRANSIENT)
+    if status in _GATEWAY_STATUSES:
+        return Verdict(Kind.TRANSIENT)
+    return Verdict(Kind.PERMANENT)
+
+
+def is_transient(message: str) -> bool:
+    """True when the text reads like a 5xx, a rate limit or a dropped connection; never for
+    a denial."""
+    return classify(message).transient
+
+
 
 MANIFEST_TYPES = ", ".join(
     (
