@@ -24,6 +24,8 @@ import bcrypt
 import docker
 import pytest
 
+from gh_docker_publish.core.credentials import Credential
+from gh_docker_publish.core.settings import Secret
 from gh_docker_publish.edges import builders, engine
 from gh_docker_publish.errors import BuildError, DaemonError, PushError, RegistryError
 from tests.testbed.images import BUSYBOX
@@ -52,6 +54,10 @@ class RecordingLog:
     def warning(self, message: str) -> None:
         self.warnings.append(message)
 
+
+
+def login(registry: str, username: str, password: str) -> Credential:
+    return Credential(registry, username, Secret(password), "token", "test")
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -201,11 +207,11 @@ def test_daemon_version(client: Any) -> None:
 
 def test_login_checks_credentials_through_the_daemon(client: Any, auth_registry: str) -> None:
     log = RecordingLog()
-    auth = engine.login(client, auth_registry, "ci", "s3cret-pw", log=log)
-    assert auth == {"username": "ci", "password": "s3cret-pw", "serveraddress": auth_registry}
+    engine.login(client, login(auth_registry, "ci", "s3cret-pw"), log=log)
+    assert log.lines[-1] == f"Logged in to {auth_registry} as ci"
     assert not any("s3cret-pw" in line for line in log.lines)
     with pytest.raises(RegistryError) as info:
-        engine.login(client, auth_registry, "ci", "wrong-pw", log=log)
+        engine.login(client, login(auth_registry, "ci", "wrong-pw"), log=log)
     assert "401" in info.value.message or "unauthorized" in info.value.message.lower()
     assert "wrong-pw" not in str(info.value)
     assert log.warnings == []  # a denial is never retried
@@ -213,7 +219,8 @@ def test_login_checks_credentials_through_the_daemon(client: Any, auth_registry:
 
 def test_push_with_login_to_auth_registry(client: Any, auth_registry: str, context: Path) -> None:
     log = RecordingLog()
-    auth = engine.login(client, auth_registry, "ci", "s3cret-pw", log=log)
+    auth = login(auth_registry, "ci", "s3cret-pw")
+    engine.login(client, auth, log=log)
     ref = f"{auth_registry}/team/authed:1"
     result = builders.ClassicBuilder(client).build(
         builders.BuildRequest(context=context, tags=[ref]), log
@@ -221,7 +228,7 @@ def test_push_with_login_to_auth_registry(client: Any, auth_registry: str, conte
     out = engine.push(client, [ref], auth, log)
     assert out.digests[ref].startswith("sha256:")
     assert result.image_id.startswith("sha256:")
-    bad: engine.AuthConfig = {**auth, "password": "nope"}
+    bad = login(auth_registry, "ci", "nope")
     with pytest.raises(PushError) as info:
         engine.push(client, [ref], bad, log)
     assert info.value.not_landed == [ref]
@@ -253,7 +260,7 @@ def test_build_push_three_tags_one_digest(
         assert engine.image_inspect(client, ref)["Id"] == result.image_id
 
     out = engine.push(
-        client, refs, {"username": "", "password": "", "serveraddress": registry}, log
+        client, refs, login(registry, "", ""), log
     )
     assert set(out.digests) == set(refs)
     assert len(set(out.digests.values())) == 1
@@ -331,7 +338,7 @@ def test_push_failing_in_stream_names_landed_and_not_landed(
         builders.BuildRequest(context=context, tags=[good1, bad, good2]), log
     )
     assert built.image_id
-    auth: engine.AuthConfig = {"username": "", "password": "", "serveraddress": registry}
+    auth = login(registry, "", "")
     with pytest.raises(PushError) as info:
         engine.push(client, [good1, bad, good2], auth, log)
     err = info.value
@@ -345,8 +352,7 @@ def test_push_failing_in_stream_names_landed_and_not_landed(
 
 
 def test_private_docker_config_is_private_and_removed() -> None:
-    auth: engine.AuthConfig = {"username": "u", "password": "p", "serveraddress": "r"}
-    with builders.private_docker_config({"r.example": auth}) as cfg:
+    with builders.private_docker_config([login("r.example", "u", "p")]) as cfg:
         assert (cfg.stat().st_mode & 0o777) == 0o700
         assert ((cfg / "config.json").stat().st_mode & 0o777) == 0o600
         assert '"r.example"' in (cfg / "config.json").read_text()

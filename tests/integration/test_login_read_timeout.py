@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from gh_docker_publish.core.credentials import Credential
+from gh_docker_publish.core.settings import Secret
 from gh_docker_publish.edges import engine
 from gh_docker_publish.errors import RegistryError
 
@@ -55,7 +57,8 @@ def test_login_read_timeout_is_a_registry_error(testbed: Any, silent_registry: s
     client = engine.connect(str(testbed.docker_host), timeout=2)
     log = _Log()
     with pytest.raises(RegistryError, match=f"Login to {silent_registry} failed after 2 attempts"):
-        engine.login(client, silent_registry, "someone", "not-a-real-token", log=log,
+        engine.login(client, Credential(silent_registry, "someone", Secret("not-a-real-token"),
+                                        "token", "test"), log=log,
                      retry=engine.RetryPolicy(attempts=2, initial=0.01, sleep=lambda _: None))
     assert len(log.warnings) == 1  # the one retry was announced
     assert all("not-a-real-token" not in w for w in log.warnings)

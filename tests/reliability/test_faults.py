@@ -22,6 +22,8 @@ from typing import Any
 import docker
 import pytest
 
+from gh_docker_publish.core.credentials import Credential
+from gh_docker_publish.core.settings import Secret
 from gh_docker_publish.edges import engine, github_api, registry_api
 from gh_docker_publish.errors import DaemonError, GitHubApiError, PushError, RegistryError
 from tests.testbed.faults import Fault, FaultProxy
@@ -72,18 +74,23 @@ def org(github: Any) -> Any:
     return github
 
 
+def credential(registry: str, token: str, username: str = "octocat") -> Credential:
+    return Credential(registry, username, Secret(token), "github-token", "test")
+
+
 def login_and_tag(
     client: Any, proxy: FaultProxy, token: str, image: str, name: str, tag: str = "v1"
-) -> tuple[engine.AuthConfig, str]:
-    auth = engine.login(client, proxy.address, "octocat", token, log=ListLog(), retry=fast())
+) -> tuple[Credential, str]:
+    auth = credential(proxy.address, token)
+    engine.login(client, auth, log=ListLog(), retry=fast())
     ref = f"{proxy.address}/octo-org/{name}:{tag}"
     engine.tag(client, image, ref)
     return auth, ref
 
 
-def verifier(auth: engine.AuthConfig, client: Any, image: str) -> engine.Verify:
+def verifier(auth: Credential, client: Any, image: str) -> engine.Verify:
     image_id = client.inspect_image(image)["Id"]
-    reg = registry_api.RegistryClient(auth["serveraddress"], auth["username"], auth["password"])
+    reg = registry_api.RegistryClient(auth)
     return lambda ref: registry_api.pushed_digest(reg, ref, image_id)
 
 
@@ -317,7 +324,7 @@ def test_a_rate_limited_push_waits_the_registry_out_and_lands(
                              body=limited, headers={"Retry-After": "1"}))
     registry_proxy.add(Fault("status", method="GET", path=MANIFEST, status=429, times=1,
                              body=limited, headers={"Retry-After": "1"}))
-    reader = registry_api.RegistryClient(registry_proxy.address, "octocat", token)
+    reader = registry_api.RegistryClient(credential(registry_proxy.address, token))
     image_id = client.inspect_image(small_image)["Id"]
     log = ListLog()
     pushed = engine.push(client, [ref], auth, log, retry=fast(attempts=3),
@@ -335,7 +342,7 @@ def test_login_401_is_not_retried(
     registry_proxy.add(Fault("status", method="GET", path=r"^/v2/$", status=401, times=None,
                              headers={"WWW-Authenticate": 'Basic realm="testbed"'}))
     with pytest.raises(RegistryError) as failure:
-        engine.login(docker_client.api, registry_proxy.address, "octocat", "ghs_wrong",
+        engine.login(docker_client.api, credential(registry_proxy.address, "ghs_wrong"),
                      log=ListLog(), retry=fast(attempts=3))
     # dockerd answers a registry 401 with HTTP 500; engine goes by the text, not the status.
     # One login is two requests (the ping that learns the challenge, the authenticated GET);
@@ -357,8 +364,7 @@ def test_registry_retry_after_is_honoured(
     registry_proxy.add(Fault("status", method="GET", path=MANIFEST, status=429, times=1,
                              headers={"Retry-After": "2"}))
     waits: list[float] = []
-    reg = registry_api.RegistryClient(auth["serveraddress"], "octocat", auth["password"],
-                                      sleep=lambda s: waits.append(s))
+    reg = registry_api.RegistryClient(auth, sleep=lambda s: waits.append(s))
     image_id = client.inspect_image(small_image)["Id"]
     assert registry_api.pushed_digest(reg, ref, image_id)
     assert waits == [2.0]

@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 import requests
 
+from gh_docker_publish.core import refs
 from gh_docker_publish.core.context import RunContext
+from gh_docker_publish.core.credentials import Credential
 from gh_docker_publish.core.refs import Flavour, Target
-from gh_docker_publish.core.settings import Settings, settings_from_values
-from gh_docker_publish.edges import preflight, registries
+from gh_docker_publish.core.settings import Secret, Settings, settings_from_values
+from gh_docker_publish.edges import preflight, registries, registry_api
 from gh_docker_publish.errors import InputError, RegistryError
 from tests.testbed import ghes
 from tests.testbed.standin import (
@@ -165,17 +167,17 @@ def test_subdomain_isolation_input_is_validated(tmp_path: Path) -> None:
 
 
 def test_ghes_hosts() -> None:
-    assert registries.is_ghes("ghe.example.com")
-    assert not registries.is_ghes("github.com")
-    assert not registries.is_ghes("octo.ghe.com")
+    assert refs.is_ghes("ghe.example.com")
+    assert not refs.is_ghes("github.com")
+    assert not refs.is_ghes("octo.ghe.com")
 
 
 def test_scheme_for_the_preflight() -> None:
-    ctx = RunContext(server_url="http://ghe.test:8080")
-    assert registries.registry_scheme("docker.ghe.test:8080", ctx) == "http"
-    assert registries.registry_scheme("ghcr.io", ctx) == "https"
-    assert registries.registry_scheme("127.0.0.1:5000", RunContext()) == "http"
-    assert registries.registry_scheme("localhost:5000", RunContext()) == "http"
+    server = "http://ghe.test:8080"
+    assert registry_api.scheme_for("docker.ghe.test:8080", server) == "http"
+    assert registry_api.scheme_for("ghcr.io", server) == "https"
+    assert registry_api.scheme_for("127.0.0.1:5000") == "http"
+    assert registry_api.scheme_for("localhost:5000") == "http"
 
 
 # --- granted actions -------------------------------------------------------------------------
@@ -430,9 +432,8 @@ def test_a_token_service_answering_html_leaves_the_verdict_to_the_upload_probe()
         target = Target(
             f"127.0.0.1:{server.server_address[1]}", Flavour.CONTAINER, "o", "o/r", "o/i"
         )
-        access = preflight.check_push_access(
-            target, "octocat", "ghp_x", scheme="http", fields={}, who="the token"
-        )
+        credential = Credential(target.registry, "octocat", Secret("ghp_x"), "token", "test")
+        access = preflight.check_push_access(target, credential, scheme="http", fields={})
     finally:
         server.shutdown()
     assert access.confirmed, access.detail

@@ -58,10 +58,6 @@ CONTAINER_REGISTRY_DOCS = (
     "https://docs.github.com/en/packages/working-with-a-github-packages-registry/"
     "working-with-the-container-registry"
 )
-MIGRATION_DOCS = (
-    "https://docs.github.com/en/packages/working-with-a-github-packages-registry/"
-    "migrating-to-the-container-registry-from-the-docker-registry"
-)
 
 # Rendered when a tag or image is a digest: GitHub's Docker registry only takes IMAGE:VERSION
 # ("pushing by digest is not supported", Docker registry docs), so we never push by digest.
@@ -245,9 +241,18 @@ def auto_registry(server_host: str) -> str:
     ``probed_registry``.
     """
     host = server_host.lower()
-    if host in (GITHUB_COM, "www.github.com", ""):
+    if not host or host in (GITHUB_COM, "www.github.com"):
         return GHCR
     return f"containers.{host}"
+
+
+def is_ghes(server_host: str) -> bool:
+    """The one answer to "is this GitHub Enterprise Server": neither github.com nor
+    ``*.ghe.com`` (GHEC with data residency)."""
+    host = server_host.lower().split(":")[0]
+    return bool(host) and host not in (GITHUB_COM, "www.github.com") and not host.endswith(
+        ".ghe.com"
+    )
 
 
 def classify_host(host: str, server_host: str) -> tuple[Flavour, bool]:
@@ -256,7 +261,7 @@ def classify_host(host: str, server_host: str) -> tuple[Flavour, bool]:
     server = server_host.lower()
     if host == GHCR or host.startswith("containers."):
         return Flavour.CONTAINER, True
-    if server and server != GITHUB_COM and host in (f"docker.{server}", server):
+    if is_ghes(server) and host in (f"docker.{server}", server):
         # GHES Docker registry: with subdomain isolation docker.HOSTNAME, without it HOSTNAME.
         return Flavour.DOCKER, True
     return Flavour.CONTAINER, False
@@ -299,7 +304,7 @@ def resolve_target(
         )
         host = GHCR
         if image.domain and len(path_parts) >= 3:
-            # OWNER/REPOSITORY/IMAGE became OWNER/IMAGE in the migration (MIGRATION_DOCS).
+            # OWNER/REPOSITORY/IMAGE became OWNER/IMAGE in GitHub's migration to ghcr.io.
             path_parts = [path_parts[0], *path_parts[2:]]
 
     flavour, github_hosted = classify_host(host, ctx.server_host)

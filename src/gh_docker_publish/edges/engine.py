@@ -31,13 +31,13 @@ from tenacity import (
     wait_random,
 )
 
+from gh_docker_publish.core.credentials import Credential
 from gh_docker_publish.core.progress import Clock, Log, ProgressReporter
 from gh_docker_publish.edges.registry_api import DENIAL_HINTS, classify, denial_hint, is_transient
 from gh_docker_publish.errors import DaemonError, InputError, PushError, RegistryError
 
 __all__ = [
     "DENIAL_HINTS",
-    "AuthConfig",
     "PushOutcome",
     "RetryPolicy",
     "StreamError",
@@ -57,11 +57,20 @@ __all__ = [
 
 
 class AuthConfig(TypedDict):
-    """The per-call credentials docker-py sends as ``X-Registry-Auth``. Never log it."""
+    """The per-call credentials docker-py sends as ``X-Registry-Auth``. Never log it; made
+    from the run's ``Credential`` at the docker-py call and nowhere else."""
 
     username: str
     password: str
     serveraddress: str
+
+
+def _auth_config(credential: Credential | None) -> AuthConfig | None:
+    """None (no X-Registry-Auth) only to pull without credentials."""
+    if credential is None or credential.source == "anonymous":
+        return None
+    return {"username": credential.username, "password": credential.secret.reveal(),
+            "serveraddress": credential.registry}
 
 
 @dataclass(frozen=True)
@@ -205,14 +214,12 @@ def image_inspect(client: Any, ref: str) -> dict[str, Any]:
 
 def login(
     client: Any,
-    registry: str,
-    username: str,
-    password: str,
+    credential: Credential,
     *,
     log: Log,
     retry: RetryPolicy = RetryPolicy(),
-) -> AuthConfig:
-    """Check the credentials through the daemon and return them for push/pull calls.
+) -> None:
+    """Check ``credential`` with its registry through the daemon, before push/pull use it.
 
     ``reauth=True`` makes the daemon contact the registry even when docker-py holds a
     cached entry for this user (docker-py#2012). ``dockercfg_path`` points at an empty
@@ -221,7 +228,7 @@ def login(
     memory only (docker-py#2719), where ``build()`` will send it as X-Registry-Config.
     The return value of ``client.login`` can echo the password, so it is never logged.
     """
-    auth: AuthConfig = {"username": username, "password": password, "serveraddress": registry}
+    registry, username = credential.registry, credential.username
 
     def attempt() -> None:
         with tempfile.TemporaryDirectory(prefix="ghdp-cfg-") as tmp:
@@ -231,7 +238,7 @@ def login(
             try:
                 client.login(
                     username=username,
-                    password=password,
+                    password=credential.secret.reveal(),
                     registry=registry,
                     reauth=True,
                     dockercfg_path=empty,
@@ -253,7 +260,6 @@ def login(
             or "Check the username and the token.",
         ) from exc
     log.info(f"Logged in to {registry} as {username}")
-    return auth
 
 
 # --- refs and tags ------------------------------------------------------------------------
@@ -406,7 +412,7 @@ class _PushState:
 def push(
     client: Any,
     refs: Sequence[str],
-    auth_config: AuthConfig,
+    credential: Credential,
     log: Log,
     *,
     retry: RetryPolicy = RetryPolicy(),
@@ -425,6 +431,7 @@ def push(
     Raises PushError naming what landed (with digests) and what did not.
     """
     pairs = [(ref, *split_ref(ref)) for ref in refs]  # validate all before any I/O
+    auth_config = cast(AuthConfig, _auth_config(credential))
     state = _PushState()
     started = clock()
 
@@ -565,7 +572,7 @@ def _landed_anyway(verify: Verify | None, ref: str, failure: str, log: Log) -> P
 def pull(
     client: Any,
     ref: str,
-    auth_config: AuthConfig | None,
+    credential: Credential | None,
     log: Log,
     *,
     retry: RetryPolicy = RetryPolicy(),
@@ -574,8 +581,10 @@ def pull(
     platform: str | None = None,
 ) -> str:
     """Pull ``ref`` (``repo:tag`` or ``repo@sha256:...``) and return the digest the registry
-    reported. ``platform`` (``os/arch[/variant]``) picks a variant of a multi-platform image;
-    None means the daemon's own."""
+    reported. ``credential`` None (or anonymous): pull without credentials. ``platform``
+    (``os/arch[/variant]``) picks a variant of a multi-platform image; None means the
+    daemon's own."""
+    auth_config = _auth_config(credential)
     if "@" in ref:
         # The Engine API's /images/create takes a digest where the tag goes.
         repo, _, tag_ = ref.partition("@")
@@ -590,7 +599,7 @@ def pull(
                 tag=tag_,
                 stream=True,
                 decode=True,
-                auth_config=dict(auth_config) if auth_config else None,
+                auth_config=auth_config,
                 platform=platform,
             )
             digest = read_pull_stream(chunks, progress, log)

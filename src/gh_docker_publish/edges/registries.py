@@ -20,8 +20,6 @@ skips the probe: ``true`` picks the Container registry (which needs isolation; n
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -30,8 +28,9 @@ from urllib.parse import urlsplit
 import requests
 
 from gh_docker_publish.core.context import RunContext
-from gh_docker_publish.core.refs import GHCR, GITHUB_COM, Flavour, Target, parse_image
+from gh_docker_publish.core.refs import GHCR, GITHUB_COM, Flavour, Target, is_ghes, parse_image
 from gh_docker_publish.core.settings import Settings
+from gh_docker_publish.edges.registry_api import answers_like_registry
 from gh_docker_publish.errors import RegistryError
 
 IsolationMode = Literal["auto", "true", "false"]
@@ -58,14 +57,6 @@ class RegistryChoice:
         return f"Registry: {self.host} (GitHub's {kind}, path {shape}): {self.reason}."
 
 
-def is_ghes(server_host: str) -> bool:
-    """True for a GitHub Enterprise Server host: neither github.com nor ``*.ghe.com``."""
-    host = server_host.lower().split(":")[0]
-    return bool(host) and host not in (GITHUB_COM, "www.github.com") and not host.endswith(
-        ".ghe.com"
-    )
-
-
 def candidates(server_host: str) -> list[tuple[str, Flavour, str]]:
     """The GHES hosts to probe, in order: (host, flavour, what it is)."""
     host = server_host.lower()
@@ -74,13 +65,6 @@ def candidates(server_host: str) -> list[tuple[str, Flavour, str]]:
         (f"docker.{host}", Flavour.DOCKER, "the Docker registry with subdomain isolation"),
         (host, Flavour.DOCKER, "the Docker registry without subdomain isolation"),
     ]
-
-
-def answers_like_registry(response: requests.Response) -> bool:
-    """The distribution spec's API version check: the header, or a 401 with a challenge."""
-    if "Docker-Distribution-Api-Version" in response.headers:
-        return True
-    return response.status_code == 401 and "WWW-Authenticate" in response.headers
 
 
 def _get(url: str) -> requests.Response:
@@ -142,42 +126,6 @@ def choose(
             docs_url=GHES_PACKAGES_DOCS,
         )
     return choice
-
-
-def registry_scheme(host: str, ctx: RunContext) -> str:
-    """How the action itself talks to a registry host (the preflight probe).
-
-    A GHES host uses the server's scheme; ghcr.io and ``*.ghe.com`` HTTPS; any other host
-    plain HTTP only when it resolves into loopback, which dockerd treats as insecure by
-    default (``insecure-registries`` defaults to 127.0.0.0/8), else HTTPS.
-    """
-    server = urlsplit(ctx.server_url)
-    name = host.lower()
-    server_host = (server.netloc or "").lower()
-    if server_host and (name == server_host or name.endswith("." + server_host)):
-        return server.scheme or "https"
-    if name == GHCR or name.split(":")[0].endswith(".ghe.com"):
-        return "https"
-    return "http" if resolves_to_loopback(name) else "https"
-
-
-def resolves_to_loopback(host: str) -> bool:
-    """True when every address ``host`` (``name[:port]``) resolves to is a loopback one."""
-    name = host
-    if name.startswith("["):
-        name = name[1:].split("]", 1)[0]
-    elif name.count(":") == 1:
-        name = name.split(":", 1)[0]
-    if name == "localhost":
-        return True
-    try:
-        infos = socket.getaddrinfo(name, None)
-    except OSError:
-        return False
-    addresses = {info[4][0] for info in infos}
-    return bool(addresses) and all(
-        ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addresses
-    )
 
 
 def explain(
