@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from gh_docker_publish.core import credentials, labels, refs, tags
+from gh_docker_publish.core import credentials, metadata, refs, tags
 from gh_docker_publish.core.context import RunContext
 from gh_docker_publish.core.credentials import UNKNOWN, Credential, PackageLink
 from gh_docker_publish.core.settings import Settings
@@ -61,7 +61,7 @@ def plan_tags(settings: Settings, ctx: RunContext, now: datetime) -> tuple[str, 
     Raises:
         InputError: a rule is wrong, or no tag applies to this event.
     """
-    tag_list = tuple(tags.compute_tags(settings.tags, tags.GitContext.from_run(ctx, now=now)))
+    tag_list = metadata.compute_metadata(settings, ctx, now=now).tags
     if not tag_list:
         raise InputError(
             "tags",
@@ -147,15 +147,12 @@ def run(
     info, warning = repo_info()
     if warning:
         console.warning(warning)
-    image_labels = labels.compute_labels(
-        server_url=ctx.server_url,
-        repository=target.repository,
-        sha=ctx.sha,
-        created=created_time(ctx, services.now()),
-        version=the_plan.tags[0],
-        repo_info=_repo_json(info),
-        user_labels=dict(settings.labels),
+    # The final tags, labels and annotations: the same rules as the plan's, now with the
+    # repository's facts for the labels (metadata.compute_metadata is their one maker).
+    meta = metadata.compute_metadata(
+        settings, ctx, now=now, repository=target.repository, repo_info=_repo_json(info)
     )
+    image_labels = dict(meta.labels)
 
     # Base images of other owners: pulled now with a token that reads them (pull.py).
     settings = pull.prepare_bases(client, settings, ctx, target, credential, console, apis)
@@ -171,6 +168,10 @@ def run(
         username=credential.username if credential else "",
         token_reason=credential.reason if credential else "",
         labels=image_labels,
+        version=meta.version,
+        annotations=meta.annotations,
+        separators=(settings.sep_tags, settings.sep_labels, settings.sep_annotations),
+        export_env=settings.metadata_env.set_output_env,
         push_skipped_reason="" if the_plan.push else the_plan.push_reason,
         builder=built.builder,
     )
@@ -210,22 +211,6 @@ def run(
     )
     report.write(result, console)
     return result
-
-
-def created_time(ctx: RunContext, now: datetime) -> datetime:
-    """The commit's time when the event carries it, else now.
-
-    A label that changes on every run changes the image config, so rebuilding the same
-    commit would push a new manifest; the commit's time keeps a rebuild identical.
-    """
-    head_commit = ctx.event.get("head_commit") or {}
-    stamp = head_commit.get("timestamp") if isinstance(head_commit, dict) else None
-    if isinstance(stamp, str):
-        try:
-            return datetime.fromisoformat(stamp).astimezone(UTC)
-        except ValueError:
-            pass
-    return now
 
 
 def _choose_credential(
