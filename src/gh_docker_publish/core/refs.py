@@ -22,14 +22,13 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
 from gh_docker_publish.errors import InputError
 
 if TYPE_CHECKING:
     from gh_docker_publish.core.context import RunContext
-    from gh_docker_publish.core.settings import Settings
 
 # -- the distribution reference grammar (distribution/reference/regexp.go) -----------------
 
@@ -267,8 +266,24 @@ def classify_host(host: str, server_host: str) -> tuple[Flavour, bool]:
     return Flavour.CONTAINER, False
 
 
+class Destination(Protocol):
+    """What ``resolve_target`` reads of the settings (``core.settings.Settings`` has it):
+    refs needs no import of settings, so the two do not import each other."""
+
+    @property
+    def image(self) -> str: ...
+    @property
+    def destination(self) -> ImageName: ...
+    @property
+    def registry(self) -> str: ...
+    @property
+    def owner(self) -> str: ...
+    @property
+    def repository(self) -> str: ...
+
+
 def resolve_target(
-    settings: Settings, ctx: RunContext, *, probed_registry: str | None = None
+    settings: Destination, ctx: RunContext, *, probed_registry: str | None = None
 ) -> Target:
     """Work out registry, flavour and lowercase path from the inputs and the server.
 
@@ -281,7 +296,7 @@ def resolve_target(
             contradicts a host given in 'image'.
     """
     warnings: list[str] = []
-    image = parse_image(settings.image)
+    image = settings.destination
     registry = settings.registry
     if image.domain:
         if registry != "auto" and registry != image.domain:

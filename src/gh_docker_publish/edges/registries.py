@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import requests
 
 from gh_docker_publish.core.context import RunContext
-from gh_docker_publish.core.refs import GHCR, GITHUB_COM, Flavour, Target, is_ghes, parse_image
+from gh_docker_publish.core.refs import GHCR, GITHUB_COM, Flavour, Target, is_ghes
 from gh_docker_publish.core.settings import Settings
 from gh_docker_publish.edges.registry_api import answers_like_registry
 from gh_docker_publish.errors import RegistryError
@@ -104,7 +104,7 @@ def choose(
     Raises:
         RegistryError: no host answered the probe; the message lists what each answered.
     """
-    if settings.registry != "auto" or parse_image(settings.image).domain:
+    if settings.registry != "auto" or settings.destination.domain:
         return None
     if not is_ghes(ctx.server_host):
         return None
@@ -134,7 +134,7 @@ def explain(
     """One log line: which registry and flavour this run publishes to, and why."""
     if probed is not None and probed.host == target.registry:
         return probed.describe()
-    if parse_image(settings.image).domain:
+    if settings.destination.domain:
         why = "named in 'image'"
     elif settings.registry != "auto":
         why = "given in 'registry'"

@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 from gh_docker_publish.core import credentials, metadata, refs, tags
 from gh_docker_publish.core.context import RunContext
 from gh_docker_publish.core.credentials import UNKNOWN, Credential, PackageLink
+from gh_docker_publish.core.refs import Target
 from gh_docker_publish.core.settings import Settings
 from gh_docker_publish.edges import builders, engine, preflight, registries, registry_api, report
 from gh_docker_publish.edges.gha import Console
@@ -45,30 +46,42 @@ class Services:
 
 @dataclass(frozen=True)
 class Plan:
-    """What a run will do, known before touching the daemon or the registry."""
+    """What a run will do, known before touching the daemon or the registry: made once
+    (``plan``), carried through the run, and what the dry run prints (``render_plan``)."""
 
     target: refs.Target
     tags: tuple[str, ...]
     refs: tuple[str, ...]
     push: bool
     push_reason: str
+    #: The labels from the inputs and the run's facts (the repository's own facts, read
+    #: from the API during the run, are added to the image's labels then).
+    labels: dict[str, str] = field(default_factory=dict)
+    #: The push credential once chosen (the dry run chooses it without any API call).
+    credential: Credential | None = None
+
+    def retarget(self, target: Target) -> Plan:
+        """The same plan for the registry the GHES probe found."""
+        return replace(self, target=target, refs=tuple(target.ref(tag) for tag in self.tags))
 
 
 def plan_tags(settings: Settings, ctx: RunContext, now: datetime) -> tuple[str, ...]:
-    """The run's tags (pure). ``type=`` rules are only checked here, so ``run`` calls this
-    before the GHES registry probe: a bad rule must not wait for the network.
+    """The run's tags (pure), for pull mode's ``tags``.
 
     Raises:
         InputError: a rule is wrong, or no tag applies to this event.
     """
-    tag_list = metadata.compute_metadata(settings, ctx, now=now).tags
-    if not tag_list:
+    return _checked_tags(metadata.compute_metadata(settings, ctx, now=now), ctx)
+
+
+def _checked_tags(meta: metadata.Metadata, ctx: RunContext) -> tuple[str, ...]:
+    if not meta.tags:
         raise InputError(
             "tags",
             f"no tag applies to this '{ctx.event_name or 'unknown'}' event.",
             hint="Add a plain tag or a rule that fires on this event (e.g. type=sha).",
         )
-    return tag_list
+    return meta.tags
 
 
 def plan(
@@ -77,7 +90,9 @@ def plan(
     now: datetime,
     probed: registries.RegistryChoice | None = None,
 ) -> Plan:
-    """The pure part of a run: where the image goes, its tags, and whether it is pushed.
+    """The pure part of a run: where the image goes, its tags and labels, and whether it is
+    pushed. ``run`` makes it before the GHES registry probe (a bad rule must not wait for
+    the network) and retargets it to the probed registry.
 
     ``probed``: the GHES registry ``registries.choose`` found (None: refs decides alone).
 
@@ -87,7 +102,8 @@ def plan(
     target = refs.resolve_target(
         settings, ctx, probed_registry=probed.host if probed else None
     )
-    tag_list = plan_tags(settings, ctx, now)
+    meta = metadata.compute_metadata(settings, ctx, now=now, repository=target.repository)
+    tag_list = _checked_tags(meta, ctx)
     decision = tags.push_decision(settings.push, ctx.event_name, ctx.is_fork_pull_request)
     return Plan(
         target=target,
@@ -95,7 +111,36 @@ def plan(
         refs=tuple(target.ref(tag) for tag in tag_list),
         push=decision.push,
         push_reason=decision.reason,
+        labels=dict(meta.labels),
     )
+
+
+def dry_run(settings: Settings, ctx: RunContext, now: datetime) -> tuple[Plan, str]:
+    """The plan with its push credential chosen from the inputs alone (no daemon, no
+    registry, no API call), and why no token is usable ("" when one is)."""
+    the_plan = plan(settings, ctx, now)
+    if not the_plan.push:
+        return the_plan, ""
+    try:
+        return replace(the_plan, credential=credentials.choose_token(
+            settings, ctx, the_plan.target)), ""
+    except PublishError as exc:
+        return the_plan, str(exc)
+
+
+def render_plan(the_plan: Plan, token_problem: str = "") -> str:
+    """The dry run's text: image, refs, token (or why none) or why not pushing, labels."""
+    lines = [f"image:    {the_plan.target.name}", "refs:"]
+    lines += [f"  {ref}" for ref in the_plan.refs]
+    if the_plan.credential is not None:
+        lines.append(f"token:    {the_plan.credential.describe()}")
+    elif the_plan.push:
+        lines.append(f"token:    none usable: {token_problem}")
+    else:
+        lines.append(f"push:     no ({the_plan.push_reason})")
+    lines.append("labels:")
+    lines += [f"  {key}={value}" for key, value in sorted(the_plan.labels.items())]
+    return "\n".join(lines)
 
 
 def run(
@@ -111,9 +156,12 @@ def run(
     for note in settings.notices:
         console.notice(note)
     now = services.now()
-    plan_tags(settings, ctx, now)  # inputs before the network: choose() may probe GHES
-    probed = registries.choose(settings, ctx)
-    the_plan = plan(settings, ctx, now, probed)
+    the_plan = plan(settings, ctx, now)  # every input checked before the network
+    probed = registries.choose(settings, ctx)  # may probe the GHES registries
+    if probed is not None:
+        the_plan = the_plan.retarget(
+            refs.resolve_target(settings, ctx, probed_registry=probed.host)
+        )
     target = the_plan.target
     for warning in target.warnings:
         console.warning(warning)
@@ -126,6 +174,7 @@ def run(
     credential: Credential | None = None
     if the_plan.push:
         credential = _choose_credential(settings, ctx, target, console, apis)
+        the_plan = replace(the_plan, credential=credential)
         console.info(f"Token: {credential.describe()}")
     else:
         console.info(f"Not pushing: {the_plan.push_reason}")
