@@ -30,11 +30,15 @@ import requests
 from gh_docker_publish.core.context import RunContext
 from gh_docker_publish.core.refs import GHCR, GITHUB_COM, Flavour, Target, is_ghes
 from gh_docker_publish.core.settings import Settings
-from gh_docker_publish.edges.registry_api import answers_like_registry
+from gh_docker_publish.edges.registry_api import (
+    answers_like_registry,
+    base_url,
+    ping_anonymously,
+    scheme_for,
+)
 from gh_docker_publish.errors import RegistryError
 
 IsolationMode = Literal["auto", "true", "false"]
-PROBE_TIMEOUT = (3.05, 5.0)  # connect, read: a registry answers /v2/ at once
 GHES_PACKAGES_DOCS = (
     "https://docs.github.com/en/enterprise-server@latest/packages/"
     "working-with-a-github-packages-registry"
@@ -67,19 +71,14 @@ def candidates(server_host: str) -> list[tuple[str, Flavour, str]]:
     ]
 
 
-def _get(url: str) -> requests.Response:
-    # No redirects: a web front end redirecting /v2/ to a login page is not a registry.
-    return requests.get(url, timeout=PROBE_TIMEOUT, allow_redirects=False)
-
-
-def probe(server_url: str, get: Getter = _get) -> tuple[RegistryChoice | None, list[str]]:
+def probe(
+    server_url: str, get: Getter = ping_anonymously
+) -> tuple[RegistryChoice | None, list[str]]:
     """Ask each GHES registry host for ``/v2/``; return the first that answers like a
     registry, and one line per host asked (what it answered) for the log and errors."""
-    split = urlsplit(server_url)
-    scheme = split.scheme or "https"
     tried: list[str] = []
-    for host, flavour, what in candidates(split.netloc):
-        url = f"{scheme}://{host}/v2/"
+    for host, flavour, what in candidates(urlsplit(server_url).netloc):
+        url = f"{base_url(host, scheme_for(host, server_url))}/v2/"
         try:
             response = get(url)
         except requests.RequestException as exc:
@@ -96,7 +95,7 @@ def probe(server_url: str, get: Getter = _get) -> tuple[RegistryChoice | None, l
 
 
 def choose(
-    settings: Settings, ctx: RunContext, get: Getter = _get
+    settings: Settings, ctx: RunContext, get: Getter = ping_anonymously
 ) -> RegistryChoice | None:
     """The GHES registry for ``registry: auto``, or ``None`` where ``refs`` decides alone
     (an explicit registry, a host in 'image', github.com, ``*.ghe.com``).

@@ -242,6 +242,15 @@ def answers_like_registry(response: requests.Response) -> bool:
     return response.status_code == 401 and "WWW-Authenticate" in response.headers
 
 
+PROBE_TIMEOUT = (3.05, 5.0)  # connect, read: a registry answers /v2/ at once
+
+
+def ping_anonymously(url: str) -> requests.Response:
+    """``GET /v2/`` without credentials, for "is there a registry here" (the GHES probe).
+    No redirects: a web front end redirecting /v2/ to a login page is not a registry."""
+    return requests.get(url, timeout=PROBE_TIMEOUT, allow_redirects=False)
+
+
 def error_text(response: requests.Response) -> str:
     """The registry's error message (distribution's ``{"errors": [...]}``) or the status."""
     try:
