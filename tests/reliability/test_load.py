@@ -47,7 +47,7 @@ def _cli(testbed: Any, token: str, image: str, tags: str, out: Path) -> subproce
 
 
 def _outputs(path: Path) -> dict[str, str]:
-    from tests.e2e.harness import parse_env_file
+    from tests.harness.runner import parse_env_file
 
     return dict(parse_env_file(path.read_text())) if path.exists() else {}
 
