@@ -33,7 +33,7 @@ from gh_docker_publish.edges import (
 from gh_docker_publish.edges.gha import Console
 from gh_docker_publish.edges.github_api import ApiClients, GitHubApi, RepositoryInfo
 from gh_docker_publish.errors import BuildError, InputError, PublishError, PushError
-from gh_docker_publish.flows import post_step, pull
+from gh_docker_publish.flows import platforms, post_step, pull
 
 ApiFactory = Callable[[str, str], GitHubApi]
 CONTEXT_ONLY = "the labels use the run context only."
@@ -177,6 +177,8 @@ def run(
     console.info(registries.explain(target, settings, ctx, probed))
     # The daemon first: without one nothing else matters, and it answers in milliseconds.
     client = engine.connect(services.docker_host, timeout=services.docker_timeout)
+    # What this engine's builder cannot build is refused now, before any registry call.
+    builder, builder_reason = _choose_builder(client, settings, services, console)
 
     apis = ApiClients(services.github_api, ctx.api_url)  # one client per token this run
     scheme = registry_api.scheme_for(target.registry, ctx.server_url)
@@ -214,13 +216,12 @@ def run(
 
     # Base images of other owners: pulled now with a token that reads them (pull.py).
     settings = pull.prepare_bases(client, settings, ctx, target, credential, console, apis)
-    built = _build(client, settings, the_plan, image_labels, console, services, credential)
+    request = _request(settings, the_plan, image_labels, credential)
     result = report.PublishResult(
         image=target.name,
         registry=target.registry,
         tags=the_plan.tags,
         refs=the_plan.refs,
-        imageid=built.image_id,
         package_url=refs.package_url(target, ctx),
         token_source=credential.source if credential else "",
         username=credential.username if credential else "",
@@ -231,8 +232,14 @@ def run(
         separators=(settings.sep_tags, settings.sep_labels, settings.sep_annotations),
         export_env=settings.metadata_env.set_output_env,
         push_skipped_reason="" if the_plan.push else the_plan.push_reason,
-        builder=built.builder,
+        builder=builder.name,
     )
+    if len(settings.platforms) > 1 and isinstance(builder, builders.BuildKitBuilder):
+        return _publish_platforms(
+            builder, request, result, the_plan, credential, ctx, console, retry, started
+        )
+    built = _build(builder, builder_reason, request, the_plan, console)
+    result = replace(result, imageid=built.image_id, builder=built.builder)
     if credential is None:
         result = replace(result, not_landed=the_plan.refs, seconds=time.monotonic() - started)
         report.write(result, console)
@@ -370,23 +377,15 @@ def _check_dockerfile(settings: Settings) -> None:
         raise InputError("file", exc.message, hint=exc.hint) from exc
 
 
-def _build(
-    client: Any,
+def _request(
     settings: Settings,
     the_plan: Plan,
     image_labels: dict[str, str],
-    console: Console,
-    services: Services,
     credential: Credential | None,
-) -> builders.BuildResult:
-    """Build with the builder the ``builder`` input picks (auto: BuildKit when buildx works,
-    said in the log with the reason); its output is fenced so it cannot issue commands.
-
-    Our registry login goes to buildx too (private base images on the same registry, a
-    registry cache), in a private DOCKER_CONFIG whose path is saved as state so the
-    action's post step removes it should this process be killed before its ``finally``.
-    """
-    request = builders.BuildRequest(
+) -> builders.BuildRequest:
+    """What to build. Our registry login goes to buildx too (private base images on the
+    same registry, a registry cache, BuildKit's own push)."""
+    return builders.BuildRequest(
         context=Path(settings.context),
         # The path as given (relative to the cwd), links not resolved: BuildKit resolves a
         # linked Dockerfile inside its own directory and looks for <name>.dockerignore
@@ -403,14 +402,54 @@ def _build(
         cache_from=settings.cache_from,
         cache_to=settings.cache_to,
         provenance=settings.provenance,
+        sbom=settings.sbom,
         credentials=(credential,) if credential else (),
     )
+
+
+def _choose_builder(
+    client: Any, settings: Settings, services: Services, console: Console
+) -> tuple[builders.Builder, str]:
+    """The builder the ``builder`` input picks (auto: BuildKit when buildx works), checked
+    against what this engine can build: cache exports and attestations its image store
+    cannot make, a RUN on a platform the host cannot execute. All before any registry call.
+
+    buildx's private DOCKER_CONFIG path is saved as state so the action's post step
+    removes it should this process be killed before its ``finally``.
+    """
     builder, reason = builders.detect_builder(
         settings.builder,
         client,
         services.docker_host,
         on_config_dir=lambda path: console.save_state(post_step.STATE_NAME, str(path)),
     )
+    if isinstance(builder, builders.BuildKitBuilder):
+        probe = builders.BuildRequest(
+            context=Path(settings.context), cache_to=settings.cache_to,
+            provenance=settings.provenance, sbom=settings.sbom,
+        )
+        version = engine.daemon_version(client)["version"]
+        builders.refuse_docker_driver_limits(
+            probe, builder.containerd_store, f"Docker Engine {version}".strip()
+        )
+        if settings.platforms:
+            builders.refuse_foreign_runs(
+                Path(settings.file).read_text(encoding="utf-8", errors="replace"),
+                settings.target or None, settings.platforms,
+                builders.runnable_platforms(client),
+            )
+    return builder, reason
+
+
+def _build(
+    builder: builders.Builder,
+    reason: str,
+    request: builders.BuildRequest,
+    the_plan: Plan,
+    console: Console,
+) -> builders.BuildResult:
+    """Build into the daemon with the chosen builder, said in the log with the reason; its
+    output is fenced so it cannot issue commands."""
     console.info(f"Builder: {builder.name} ({reason})")
     try:
         with (
@@ -421,6 +460,68 @@ def _build(
     except BuildError as failure:
         _show_build_tail(failure, console)
         raise
+
+
+def _publish_platforms(
+    builder: builders.BuildKitBuilder,
+    request: builders.BuildRequest,
+    result: report.PublishResult,
+    the_plan: Plan,
+    credential: Credential | None,
+    ctx: RunContext,
+    console: Console,
+    retry: engine.RetryPolicy,
+    started: float,
+) -> report.PublishResult:
+    """Several platforms: BuildKit builds and pushes, one index under every tag
+    (flows/platforms.py). Without a push there is nothing to hold an index, so each
+    platform is only built (the classic store cannot load an index)."""
+    target = the_plan.target
+    how = ("containerd image store: BuildKit pushes the index" if builder.containerd_store
+           else "classic image store: one build per platform, then one index")
+    console.info(f"Builder: buildkit, {len(request.platforms)} platforms ({how})")
+    if credential is None:
+        image_id = ""
+        for platform in request.platforms:
+            only = replace(request, platforms=(platform,), tags=())
+            image_id = _build(builder, "not pushed", only, the_plan, console).image_id
+        result = replace(result, imageid=image_id, not_landed=the_plan.refs,
+                         seconds=time.monotonic() - started)
+        report.write(result, console)
+        return result
+    registry = registry_api.RegistryClient(
+        credential, scheme=registry_api.scheme_for(target.registry, ctx.server_url),
+        deadline=retry.deadline,
+    )
+    try:
+        with (
+            console.group(f"Build and push {target.name} for {', '.join(request.platforms)}"),
+            console.stop_commands(),
+        ):
+            done = platforms.publish(
+                builder.pusher(retry), request, registry, builder.containerd_store, console
+            )
+    except PushError as failure:
+        partial = replace(
+            result, pushed=bool(failure.landed), landed=tuple(failure.landed),
+            not_landed=tuple(failure.not_landed), ref_digests=failure.digests,
+            digest=next(iter(failure.digests.values()), ""),
+            platforms=failure.platforms_landed,
+            platforms_not_landed=tuple(failure.platforms_not_landed),
+            seconds=time.monotonic() - started,
+        )
+        report.write(partial, console)
+        raise
+    except BuildError as failure:
+        _show_build_tail(failure, console)
+        raise
+    result = replace(
+        result, digest=done.digest, imageid=done.image_id, pushed=True, landed=done.landed,
+        ref_digests=done.ref_digests, platforms=done.platforms,
+        seconds=time.monotonic() - started,
+    )
+    report.write(result, console)
+    return result
 
 
 def _show_build_tail(failure: BuildError, console: Console) -> None:
