@@ -70,6 +70,11 @@ class BuildError(PublishError):
         super().__init__(message, hint=hint)
         self.log_tail = list(log_tail)
 
+    @classmethod
+    def builder_unreachable(cls, where: str, reason: str, *, hint: str) -> BuildError:
+        """The ``builder`` input names BuildKit elsewhere that does not answer as one."""
+        return cls(f"Input 'builder': {where} {reason}; nothing was built.", hint=hint)
+
 
 class PushError(RegistryError):
     """A push failed part-way: says which refs landed (with digests) and which did not,

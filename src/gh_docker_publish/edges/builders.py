@@ -77,6 +77,9 @@ class BuildResult:
     builder: str
     log_tail: tuple[str, ...]
     seconds: float
+    #: The manifest digest BuildKit pushed under every tag itself ("" : nothing pushed yet,
+    #: the engine pushes from the daemon).
+    pushed_digest: str = ""
 
 
 class Builder(Protocol):
@@ -411,7 +414,7 @@ class BuildKitBuilder:
         """The buildx command line. Build args and labels are not secrets; no token here,
         and for secrets only their ids, file paths and variable names."""
         provenance = self._provenance or request.provenance
-        args = [self._buildx, "build", "--load", "--progress=plain"]
+        args = [self._buildx, "build", *self.output_args(), "--progress=plain"]
         args += [f"--provenance={'true' if provenance else 'false'}"]
         args += ["--iidfile", str(iidfile), "--metadata-file", str(metadata)]
         args += ["--file", str(request.dockerfile_path())]
@@ -438,6 +441,29 @@ class BuildKitBuilder:
         args.append(str(request.context))
         return args
 
+    # Hooks a BuildKit elsewhere overrides (edges/buildx_builders.py).
+
+    def output_args(self) -> list[str]:
+        """Where the image goes: into this daemon, which the engine then pushes from."""
+        return ["--load"]
+
+    def limits(self, request: BuildRequest) -> list[str]:
+        """What this builder cannot build, known before sending the context."""
+        return docker_driver_limits(request, self._containerd_store)
+
+    def environment(self, config_dir: Path, extra: Mapping[str, str]) -> dict[str, str]:
+        """buildx's environment: our daemon, the private DOCKER_CONFIG."""
+        return _cli_env(self._host, config_dir, extra)
+
+    def prepare(self, env: Mapping[str, str], log: Log) -> None:
+        """Run before the build, in ``env`` (nothing to set up for this daemon's BuildKit)."""
+
+    def result(self, iidfile: Path, metadata: Path, lines: LineLog, started: float) -> BuildResult:
+        image_id = _read_image_id(iidfile, metadata)
+        if not image_id:
+            raise BuildError("docker buildx did not report an image ID.", log_tail=list(lines.tail))
+        return BuildResult(image_id, self.name, tuple(lines.tail), time.monotonic() - started)
+
     def build(self, request: BuildRequest, log: Log) -> BuildResult:
         """Run buildx, stream its plain progress, read the image ID from --iidfile.
 
@@ -445,7 +471,7 @@ class BuildKitBuilder:
         while buildx runs; if we are interrupted (SIGTERM -> ``Terminated``), buildx is
         stopped before the directory is removed, so it cannot recreate files in it.
         """
-        problems = docker_driver_limits(request, self._containerd_store)
+        problems = self.limits(request)
         if problems:
             raise BuildError(
                 "BuildKit on this daemon cannot build what was asked: " + "; ".join(problems),
@@ -458,13 +484,15 @@ class BuildKitBuilder:
             if self._on_config_dir is not None:
                 self._on_config_dir(cfg)
             iidfile, metadata = cfg / "iid", cfg / "metadata.json"
+            env = self.environment(cfg, secret_env)
+            self.prepare(env, log)
             try:
                 proc = subprocess.Popen(
                     self.argv(request, iidfile, metadata),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
-                    env=_cli_env(self._host, cfg, secret_env),
+                    env=env,
                     text=True,
                     encoding="utf-8",
                     errors="replace",
@@ -487,10 +515,7 @@ class BuildKitBuilder:
                 errors = [ln for ln in lines.tail if ln.startswith("ERROR:")]
                 reason = errors[-1] if errors else f"docker buildx exited with {proc.returncode}"
                 raise BuildError(f"The build failed: {reason}", log_tail=list(lines.tail))
-            image_id = _read_image_id(iidfile, metadata)
-        if not image_id:
-            raise BuildError("docker buildx did not report an image ID.", log_tail=list(lines.tail))
-        return BuildResult(image_id, self.name, tuple(lines.tail), time.monotonic() - started)
+            return self.result(iidfile, metadata, lines, started)
 
 
 def _stop(proc: subprocess.Popen[str], grace: float = 10.0) -> None:

@@ -20,7 +20,15 @@ from gh_docker_publish.core import credentials, labels, refs, tags
 from gh_docker_publish.core.context import RunContext
 from gh_docker_publish.core.credentials import UNKNOWN, PackageLink, TokenChoice
 from gh_docker_publish.core.settings import Settings
-from gh_docker_publish.edges import builders, engine, preflight, registries, registry_api, report
+from gh_docker_publish.edges import (
+    builders,
+    buildx_builders,
+    engine,
+    preflight,
+    registries,
+    registry_api,
+    report,
+)
 from gh_docker_publish.edges.gha import Console
 from gh_docker_publish.edges.github_api import GitHubApi, RepositoryInfo
 from gh_docker_publish.errors import BuildError, InputError, PublishError, PushError
@@ -117,6 +125,12 @@ def run(
     target = the_plan.target
     for warning in target.warnings:
         console.warning(warning)
+    if the_plan.push:
+        refused = refs.digest_push_conflicts(
+            target, platforms=settings.platforms, provenance=settings.provenance
+        )
+        if refused is not None:
+            raise refused
     console.info(registries.explain(target, settings, ctx, probed))
     # The daemon first: without one nothing else matters, and it answers in milliseconds.
     client = engine.connect(services.docker_host, timeout=services.docker_timeout)
@@ -185,6 +199,10 @@ def run(
         report.write(result, console)
         return result
 
+    if built.pushed_digest:
+        result = _pushed_by_buildkit(result, built, time.monotonic() - started)
+        report.write(result, console)
+        return result
     preflight.after_build(client, built.image_id, target, services.image_limits, console)
     try:
         with console.group(f"Push {len(the_plan.refs)} tag(s) to {target.name}"):
@@ -368,12 +386,17 @@ def _build(
         provenance=settings.provenance,
         registry_auths={auth["serveraddress"]: auth} if auth else {},
     )
-    builder, reason = builders.detect_builder(
-        settings.builder,
-        client,
-        services.docker_host,
-        on_config_dir=lambda path: console.save_state(post_step.STATE_NAME, str(path)),
-    )
+    builder: builders.Builder
+    save_config_dir = lambda path: console.save_state(post_step.STATE_NAME, str(path))  # noqa: E731
+    if settings.builder_location is not None:
+        builder, reason = buildx_builders.elsewhere_builder(
+            settings.builder_location, client, services.docker_host, push=auth is not None,
+            buildx=builders.buildx_plugin(), on_config_dir=save_config_dir,
+        )
+    else:
+        builder, reason = builders.detect_builder(
+            settings.builder, client, services.docker_host, on_config_dir=save_config_dir
+        )
     console.info(f"Builder: {builder.name} ({reason})")
     try:
         with (
@@ -384,6 +407,21 @@ def _build(
     except BuildError as failure:
         _show_build_tail(failure, console)
         raise
+
+
+def _pushed_by_buildkit(
+    result: report.PublishResult, built: builders.BuildResult, seconds: float
+) -> report.PublishResult:
+    """BuildKit elsewhere pushed every tag itself (buildx --push succeeded): all landed,
+    under the one manifest digest it reported."""
+    return replace(
+        result,
+        digest=built.pushed_digest,
+        pushed=True,
+        landed=result.refs,
+        ref_digests=dict.fromkeys(result.refs, built.pushed_digest),
+        seconds=seconds,
+    )
 
 
 def _show_build_tail(failure: BuildError, console: Console) -> None:

@@ -1,0 +1,322 @@
+"""BuildKit elsewhere, as the ``builder`` input names it (issue 13): check that it answers
+before the build, point buildx at it, and let BuildKit push the image itself.
+
+- Another Docker Engine: buildx's ``docker`` driver through ``DOCKER_HOST`` (and
+  ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH`` for TCP with TLS), the default context the
+  docker CLI derives from them; no context is written anywhere.
+- A remote buildkitd: ``buildx create --driver remote tcp://…`` with the ``cacert``,
+  ``cert``, ``key`` and ``servername`` driver options (docs.docker.com "Remote driver").
+- A builder container on this daemon (``buildx_buildkit_<node>``, as
+  docker/setup-buildx-action starts it): ``buildx create --driver docker-container --node
+  <node>``. That driver reuses a container of that name and talks to it through the
+  Engine API (buildx driver/docker-container), so the action image needs no docker CLI,
+  which the remote driver's ``docker-container://`` helper would run.
+
+Each builder is created in a BUILDX_CONFIG inside the private DOCKER_CONFIG, so it is ours
+and goes when that directory goes: nothing depends on HOME or outlives the run, and
+``buildx rm`` is never run (it would remove the user's container). The only credential
+buildx sees is the chosen token in that DOCKER_CONFIG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import docker.tls
+import requests
+
+from gh_docker_publish.core.builder_location import (
+    BUILDX_CONTAINER_PREFIX,
+    BuilderLocation,
+)
+from gh_docker_publish.core.progress import Log
+from gh_docker_publish.edges.builders import (
+    BuildKitBuilder,
+    BuildRequest,
+    BuildResult,
+    LineLog,
+    docker_driver_limits,
+    uses_containerd_store,
+)
+from gh_docker_publish.errors import BuildError
+
+#: Seconds to wait for an endpoint to answer before the build is given up.
+PROBE_TIMEOUT = 5.0
+# An HTTP/2 client's first bytes (RFC 9113 §3.4); a gRPC server (BuildKit) answers with
+# a SETTINGS frame (type 0x4), anything else with something else or nothing.
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+_H2_SETTINGS = 0x4
+_HINTS = {
+    "docker": "Check that the Docker Engine runs and that this address reaches it (the "
+    "socket is mounted, the port is open), or use builder: auto.",
+    "remote": "Check that buildkitd listens there (buildkitd --addr tcp://0.0.0.0:PORT) "
+    "and, for TLS, that builder-cacert signed its certificate and builder-servername "
+    "(default: the host) is a name in it.",
+    "docker-container": "Start the builder first (docker/setup-buildx-action with driver: "
+    "docker-container) and pass its name output, or the container's name.",
+}
+
+
+@dataclass(frozen=True)
+class Reached:
+    """What the probe found: the container to attach to, the other engine's store."""
+
+    container: str = ""
+    containerd_store: bool = False
+    detail: str = ""
+
+
+def probe(location: BuilderLocation, client: Any, timeout: float = PROBE_TIMEOUT) -> Reached:
+    """Check ``location`` answers as BuildKit can be reached there; before the build.
+
+    Raises:
+        BuildError.builder_unreachable: down, refusing TLS, not BuildKit, no container.
+    """
+    if location.driver == "docker":
+        return _probe_engine(location, timeout)
+    if location.driver == "remote":
+        _probe_buildkitd(location, timeout)
+        return Reached(detail=location.describe())
+    return _find_container(location, client)
+
+
+def _unreachable(location: BuilderLocation, reason: str) -> BuildError:
+    return BuildError.builder_unreachable(
+        location.describe(), reason, hint=_HINTS[location.driver]
+    )
+
+
+def _probe_engine(location: BuilderLocation, timeout: float) -> Reached:
+    tls: docker.tls.TLSConfig | bool = False
+    if location.tls.given():
+        cert = (location.tls.cert, location.tls.key) if location.tls.cert else None
+        tls = docker.tls.TLSConfig(
+            client_cert=cert, ca_cert=location.tls.cacert or None, verify=True
+        )
+    address = location.address
+    try:
+        other = docker.APIClient(base_url=address, version="auto", timeout=timeout, tls=tls)
+        version = other.version()
+        containerd_store = uses_containerd_store(other)
+    except requests.exceptions.SSLError as exc:
+        raise _unreachable(location, f"refused TLS ({exc})") from exc
+    except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+        raise _unreachable(location, f"does not answer as a Docker Engine ({exc})") from exc
+    return Reached(
+        containerd_store=containerd_store,
+        detail=f"{location.describe()} (Docker Engine {version.get('Version')})",
+    )
+
+
+def _probe_buildkitd(location: BuilderLocation, timeout: float) -> None:
+    """Connect, do TLS when TLS inputs are given, and see an HTTP/2 (gRPC) answer."""
+    host_port = location.host_port()
+    assert host_port is not None  # parse_builder_location checked the form
+    try:
+        raw = socket.create_connection(host_port, timeout=timeout)
+    except OSError as exc:
+        raise _unreachable(location, f"is down or unreachable ({exc})") from exc
+    with contextlib.ExitStack() as stack:
+        conn: socket.socket = stack.enter_context(raw)
+        if location.tls.given():
+            try:
+                conn = stack.enter_context(_tls_wrap(raw, location, host_port[0]))
+            except (ssl.SSLError, OSError) as exc:
+                raise _unreachable(location, f"refused TLS ({exc})") from exc
+        try:
+            conn.sendall(_H2_PREFACE)
+            head = conn.recv(9)
+        except OSError as exc:
+            raise _unreachable(location, f"closed the connection ({exc})") from exc
+    if len(head) < 4 or head[3] != _H2_SETTINGS:
+        plain = " (it may want TLS: set builder-cacert)" if not location.tls.given() else ""
+        raise _unreachable(location, f"does not answer as BuildKit (gRPC){plain}")
+
+
+def _tls_wrap(raw: socket.socket, location: BuilderLocation, host: str) -> ssl.SSLSocket:
+    tls = location.tls
+    context = ssl.create_default_context(cafile=tls.cacert or None)
+    if tls.cert:
+        context.load_cert_chain(tls.cert, tls.key)
+    context.set_alpn_protocols(["h2"])
+    return context.wrap_socket(raw, server_hostname=tls.servername or host)
+
+
+def _find_container(location: BuilderLocation, client: Any) -> Reached:
+    """The container itself, or the one buildx runs for node 0 of a builder of that name
+    (setup-buildx-action's ``name`` output)."""
+    name = location.address
+    candidates = [name] if name.startswith(BUILDX_CONTAINER_PREFIX) else []
+    candidates.append(f"{BUILDX_CONTAINER_PREFIX}{name}0")
+    for candidate in candidates:
+        try:
+            client.inspect_container(candidate)
+        except docker.errors.NotFound:
+            continue
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise _unreachable(location, f"cannot be looked up ({exc})") from exc
+        return Reached(container=candidate, detail=f"the builder container {candidate}")
+    raise _unreachable(
+        location,
+        "is not on this daemon (looked for containers "
+        + " and ".join(candidates)
+        + "; buildx builder containers are named buildx_buildkit_<builder>0)",
+    )
+
+
+class ElsewhereBuilder(BuildKitBuilder):
+    """``buildx build --push`` on BuildKit elsewhere: there the image is not in this
+    daemon, so BuildKit pushes it (``--load`` into the daemon when the run does not push)."""
+
+    name = "buildkit"
+
+    def __init__(
+        self,
+        location: BuilderLocation,
+        reached: Reached,
+        docker_host: str | None,
+        *,
+        push: bool,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(docker_host, containerd_store=reached.containerd_store, **kwargs)
+        self.location = location
+        self._reached = reached
+        self._push = push
+        self.builder_name = f"gh-docker-publish-{secrets.token_hex(4)}"
+
+    def output_args(self) -> list[str]:
+        args = ["--push" if self._push else "--load"]
+        if self.location.driver != "docker":
+            args += ["--builder", self.builder_name]
+        return args
+
+    def limits(self, request: BuildRequest) -> list[str]:
+        """Another engine's docker driver has that engine's store's limits."""
+        if self.location.driver == "docker":
+            return docker_driver_limits(request, self._reached.containerd_store)
+        return []
+
+    def environment(self, config_dir: Path, extra: Mapping[str, str]) -> dict[str, str]:
+        env = super().environment(config_dir, extra)
+        env["BUILDX_CONFIG"] = str(config_dir / "buildx")  # throw-away, with the config
+        for var in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"):
+            env.pop(var, None)
+        if self.location.driver == "docker":
+            env["DOCKER_HOST"] = self.location.address
+            if self.location.tls.given():
+                env["DOCKER_TLS_VERIFY"] = "1"
+                env["DOCKER_CERT_PATH"] = str(_engine_cert_dir(self.location, config_dir))
+        return env
+
+    def create_argv(self) -> list[str]:
+        """``buildx create`` for our builder ([] for another engine: its default builder)."""
+        if self.location.driver == "docker":
+            return []
+        args = [self._buildx, "create", "--name", self.builder_name]
+        if self.location.driver == "docker-container":
+            node = self._reached.container.removeprefix(BUILDX_CONTAINER_PREFIX)
+            return [*args, "--driver", "docker-container", "--node", node]
+        tls = self.location.tls
+        for key, value in (
+            ("cacert", tls.cacert), ("cert", tls.cert), ("key", tls.key),
+            ("servername", tls.servername),
+        ):
+            if value:
+                args += ["--driver-opt", f"{key}={value}"]
+        return [*args, "--driver", "remote", self.location.address]
+
+    def prepare(self, env: Mapping[str, str], log: Log) -> None:
+        argv = self.create_argv()
+        if not argv:
+            return
+        try:
+            done = subprocess.run(
+                argv, env=dict(env), capture_output=True, text=True, timeout=60, check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise BuildError(f"Cannot run {self._buildx} create: {exc}") from exc
+        if done.returncode != 0:
+            raise BuildError.builder_unreachable(
+                self.location.describe(),
+                f"could not be set up as a buildx builder: {done.stderr.strip()}",
+                hint=_HINTS[self.location.driver],
+            )
+        log.info(f"buildx builder {self.builder_name}: {self._reached.detail}")
+
+    def result(self, iidfile: Path, metadata: Path, lines: LineLog, started: float) -> BuildResult:
+        """The image's config digest as its ID, and the manifest digest BuildKit pushed."""
+        if not self._push:
+            return super().result(iidfile, metadata, lines, started)
+        meta = _read_metadata(metadata)
+        pushed = str(meta.get("containerimage.digest", ""))
+        image_id = str(meta.get("containerimage.config.digest") or pushed)
+        if not pushed:
+            raise BuildError(
+                "docker buildx pushed but did not report the manifest digest.",
+                log_tail=list(lines.tail),
+            )
+        return BuildResult(
+            image_id, self.name, tuple(lines.tail), time.monotonic() - started,
+            pushed_digest=pushed,
+        )
+
+
+def _engine_cert_dir(location: BuilderLocation, config_dir: Path) -> Path:
+    """The files under the names DOCKER_CERT_PATH wants, linked (the key is not copied)."""
+    where = config_dir / "engine-tls"
+    where.mkdir(mode=0o700, exist_ok=True)
+    tls = location.tls
+    for name, path in (("ca.pem", tls.cacert), ("cert.pem", tls.cert), ("key.pem", tls.key)):
+        if path:
+            (where / name).symlink_to(path)
+    return where
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    with contextlib.suppress(OSError, ValueError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict):
+            return data
+    return {}
+
+
+def elsewhere_builder(
+    location: BuilderLocation,
+    client: Any,
+    docker_host: str | None,
+    *,
+    push: bool,
+    buildx: Path | None,
+    **kwargs: Any,
+) -> tuple[ElsewhereBuilder, str]:
+    """The builder for ``location`` after checking it answers, and the reason for the log.
+
+    Raises:
+        BuildError: buildx is not installed, or the endpoint does not answer.
+    """
+    if buildx is None:
+        raise BuildError(
+            f"Input 'builder': building on {location.describe()} needs docker buildx, which "
+            "is not installed.",
+            hint="Install the docker buildx plugin (docker-buildx).",
+        )
+    reached = probe(location, client)
+    builder = ElsewhereBuilder(
+        location, reached, docker_host, push=push, buildx=buildx, **kwargs
+    )
+    verb = "pushes the image itself" if push else "loads the image into this daemon"
+    return builder, f"docker buildx on {reached.detail}, which {verb}"
