@@ -32,7 +32,7 @@ def settings(**values: str) -> Settings:
 
 def test_defaults(workspace: Path) -> None:
     s = settings()
-    assert (s.builder, s.platforms, s.build_secrets, s.provenance) == ("auto", (), (), False)
+    assert (s.builder, s.platforms, s.build_secrets, s.provenance, s.sbom) == ("auto", (), (), "", "")
     assert (s.cache_from, s.cache_to) == ((), ())
 
 
@@ -119,17 +119,20 @@ def test_argv_carries_no_secret_value(workspace: Path) -> None:
 def test_docker_driver_limits_are_named_before_the_build(workspace: Path) -> None:
     request = builders.BuildRequest(
         context=workspace,
-        platforms=("linux/amd64", "linux/arm64"),
         cache_to=("type=inline", "type=registry,ref=example.test/o/app:cache"),
-        provenance=True,
+        provenance="mode=max",
+        sbom="true",
     )
-    problems = builders.docker_driver_limits(request, containerd_store=False)
+    problems = builders.docker_driver_limits(request, False, "Docker Engine 20.10.24")
     assert len(problems) == 3
-    assert "manifest list" in problems[0] and "type=registry" in problems[1]
+    assert "type=registry" in problems[0] and "type=inline" not in problems[0].split(":")[0]
+    assert all("Docker Engine 20.10.24 with the classic image store" in p for p in problems)
     assert builders.docker_driver_limits(request, containerd_store=True) == []
     with pytest.raises(BuildError) as err:
         builders.BuildKitBuilder(None, buildx="/nonexistent/docker-buildx").build(request, print)
-    assert "docker-container" in str(err.value)  # explained, and buildx never ran
+    # explained (engine, store, the fixes), and buildx never ran
+    assert "containerd-snapshotter" in err.value.hint and "docker-container://" in err.value.hint
+    assert "cache-to: type=inline" in err.value.hint
 
 
 def test_classic_builder_refuses_secrets(workspace: Path) -> None:

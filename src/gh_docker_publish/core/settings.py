@@ -35,8 +35,8 @@ INPUT_NAMES = (
     "labels", "target", "pull", "no-cache", "push", "github-token", "token", "username",
     "auth", "mode", "keep-latest", "delete-untagged-older-than", "protect-tags", "dry-run",
     "digest", "builder", "platforms", "secrets", "cache-from", "cache-to", "provenance",
-    "deadline", "subdomain-isolation", "builder-cacert", "builder-cert", "builder-key",
-    "builder-servername",
+    "sbom", "deadline", "subdomain-isolation", "builder-cacert", "builder-cert",
+    "builder-key", "builder-servername",
 )
 ISOLATION_MODES = ("auto", "true", "false")
 AUTH_MODES: tuple[AuthMode, ...] = ("auto", "github-token", "token")
@@ -121,7 +121,8 @@ class Settings:
     build_secrets: tuple[build_inputs.BuildSecret, ...] = ()  # the `secrets` input
     cache_from: tuple[str, ...] = ()
     cache_to: tuple[str, ...] = ()
-    provenance: bool = False
+    provenance: str = ""  # "" (off) or buildx's --provenance value (true, mode=max)
+    sbom: str = ""  # "" (off) or buildx's --sbom value
     deadline: float = 0.0  # seconds after which no retry starts (0: the attempts bound it)
     notices: tuple[str, ...] = field(default=(), compare=False)
 
@@ -431,11 +432,12 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
     cache_to = build_inputs.parse_cache(
         split_list(values.get("cache-to", ""), commas=False), "cache-to"
     )
-    provenance = parse_bool(get("provenance"), "provenance")
+    provenance = build_inputs.parse_attestation(get("provenance"), "provenance")
+    sbom = build_inputs.parse_attestation(get("sbom"), "sbom")
     if builder == "classic":
         used = build_inputs.classic_conflicts(
             platforms=platforms, secrets=build_secrets, cache_from=cache_from,
-            cache_to=cache_to, provenance=provenance,
+            cache_to=cache_to, provenance=provenance, sbom=sbom,
         )
         if used:
             raise InputError(
@@ -492,6 +494,7 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
         cache_from=cache_from,
         cache_to=cache_to,
         provenance=provenance,
+        sbom=sbom,
         deadline=_parse_deadline(get("deadline")),
         notices=tuple(notices),
     )

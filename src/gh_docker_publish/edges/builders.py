@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -58,7 +58,8 @@ class BuildRequest:
     secrets: Sequence[BuildSecret] = ()  # BuildKit only; mounted per RUN, never in layers
     cache_from: Sequence[str] = ()  # BuildKit only; buildx --cache-from specs
     cache_to: Sequence[str] = ()  # BuildKit only; buildx --cache-to specs
-    provenance: bool = False  # BuildKit only; attestation manifests
+    provenance: str = ""  # BuildKit only; "" or buildx's --provenance value
+    sbom: str = ""  # BuildKit only; "" or buildx's --sbom value
     #: Credentials for pulling base images, by registry host. Not build secrets.
     registry_auths: Mapping[str, AuthConfig] = field(default_factory=dict)
 
@@ -77,7 +78,7 @@ class BuildResult:
     builder: str
     log_tail: tuple[str, ...]
     seconds: float
-    #: The manifest digest BuildKit pushed under every tag itself ("" : nothing pushed yet,
+    #: The manifest digest BuildKit pushed under every tag itself ("": not pushed yet,
     #: the engine pushes from the daemon).
     pushed_digest: str = ""
 
@@ -352,36 +353,89 @@ def buildx_state_dir(env: Mapping[str, str]) -> Path:
 
 #: What the ``docker`` driver (the daemon's own BuildKit) cannot do with the classic
 #: image store; buildx says so only after sending the context. Found by running buildx
-#: 0.13 against dockerd 20.10: "docker exporter does not currently support exporting
-#: manifest lists", "Cache export is not supported for the docker driver",
-#: "Attestation is not supported for the docker driver".
+#: 0.13 and 0.29 against dockerd 20.10: "Cache export is not supported for the docker
+#: driver", "Attestation is not supported for the docker driver". (Several platforms it
+#: cannot --load either; those are built one by one, see flows/platforms.py.)
 DOCKER_DRIVER_HINT = (
-    "The daemon's own BuildKit (buildx's docker driver) with the classic image store "
-    "cannot do this. It needs a BuildKit builder that pushes itself (docker buildx create "
-    "--driver docker-container, then build --push), or Docker's containerd image store "
-    "(docs.docker.com/go/build-cache-backends/, /go/attestations/); this action builds "
-    "with --load and pushes with its own token rules, so it does not create such a builder."
+    "Turn on Docker's containerd image store (daemon.json \"features\": "
+    "{{\"containerd-snapshotter\": true}}; the default from Engine 29), or set builder to "
+    "a BuildKit that exports caches and attestations (docker-container://NAME, tcp://, a "
+    "remote buildkitd), or drop the input{inline} "
+    "(docs.docker.com/go/build-cache-backends/, /go/attestations/)."
 )
 
 
-def docker_driver_limits(request: BuildRequest, containerd_store: bool) -> list[str]:
-    """The requested features the ``docker`` driver cannot build on this daemon."""
+def docker_driver_limits(
+    request: BuildRequest, containerd_store: bool, engine: str = "this Docker Engine"
+) -> list[str]:
+    """What the ``docker`` driver cannot build on this daemon, each naming the engine and
+    its image store (a list so that every problem is said at once)."""
     if containerd_store:
         return []
+    where = f"{engine} with the classic image store"
     problems = []
-    if len(request.platforms) > 1:
-        problems.append(
-            f"platforms {','.join(request.platforms)}: --load cannot load a multi-platform "
-            "manifest list into the daemon"
-        )
     exported = [spec for spec in request.cache_to if cache_type(spec) != "inline"]
     if exported:
         problems.append(
-            f"cache-to {'; '.join(exported)}: only type=inline cache export works here"
+            f"cache-to {'; '.join(exported)}: {where} exports only type=inline caches"
         )
-    if request.provenance:
-        problems.append("provenance: attestations need another driver")
+    for name, value in (("provenance", request.provenance), ("sbom", request.sbom)):
+        if value:
+            problems.append(f"{name}: {where} cannot attach attestations")
     return problems
+
+
+def refuse_docker_driver_limits(
+    request: BuildRequest, containerd_store: bool, engine: str = "this Docker Engine"
+) -> None:
+    """Raise before the build (and before any registry call) when the daemon's BuildKit
+    cannot do what was asked.
+
+    Raises:
+        BuildError: naming each input, the engine, the store, and what would make it work.
+    """
+    problems = docker_driver_limits(request, containerd_store, engine)
+    if problems:
+        inline = ", or use cache-to: type=inline" if request.cache_to else ""
+        raise BuildError(
+            "BuildKit on this daemon cannot build what was asked: " + "; ".join(problems),
+            hint=DOCKER_DRIVER_HINT.format(inline=inline),
+        )
+
+
+def buildx_build_argv(
+    buildx: str, request: BuildRequest, outputs: Sequence[str], metadata: Path
+) -> list[str]:
+    """``buildx build`` for ``request`` with ``outputs`` (``--load`` / ``--output …``): the
+    one place the inputs become flags. Build args and labels are not secrets; no token
+    here, and for secrets only their ids, file paths and variable names (``type=gha``'s
+    token stays in buildx's environment)."""
+    args = [buildx, "build", *outputs, "--progress=plain"]
+    args += [f"--provenance={request.provenance or 'false'}"]
+    if request.sbom:
+        args += [f"--sbom={request.sbom}"]
+    args += ["--metadata-file", str(metadata)]
+    args += ["--file", str(request.dockerfile_path())]
+    for key, value in request.build_args.items():
+        args += ["--build-arg", f"{key}={value}"]
+    for key, value in request.labels.items():
+        args += ["--label", f"{key}={value}"]
+    for secret in request.secrets:
+        args += ["--secret", secret.buildx_spec()]
+    for spec in request.cache_from:
+        args += ["--cache-from", spec]
+    for spec in request.cache_to:
+        args += ["--cache-to", spec]
+    if request.target:
+        args += ["--target", request.target]
+    if request.pull:
+        args.append("--pull")
+    if request.no_cache:
+        args.append("--no-cache")
+    if request.platforms:
+        args += ["--platform", ",".join(request.platforms)]
+    args.append(str(request.context))
+    return args
 
 
 class BuildKitBuilder:
@@ -397,7 +451,7 @@ class BuildKitBuilder:
         docker_host: str | None,
         *,
         buildx: str | Path | None = None,
-        provenance: bool = False,
+        provenance: bool = False,  # attach provenance to every build (tests)
         temp_dir: str | None = None,
         containerd_store: bool = False,
         on_config_dir: Callable[[Path], None] | None = None,
@@ -411,58 +465,13 @@ class BuildKitBuilder:
         self._on_config_dir = on_config_dir
 
     def argv(self, request: BuildRequest, iidfile: Path, metadata: Path) -> list[str]:
-        """The buildx command line. Build args and labels are not secrets; no token here,
-        and for secrets only their ids, file paths and variable names."""
-        provenance = self._provenance or request.provenance
-        args = [self._buildx, "build", *self.output_args(), "--progress=plain"]
-        args += [f"--provenance={'true' if provenance else 'false'}"]
-        args += ["--iidfile", str(iidfile), "--metadata-file", str(metadata)]
-        args += ["--file", str(request.dockerfile_path())]
-        for ref in request.tags:
-            args += ["--tag", ref]
-        for key, value in request.build_args.items():
-            args += ["--build-arg", f"{key}={value}"]
-        for key, value in request.labels.items():
-            args += ["--label", f"{key}={value}"]
-        for secret in request.secrets:
-            args += ["--secret", secret.buildx_spec()]
-        for spec in request.cache_from:
-            args += ["--cache-from", spec]
-        for spec in request.cache_to:
-            args += ["--cache-to", spec]
-        if request.target:
-            args += ["--target", request.target]
-        if request.pull:
-            args.append("--pull")
-        if request.no_cache:
-            args.append("--no-cache")
-        if request.platforms:
-            args += ["--platform", ",".join(request.platforms)]
-        args.append(str(request.context))
-        return args
-
-    # Hooks a BuildKit elsewhere overrides (edges/buildx_builders.py).
-
-    def output_args(self) -> list[str]:
-        """Where the image goes: into this daemon, which the engine then pushes from."""
-        return ["--load"]
-
-    def limits(self, request: BuildRequest) -> list[str]:
-        """What this builder cannot build, known before sending the context."""
-        return docker_driver_limits(request, self._containerd_store)
-
-    def environment(self, config_dir: Path, extra: Mapping[str, str]) -> dict[str, str]:
-        """buildx's environment: our daemon, the private DOCKER_CONFIG."""
-        return _cli_env(self._host, config_dir, extra)
-
-    def prepare(self, env: Mapping[str, str], log: Log) -> None:
-        """Run before the build, in ``env`` (nothing to set up for this daemon's BuildKit)."""
-
-    def result(self, iidfile: Path, metadata: Path, lines: LineLog, started: float) -> BuildResult:
-        image_id = _read_image_id(iidfile, metadata)
-        if not image_id:
-            raise BuildError("docker buildx did not report an image ID.", log_tail=list(lines.tail))
-        return BuildResult(image_id, self.name, tuple(lines.tail), time.monotonic() - started)
+        """The buildx command line: --load into the daemon, the image ID in --iidfile."""
+        if self._provenance and not request.provenance:
+            request = replace(request, provenance="true")
+        tags = [arg for ref in request.tags for arg in ("--tag", ref)]
+        return buildx_build_argv(
+            self._buildx, request, ["--load", "--iidfile", str(iidfile), *tags], metadata
+        )
 
     def build(self, request: BuildRequest, log: Log) -> BuildResult:
         """Run buildx, stream its plain progress, read the image ID from --iidfile.
@@ -471,51 +480,102 @@ class BuildKitBuilder:
         while buildx runs; if we are interrupted (SIGTERM -> ``Terminated``), buildx is
         stopped before the directory is removed, so it cannot recreate files in it.
         """
-        problems = self.limits(request)
-        if problems:
+        if len(request.platforms) > 1 and not self._containerd_store:
             raise BuildError(
-                "BuildKit on this daemon cannot build what was asked: " + "; ".join(problems),
-                hint=DOCKER_DRIVER_HINT,
+                f"platforms {','.join(request.platforms)}: --load cannot load a "
+                "multi-platform manifest list into a classic image store.",
+                hint="Build one platform per call (flows/platforms.py does).",
             )
-        started = time.monotonic()
-        lines = LineLog(log)
-        secret_env = {s.env: s.value for s in request.secrets if s.env}
-        with private_docker_config(request.registry_auths, self._temp_dir) as cfg:
-            if self._on_config_dir is not None:
-                self._on_config_dir(cfg)
-            iidfile, metadata = cfg / "iid", cfg / "metadata.json"
-            env = self.environment(cfg, secret_env)
-            self.prepare(env, log)
+        refuse_docker_driver_limits(request, self._containerd_store)
+        run = run_buildx(
+            lambda cfg: self.argv(request, cfg / "iid", cfg / "metadata.json"),
+            request, log, buildx=self._buildx, docker_host=self._host,
+            temp_dir=self._temp_dir, on_config_dir=self._on_config_dir,
+        )
+        image_id = run.iid or _image_id_from(run.metadata)
+        if not image_id:
+            raise BuildError("docker buildx did not report an image ID.", log_tail=run.tail)
+        return BuildResult(image_id, self.name, tuple(run.tail), run.seconds)
+
+
+@dataclass(frozen=True)
+class BuildxRun:
+    """One finished ``buildx build``: its --metadata-file, --iidfile and last lines."""
+
+    metadata: Mapping[str, Any]
+    iid: str
+    tail: list[str]
+    seconds: float
+
+
+def run_buildx(
+    argv_for: Callable[[Path], list[str]],
+    request: BuildRequest,
+    log: Log,
+    *,
+    buildx: str,
+    docker_host: str | None,
+    temp_dir: str | None = None,
+    on_config_dir: Callable[[Path], None] | None = None,
+    prepare: Callable[[Path, dict[str, str]], None] | None = None,
+) -> BuildxRun:
+    """Run buildx (``argv_for(private config dir)``), stream its plain progress.
+
+    The private DOCKER_CONFIG (registry logins for base images, cache and a direct push)
+    exists only while buildx runs; if we are interrupted (SIGTERM -> ``Terminated``),
+    buildx is stopped before the directory is removed, so it cannot recreate files in it.
+
+    ``prepare(config dir, env)`` may adjust buildx's environment and set up a builder in
+    it before the build (edges/buildx_builders.py: BuildKit elsewhere).
+
+    Raises:
+        BuildError: buildx could not start or failed; its last ERROR line is the message.
+    """
+    started = time.monotonic()
+    lines = LineLog(log)
+    secret_env = {s.env: s.value for s in request.secrets if s.env}
+    with private_docker_config(request.registry_auths, temp_dir) as cfg:
+        if on_config_dir is not None:
+            on_config_dir(cfg)
+        env = _cli_env(docker_host, cfg, secret_env)
+        if prepare is not None:
+            prepare(cfg, env)
+        try:
+            proc = subprocess.Popen(
+                argv_for(cfg),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=env,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+            )
+        except OSError as exc:
+            raise BuildError(
+                f"Cannot run {buildx}: {exc}",
+                hint="Install the docker buildx plugin (docker-buildx), or use "
+                "builder: classic.",
+            ) from exc
+        assert proc.stdout is not None
+        with proc:  # on exit: close stdout, wait for buildx
             try:
-                proc = subprocess.Popen(
-                    self.argv(request, iidfile, metadata),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    text=True,
-                    encoding="utf-8",
-                    errors="replace",
-                )
-            except OSError as exc:
-                raise BuildError(
-                    f"Cannot run {self._buildx}: {exc}",
-                    hint="Install the docker buildx plugin (docker-buildx), or use "
-                    "builder: classic.",
-                ) from exc
-            assert proc.stdout is not None
-            with proc:  # on exit: close stdout, wait for buildx
-                try:
-                    for line in proc.stdout:
-                        lines.line(line.rstrip("\n"))
-                except BaseException:
-                    _stop(proc)
-                    raise
-            if proc.returncode != 0:
-                errors = [ln for ln in lines.tail if ln.startswith("ERROR:")]
-                reason = errors[-1] if errors else f"docker buildx exited with {proc.returncode}"
-                raise BuildError(f"The build failed: {reason}", log_tail=list(lines.tail))
-            return self.result(iidfile, metadata, lines, started)
+                for line in proc.stdout:
+                    lines.line(line.rstrip("\n"))
+            except BaseException:
+                _stop(proc)
+                raise
+        if proc.returncode != 0:
+            errors = [ln for ln in lines.tail if ln.startswith("ERROR:")]
+            reason = errors[-1] if errors else f"docker buildx exited with {proc.returncode}"
+            raise BuildError(f"The build failed: {reason}", log_tail=list(lines.tail))
+        iid = ""
+        with contextlib.suppress(OSError):
+            iid = (cfg / "iid").read_text(encoding="utf-8").strip()
+        meta: Mapping[str, Any] = {}
+        with contextlib.suppress(OSError, ValueError):
+            meta = json.loads((cfg / "metadata.json").read_text(encoding="utf-8"))
+    return BuildxRun(meta, iid, list(lines.tail), time.monotonic() - started)
 
 
 def _stop(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
@@ -530,16 +590,10 @@ def _stop(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
         proc.wait()
 
 
-def _read_image_id(iidfile: Path, metadata: Path) -> str:
-    with contextlib.suppress(OSError):
-        text = iidfile.read_text(encoding="utf-8").strip()
-        if text:
-            return text
-    with contextlib.suppress(OSError, ValueError):
-        meta = json.loads(metadata.read_text(encoding="utf-8"))
-        # docker driver: containerimage.digest is the config digest (= image ID).
-        return str(meta.get("containerimage.config.digest") or meta["containerimage.digest"])
-    return ""
+def _image_id_from(metadata: Mapping[str, Any]) -> str:
+    # docker driver: containerimage.digest is the config digest (= image ID).
+    return str(metadata.get("containerimage.config.digest")
+               or metadata.get("containerimage.digest") or "")
 
 
 # --- choosing -----------------------------------------------------------------------------

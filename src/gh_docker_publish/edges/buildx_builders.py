@@ -21,13 +21,11 @@ buildx sees is the chosen token in that DOCKER_CONFIG.
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
 import socket
 import ssl
 import subprocess
-import time
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,11 +41,11 @@ from gh_docker_publish.core.builder_location import (
 )
 from gh_docker_publish.core.progress import Log
 from gh_docker_publish.edges.builders import (
-    BuildKitBuilder,
     BuildRequest,
     BuildResult,
-    LineLog,
-    docker_driver_limits,
+    buildx_build_argv,
+    refuse_docker_driver_limits,
+    run_buildx,
     uses_containerd_store,
 )
 from gh_docker_publish.errors import BuildError
@@ -176,9 +174,9 @@ def _find_container(location: BuilderLocation, client: Any) -> Reached:
     )
 
 
-class ElsewhereBuilder(BuildKitBuilder):
-    """``buildx build --push`` on BuildKit elsewhere: there the image is not in this
-    daemon, so BuildKit pushes it (``--load`` into the daemon when the run does not push)."""
+class ElsewhereBuilder:
+    """``buildx build --push`` on BuildKit elsewhere: the image is not in this daemon, so
+    BuildKit pushes it (``--load`` into this daemon when the run does not push)."""
 
     name = "buildkit"
 
@@ -189,37 +187,25 @@ class ElsewhereBuilder(BuildKitBuilder):
         docker_host: str | None,
         *,
         push: bool,
-        **kwargs: Any,
+        buildx: str | Path,
+        temp_dir: str | None = None,
+        on_config_dir: Callable[[Path], None] | None = None,
     ) -> None:
-        super().__init__(docker_host, containerd_store=reached.containerd_store, **kwargs)
         self.location = location
         self._reached = reached
+        self._host = docker_host
         self._push = push
+        self._buildx = str(buildx)
+        self._temp_dir = temp_dir
+        self._on_config_dir = on_config_dir
         self.builder_name = f"gh-docker-publish-{secrets.token_hex(4)}"
 
-    def output_args(self) -> list[str]:
-        args = ["--push" if self._push else "--load"]
+    def argv(self, request: BuildRequest, metadata: Path) -> list[str]:
+        outputs = ["--push" if self._push else "--load"]
         if self.location.driver != "docker":
-            args += ["--builder", self.builder_name]
-        return args
-
-    def limits(self, request: BuildRequest) -> list[str]:
-        """Another engine's docker driver has that engine's store's limits."""
-        if self.location.driver == "docker":
-            return docker_driver_limits(request, self._reached.containerd_store)
-        return []
-
-    def environment(self, config_dir: Path, extra: Mapping[str, str]) -> dict[str, str]:
-        env = super().environment(config_dir, extra)
-        env["BUILDX_CONFIG"] = str(config_dir / "buildx")  # throw-away, with the config
-        for var in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"):
-            env.pop(var, None)
-        if self.location.driver == "docker":
-            env["DOCKER_HOST"] = self.location.address
-            if self.location.tls.given():
-                env["DOCKER_TLS_VERIFY"] = "1"
-                env["DOCKER_CERT_PATH"] = str(_engine_cert_dir(self.location, config_dir))
-        return env
+            outputs += ["--builder", self.builder_name]
+        outputs += [arg for ref in request.tags for arg in ("--tag", ref)]
+        return buildx_build_argv(self._buildx, request, outputs, metadata)
 
     def create_argv(self) -> list[str]:
         """``buildx create`` for our builder ([] for another engine: its default builder)."""
@@ -238,14 +224,22 @@ class ElsewhereBuilder(BuildKitBuilder):
                 args += ["--driver-opt", f"{key}={value}"]
         return [*args, "--driver", "remote", self.location.address]
 
-    def prepare(self, env: Mapping[str, str], log: Log) -> None:
-        argv = self.create_argv()
-        if not argv:
+    def point_buildx(self, config_dir: Path, env: dict[str, str]) -> None:
+        """buildx's state in a BUILDX_CONFIG that goes with the private DOCKER_CONFIG; for
+        another engine its address (and TLS files), else our builder created there."""
+        env["BUILDX_CONFIG"] = str(config_dir / "buildx")
+        for var in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"):
+            env.pop(var, None)
+        if self.location.driver == "docker":
+            env["DOCKER_HOST"] = self.location.address
+            if self.location.tls.given():
+                env["DOCKER_TLS_VERIFY"] = "1"
+                env["DOCKER_CERT_PATH"] = str(_engine_cert_dir(self.location, config_dir))
             return
         try:
             done = subprocess.run(
-                argv, env=dict(env), capture_output=True, text=True, timeout=60, check=False,
-                stdin=subprocess.DEVNULL,
+                self.create_argv(), env=env, capture_output=True, text=True, timeout=60,
+                check=False, stdin=subprocess.DEVNULL,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise BuildError(f"Cannot run {self._buildx} create: {exc}") from exc
@@ -255,24 +249,37 @@ class ElsewhereBuilder(BuildKitBuilder):
                 f"could not be set up as a buildx builder: {done.stderr.strip()}",
                 hint=_HINTS[self.location.driver],
             )
-        log.info(f"buildx builder {self.builder_name}: {self._reached.detail}")
 
-    def result(self, iidfile: Path, metadata: Path, lines: LineLog, started: float) -> BuildResult:
-        """The image's config digest as its ID, and the manifest digest BuildKit pushed."""
-        if not self._push:
-            return super().result(iidfile, metadata, lines, started)
-        meta = _read_metadata(metadata)
-        pushed = str(meta.get("containerimage.digest", ""))
-        image_id = str(meta.get("containerimage.config.digest") or pushed)
-        if not pushed:
-            raise BuildError(
-                "docker buildx pushed but did not report the manifest digest.",
-                log_tail=list(lines.tail),
-            )
-        return BuildResult(
-            image_id, self.name, tuple(lines.tail), time.monotonic() - started,
-            pushed_digest=pushed,
+    def build(self, request: BuildRequest, log: Log) -> BuildResult:
+        """Build there; the image's config digest is its ID, and when pushing, the manifest
+        digest BuildKit pushed under every tag comes back in ``pushed_digest``."""
+        if self.location.driver == "docker":
+            engine = self.location.describe().removeprefix("the ")
+            store = self._reached.containerd_store
+            if len(request.platforms) > 1 and not store:
+                raise BuildError(
+                    f"platforms {','.join(request.platforms)}: {engine} has the classic "
+                    "image store, whose BuildKit cannot build a multi-platform image.",
+                    hint="Use one platform there, a builder with the containerd image store, "
+                    "or a remote buildkitd (builder: tcp://…).",
+                )
+            refuse_docker_driver_limits(request, store, engine)
+        log.info(f"BuildKit: {self._reached.detail}")
+        run = run_buildx(
+            lambda cfg: self.argv(request, cfg / "metadata.json"),
+            request, log, buildx=self._buildx, docker_host=self._host,
+            temp_dir=self._temp_dir, on_config_dir=self._on_config_dir,
+            prepare=self.point_buildx,
         )
+        pushed = str(run.metadata.get("containerimage.digest", "")) if self._push else ""
+        image_id = str(run.metadata.get("containerimage.config.digest") or run.iid or pushed)
+        if self._push and not pushed:
+            raise BuildError(
+                "docker buildx pushed but did not report the manifest digest.", log_tail=run.tail
+            )
+        if not image_id:
+            raise BuildError("docker buildx did not report an image ID.", log_tail=run.tail)
+        return BuildResult(image_id, self.name, tuple(run.tail), run.seconds, pushed_digest=pushed)
 
 
 def _engine_cert_dir(location: BuilderLocation, config_dir: Path) -> Path:
@@ -286,14 +293,6 @@ def _engine_cert_dir(location: BuilderLocation, config_dir: Path) -> Path:
     return where
 
 
-def _read_metadata(path: Path) -> dict[str, Any]:
-    with contextlib.suppress(OSError, ValueError):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(data, dict):
-            return data
-    return {}
-
-
 def elsewhere_builder(
     location: BuilderLocation,
     client: Any,
@@ -301,7 +300,7 @@ def elsewhere_builder(
     *,
     push: bool,
     buildx: Path | None,
-    **kwargs: Any,
+    on_config_dir: Callable[[Path], None] | None = None,
 ) -> tuple[ElsewhereBuilder, str]:
     """The builder for ``location`` after checking it answers, and the reason for the log.
 
@@ -316,7 +315,7 @@ def elsewhere_builder(
         )
     reached = probe(location, client)
     builder = ElsewhereBuilder(
-        location, reached, docker_host, push=push, buildx=buildx, **kwargs
+        location, reached, docker_host, push=push, buildx=buildx, on_config_dir=on_config_dir
     )
     verb = "pushes the image itself" if push else "loads the image into this daemon"
     return builder, f"docker buildx on {reached.detail}, which {verb}"

@@ -16,6 +16,7 @@ caller's deadline. Credentials go only into request headers; nothing here logs t
 from __future__ import annotations
 
 import email.utils
+import json
 import re
 import time
 from collections.abc import Callable
@@ -47,6 +48,44 @@ class RemoteManifest:
     media_type: str
     config_digest: str  # "" for an index
     size: int
+    #: An index's entries as (``os/arch[/variant]``, manifest digest); () for an image.
+    platforms: tuple[tuple[str, str], ...] = ()
+
+
+#: What a multi-platform index is called on the wire: Docker's manifest list when its
+#: entries are Docker manifests (what a classic-store daemon pushes), else an OCI index.
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+def platform_name(entry: dict[str, Any]) -> str:
+    """``os/arch[/variant]`` of an index entry (``unknown/unknown`` for attestations)."""
+    platform = entry.get("platform") or {}
+    parts = [str(platform.get("os") or "unknown"), str(platform.get("architecture") or "unknown")]
+    if platform.get("variant"):
+        parts.append(str(platform["variant"]))
+    return "/".join(parts)
+
+
+def index_body(entries: list[tuple[str, RemoteManifest]]) -> tuple[str, bytes]:
+    """An index over (platform, manifest) pairs, as ``buildx imagetools create`` assembles
+    one (OCI image-index spec; Docker manifest list v2.2 for Docker manifests).
+
+    Returns (media type, the exact bytes to PUT: their sha256 is the index digest).
+    """
+    docker = all(m.media_type == DOCKER_MANIFEST for _, m in entries)
+    media_type = DOCKER_LIST if docker else OCI_INDEX
+    manifests = []
+    for platform, remote in entries:
+        os_name, arch, *variant = platform.split("/")
+        spec: dict[str, str] = {"architecture": arch, "os": os_name}
+        if variant:
+            spec["variant"] = variant[0]
+        manifests.append({"mediaType": remote.media_type, "digest": remote.digest,
+                          "size": remote.size, "platform": spec})
+    body = {"schemaVersion": 2, "mediaType": media_type, "manifests": manifests}
+    return media_type, json.dumps(body, indent=3).encode()
 
 
 def base_url(registry: str, scheme: str | None = None) -> str:
@@ -75,7 +114,8 @@ def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda:
 
 
 class RegistryClient:
-    """Read-only registry calls with one set of credentials."""
+    """Registry calls with one set of credentials: manifest reads, and the index PUT that
+    assembles a multi-platform image."""
 
     def __init__(
         self,
@@ -109,24 +149,49 @@ class RegistryClient:
         response.raise_for_status()
         body: dict[str, Any] = response.json()
         config = body.get("config") or {}
+        entries = body.get("manifests") if isinstance(body.get("manifests"), list) else []
         return RemoteManifest(
             digest=response.headers.get("Docker-Content-Digest", ""),
             media_type=str(body.get("mediaType") or response.headers.get("Content-Type", "")),
             config_digest=str(config.get("digest") or ""),
             size=len(response.content),
+            platforms=tuple(
+                (platform_name(e), str(e.get("digest") or ""))
+                for e in entries if isinstance(e, dict)
+            ),
         )
 
+    def put_manifest(self, repository: str, reference: str, media_type: str,
+                     body: bytes) -> str:
+        """PUT a manifest (an index here) under ``reference``; the registry's digest.
+
+        Raises:
+            requests.HTTPError: the registry refused it (the caller says what landed).
+        """
+        url = f"{self.base}/v2/{repository}/manifests/{reference}"
+        response = self._request(
+            "PUT", url, {"Content-Type": media_type}, f"repository:{repository}:pull,push",
+            data=body,
+        )
+        response.raise_for_status()
+        return response.headers.get("Docker-Content-Digest", "")
+
     def _get(self, url: str, scope: str) -> requests.Response:
-        headers = {"Accept": MANIFEST_TYPES}
-        response = self._send(url, headers)
+        return self._request("GET", url, {"Accept": MANIFEST_TYPES}, scope)
+
+    def _request(
+        self, method: str, url: str, headers: dict[str, str], scope: str, **kwargs: Any
+    ) -> requests.Response:
+        """One call, answering the registry's 401 challenge (Bearer or Basic) once."""
+        response = self._send(url, headers, method=method, **kwargs)
         if response.status_code == 401:
             challenge = response.headers.get("WWW-Authenticate", "")
             scheme = challenge.split(" ", 1)[0].lower()
             if scheme == "bearer":
-                headers["Authorization"] = f"Bearer {self._bearer(challenge, scope)}"
-                response = self._send(url, headers)
+                headers = {**headers, "Authorization": f"Bearer {self._bearer(challenge, scope)}"}
+                response = self._send(url, headers, method=method, **kwargs)
             elif scheme == "basic":
-                response = self._send(url, headers, auth=self._basic)
+                response = self._send(url, headers, method=method, auth=self._basic, **kwargs)
         return response
 
     def _bearer(self, challenge: str, scope: str) -> str:
@@ -138,15 +203,22 @@ class RegistryClient:
         data = response.json()
         return str(data.get("token") or data.get("access_token") or "")
 
-    def _send(self, url: str, headers: dict[str, str], **kwargs: Any) -> requests.Response:
-        """One GET; a 429/503 with Retry-After is waited out once if the deadline allows."""
-        response = self._session.get(url, headers=headers, timeout=self.timeout, **kwargs)
+    def _send(
+        self, url: str, headers: dict[str, str], *, method: str = "GET", **kwargs: Any
+    ) -> requests.Response:
+        """One call; a 429/503 with Retry-After is waited out once if the deadline allows
+        (a manifest PUT is idempotent: the same bytes give the same digest)."""
+        response = self._session.request(
+            method, url, headers=headers, timeout=self.timeout, **kwargs
+        )
         if response.status_code in (429, 503):
             wait = retry_after_seconds(response.headers.get("Retry-After"))
             if wait is not None and wait <= MAX_RETRY_AFTER and self._fits(wait):
                 self.waited.append(wait)
                 self._sleep(wait)
-                response = self._session.get(url, headers=headers, timeout=self.timeout, **kwargs)
+                response = self._session.request(
+                    method, url, headers=headers, timeout=self.timeout, **kwargs
+                )
         return response
 
     def _fits(self, wait: float) -> bool:

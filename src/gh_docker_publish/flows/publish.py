@@ -127,7 +127,8 @@ def run(
         console.warning(warning)
     if the_plan.push:
         refused = refs.digest_push_conflicts(
-            target, platforms=settings.platforms, provenance=settings.provenance
+            target, platforms=settings.platforms,
+            provenance=bool(settings.provenance or settings.sbom),
         )
         if refused is not None:
             raise refused
