@@ -115,6 +115,20 @@ def ensure(root: Path, environ: dict[str, str], recorded_pid: int | None) -> Dae
     return _start(paths, environ, pid)
 
 
+#: Where the second engine lives under the bed's state dir (builder: unix://…, issue 13).
+OTHER_ENGINE = "engine-b"
+
+
+def ensure_other(state: Path, environ: dict[str, str]) -> Daemon:
+    """A second dockerd of ours (its own data-root, socket and bridge), for building on
+    "another Docker Engine"; reused while it answers, stopped by ``down``."""
+    paths = DaemonPaths(state / OTHER_ENGINE)
+    pid = read_pid(paths.pidfile)
+    if ping(paths.host) and owned(pid, str(paths.data)):
+        return Daemon(paths.host, True, pid, paths.log)
+    return _start(paths, environ, pid)
+
+
 def _start(paths: DaemonPaths, environ: dict[str, str], old_pid: int | None) -> Daemon:
     if shutil.which("dockerd", path=_path(environ)) is None:
         raise TestbedError(

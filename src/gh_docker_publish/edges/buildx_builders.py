@@ -200,12 +200,15 @@ class ElsewhereBuilder:
         self._on_config_dir = on_config_dir
         self.builder_name = f"gh-docker-publish-{secrets.token_hex(4)}"
 
-    def argv(self, request: BuildRequest, metadata: Path) -> list[str]:
-        outputs = ["--push" if self._push else "--load"]
+    def argv(self, request: BuildRequest, config_dir: Path) -> list[str]:
+        """``--push`` (or ``--load`` and ``--iidfile``), on our builder, with every tag."""
+        outputs = ["--push"] if self._push else ["--load", "--iidfile", str(config_dir / "iid")]
         if self.location.driver != "docker":
             outputs += ["--builder", self.builder_name]
         outputs += [arg for ref in request.tags for arg in ("--tag", ref)]
-        return buildx_build_argv(self._buildx, request, outputs, metadata)
+        return buildx_build_argv(
+            self._buildx, request, outputs, config_dir / "metadata.json"
+        )
 
     def create_argv(self) -> list[str]:
         """``buildx create`` for our builder ([] for another engine: its default builder)."""
@@ -254,7 +257,7 @@ class ElsewhereBuilder:
         """Build there; the image's config digest is its ID, and when pushing, the manifest
         digest BuildKit pushed under every tag comes back in ``pushed_digest``."""
         if self.location.driver == "docker":
-            engine = self.location.describe().removeprefix("the ")
+            engine = self.location.describe()
             store = self._reached.containerd_store
             if len(request.platforms) > 1 and not store:
                 raise BuildError(
@@ -266,7 +269,7 @@ class ElsewhereBuilder:
             refuse_docker_driver_limits(request, store, engine)
         log.info(f"BuildKit: {self._reached.detail}")
         run = run_buildx(
-            lambda cfg: self.argv(request, cfg / "metadata.json"),
+            lambda cfg: self.argv(request, cfg),
             request, log, buildx=self._buildx, docker_host=self._host,
             temp_dir=self._temp_dir, on_config_dir=self._on_config_dir,
             prepare=self.point_buildx,

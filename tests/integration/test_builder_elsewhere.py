@@ -1,0 +1,204 @@
+"""``builder`` pointing at BuildKit elsewhere (issue 13), run in-process like the action's
+main step against the bed: another Docker Engine (a second dockerd of the bed) builds and
+pushes, the original daemon never sees the image; a builder container is attached through
+buildx's docker-container driver in a throw-away BUILDX_CONFIG.
+
+No buildkitd binary can be had here (Debian has none; Docker Hub's moby/buildkit cannot be
+pulled), so the remote driver's build itself is not run: its probe is tested against real
+sockets in tests/reliability/test_builder_endpoints.py, and its ``buildx create`` here."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gh_docker_publish.core.builder_location import BuilderLocation, BuilderTLS
+from gh_docker_publish.edges import builders
+from gh_docker_publish.edges.buildx_builders import ElsewhereBuilder, Reached
+from gh_docker_publish.errors import BuildError
+from tests.integration.conftest import Outcome
+from tests.testbed import bed as bed_module
+from tests.testbed import daemon
+
+
+@pytest.fixture(scope="module")
+def other_engine(testbed: Any) -> Any:
+    """The bed's second dockerd and a client for it."""
+    engine = daemon.ensure_other(bed_module.state_dir(), dict(os.environ))
+    client = bed_module.docker_client(engine.host)
+    yield engine.host, client
+    client.close()
+
+
+@pytest.fixture
+def scratch_context(tmp_path: Path) -> Path:
+    """A context that needs no base image (the second engine has none)."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /hello.txt\n")
+    (ctx / "hello.txt").write_text(f"built elsewhere {tmp_path.name}\n")
+    return ctx
+
+
+def _image_ids(client: Any, ref: str) -> list[str]:
+    return [img["Id"] for img in getattr(client, "api", client).images(name=ref)]
+
+
+def test_another_engine_builds_and_pushes_and_our_daemon_never_has_it(
+    octo: Any, publish: Callable[..., Outcome], registry_reader: Any, unique_name: Any,
+    docker_client: Any, other_engine: Any, scratch_context: Path, registry: str,
+) -> None:
+    host, other = other_engine
+    image = unique_name("elsewhere")
+    out = publish(
+        {"image": image, "tags": "v1\nlatest", "builder": host,
+         "context": str(scratch_context)},
+        github_token=octo.github_token("octo-org/app"),
+    )
+    assert out.code == 0, out.log
+    assert f"docker buildx on the Docker Engine at {host}" in out.log
+    assert "pushes the image itself" in out.log
+    landed = registry_reader.manifest_digest(f"octo-org/{image}", "v1")
+    assert out.outputs["digest"] == landed
+    assert registry_reader.manifest_digest(f"octo-org/{image}", "latest") == landed
+    metadata = json.loads(out.outputs["metadata"])
+    assert sorted(metadata["landed"]) == sorted(
+        f"{registry}/octo-org/{image}:{tag}" for tag in ("v1", "latest")
+    )
+    ref = f"{registry}/octo-org/{image}:v1"
+    # The other engine built it (its docker driver keeps what it pushed); ours did not.
+    assert _image_ids(other, ref) == [out.outputs["imageid"]]
+    assert _image_ids(docker_client, ref) == []
+
+
+def test_another_engine_loads_into_itself_when_the_run_does_not_push(
+    octo: Any, publish: Callable[..., Outcome], unique_name: Any, docker_client: Any,
+    other_engine: Any, scratch_context: Path, registry: str,
+) -> None:
+    host, other = other_engine
+    image = unique_name("elsewhere")
+    out = publish(
+        {"image": image, "tags": "v1", "builder": host, "push": "false",
+         "context": str(scratch_context)},
+        github_token=octo.github_token("octo-org/app"),
+    )
+    assert out.code == 0, out.log
+    ref = f"{registry}/octo-org/{image}:v1"
+    assert _image_ids(other, ref) == [out.outputs["imageid"]]
+    assert _image_ids(docker_client, ref) == []
+    assert out.outputs["digest"] == ""
+
+
+def test_another_engine_with_the_classic_store_refuses_an_exported_cache_first(
+    octo: Any, publish: Callable[..., Outcome], unique_name: Any, other_engine: Any,
+    scratch_context: Path, registry: str,
+) -> None:
+    host, _ = other_engine
+    out = publish(
+        {"image": unique_name("elsewhere"), "tags": "v1", "builder": host,
+         "context": str(scratch_context),
+         "cache-to": f"type=registry,ref={registry}/octo-org/cache:x"},
+        github_token=octo.github_token("octo-org/app"),
+    )
+    assert out.code != 0
+    assert f"the Docker Engine at {host} with the classic image store" in out.log
+    assert "#1 [internal]" not in out.log  # refused before the context was sent
+
+
+def test_no_buildx_state_outlives_the_run_or_lands_in_home(
+    octo: Any, publish: Callable[..., Outcome], unique_name: Any, other_engine: Any,
+    scratch_context: Path, tmp_path: Path,
+) -> None:
+    host, _ = other_engine
+    home = tmp_path / "home"
+    home.mkdir()
+    out = publish(
+        {"image": unique_name("elsewhere"), "tags": "v1", "builder": host,
+         "context": str(scratch_context)},
+        github_token=octo.github_token("octo-org/app"),
+        extra_env={"HOME": str(home), "XDG_CACHE_HOME": ""},
+    )
+    assert out.code == 0, out.log
+    assert list(home.rglob("*")) == []  # no ~/.docker, no ~/.cache/…/buildx
+    config_dir = Path(out.state["docker_config"]) if "docker_config" in out.state else None
+    if config_dir is not None:
+        assert not config_dir.exists()
+
+
+def _container_builder(testbed: Any, name: str) -> ElsewhereBuilder:
+    return ElsewhereBuilder(
+        BuilderLocation("docker-container", name),
+        Reached(container=f"buildx_buildkit_{name}0", detail=name),
+        testbed.docker_host, push=True, buildx=builders.buildx_plugin() or "docker-buildx",
+    )
+
+
+def test_a_builder_container_is_attached_by_name_not_created_and_never_removed(
+    testbed: Any, docker_client: Any, tmp_path: Path, unique_name: Any,
+) -> None:
+    """setup-buildx-action's container, stood in for by busybox under buildx's container
+    name: buildx (docker-container driver) attaches to it and, finding no BuildKit inside,
+    fails with our error naming the input; it never creates, pulls or removes a container."""
+    name = unique_name("setupbuildx")
+    container = f"buildx_buildkit_{name}0"
+    api = docker_client.api
+    api.create_container(
+        os.environ.get("TESTBED_BUSYBOX_IMAGE", "testbed/busybox:latest"),
+        command=["sleep", "300"], name=container,
+    )
+    api.start(container)
+    try:
+        builder = _container_builder(testbed, name)
+        assert builder.create_argv()[1:] == [
+            "create", "--name", builder.builder_name, "--driver", "docker-container",
+            "--node", f"{name}0",
+        ]
+        env = dict(os.environ, DOCKER_HOST=testbed.docker_host)
+        config_dir = tmp_path / "cfg"
+        config_dir.mkdir()
+        with pytest.raises(BuildError) as failure:
+            builder.point_buildx(config_dir, env)
+        assert env["BUILDX_CONFIG"] == str(config_dir / "buildx")
+        message = str(failure.value)
+        assert message.startswith(f"Input 'builder': the builder container {name}")
+        assert f"({name}0)" in message  # buildx reached our container's node
+        assert "moby/buildkit" not in message  # no image pulled for a new one
+        names = [c["Names"][0].lstrip("/") for c in api.containers(all=True)]
+        assert [n for n in names if name in n] == [container]
+        assert api.inspect_container(container)["State"]["Running"]
+    finally:
+        api.remove_container(container, force=True)
+
+
+def test_a_remote_builder_is_created_with_the_tls_options_in_a_throwaway_config(
+    testbed: Any, tmp_path: Path,
+) -> None:
+    """The remote driver's builder as buildx records it (no buildkitd to build on here)."""
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        (tmp_path / name).write_text("-----BEGIN CERTIFICATE-----\n")
+    tls = BuilderTLS(str(tmp_path / "ca.pem"), str(tmp_path / "cert.pem"),
+                     str(tmp_path / "key.pem"), "buildkitd.example")
+    builder = ElsewhereBuilder(
+        BuilderLocation("remote", "tcp://127.0.0.1:1234", tls), Reached(detail="x"),
+        testbed.docker_host, push=True, buildx=builders.buildx_plugin() or "docker-buildx",
+    )
+    env = dict(os.environ)
+    config_dir = tmp_path / "cfg"
+    config_dir.mkdir()
+    builder.point_buildx(config_dir, env)
+    instance = json.loads((config_dir / "buildx" / "instances" / builder.builder_name)
+                          .read_text())
+    assert instance["Driver"] == "remote"
+    node = instance["Nodes"][0]
+    assert node["Endpoint"] == "tcp://127.0.0.1:1234"
+    assert node["DriverOpts"] == {
+        "cacert": tls.cacert, "cert": tls.cert, "key": tls.key,
+        "servername": "buildkitd.example",
+    }
+    argv = builder.argv(builders.BuildRequest(context=tmp_path, tags=("r/x:v1",)), tmp_path)
+    assert argv[2:5] == ["--push", "--builder", builder.builder_name]
