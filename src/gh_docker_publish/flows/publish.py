@@ -135,6 +135,8 @@ def run(
     console.info(registries.explain(target, settings, ctx, probed))
     # The daemon first: without one nothing else matters, and it answers in milliseconds.
     client = engine.connect(services.docker_host, timeout=services.docker_timeout)
+    # BuildKit elsewhere answers (or the run stops) before any registry call.
+    elsewhere = _builder_elsewhere(settings, the_plan, client, console, services)
 
     choice: TokenChoice | None = None
     username = ""
@@ -180,7 +182,7 @@ def run(
     settings = pull.prepare_bases(
         client, settings, ctx, target, choice, auth, console, services.github_api
     )
-    built = _build(client, settings, the_plan, image_labels, console, services, auth)
+    built = _build(client, settings, the_plan, image_labels, console, services, auth, elsewhere)
     result = report.PublishResult(
         image=target.name,
         registry=target.registry,
@@ -363,6 +365,7 @@ def _build(
     console: Console,
     services: Services,
     auth: engine.AuthConfig | None,
+    elsewhere: tuple[builders.Builder, str] | None = None,
 ) -> builders.BuildResult:
     """Build with the builder the ``builder`` input picks (auto: BuildKit when buildx works,
     said in the log with the reason); its output is fenced so it cannot issue commands.
@@ -387,17 +390,10 @@ def _build(
         provenance=settings.provenance,
         registry_auths={auth["serveraddress"]: auth} if auth else {},
     )
-    builder: builders.Builder
-    save_config_dir = lambda path: console.save_state(post_step.STATE_NAME, str(path))  # noqa: E731
-    if settings.builder_location is not None:
-        builder, reason = buildx_builders.elsewhere_builder(
-            settings.builder_location, client, services.docker_host, push=auth is not None,
-            buildx=builders.buildx_plugin(), on_config_dir=save_config_dir,
-        )
-    else:
-        builder, reason = builders.detect_builder(
-            settings.builder, client, services.docker_host, on_config_dir=save_config_dir
-        )
+    builder, reason = elsewhere or builders.detect_builder(
+        settings.builder, client, services.docker_host,
+        on_config_dir=lambda path: _save_config_dir(console, path),
+    )
     console.info(f"Builder: {builder.name} ({reason})")
     try:
         with (
@@ -408,6 +404,25 @@ def _build(
     except BuildError as failure:
         _show_build_tail(failure, console)
         raise
+
+
+def _save_config_dir(console: Console, path: Path) -> None:
+    """The private DOCKER_CONFIG's path as state, for the post step to remove."""
+    console.save_state(post_step.STATE_NAME, str(path))
+
+
+def _builder_elsewhere(
+    settings: Settings, the_plan: Plan, client: Any, console: Console, services: Services
+) -> tuple[builders.Builder, str] | None:
+    """The ``builder`` input's BuildKit elsewhere, checked to answer (None: this daemon's).
+    It pushes when the run pushes (then the registry login is the run's token)."""
+    if settings.builder_location is None:
+        return None
+    return buildx_builders.elsewhere_builder(
+        settings.builder_location, client, services.docker_host, push=the_plan.push,
+        buildx=builders.buildx_plugin(),
+        on_config_dir=lambda path: _save_config_dir(console, path),
+    )
 
 
 def _pushed_by_buildkit(
