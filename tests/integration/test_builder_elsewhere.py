@@ -22,6 +22,7 @@ from gh_docker_publish.edges import builders
 from gh_docker_publish.edges.buildx_builders import ElsewhereBuilder, Reached
 from gh_docker_publish.errors import BuildError
 from tests.integration.conftest import Outcome
+from tests.integration.test_ghes import built_anything, ghes_env, run_action  # noqa: F401
 from tests.testbed import bed as bed_module
 from tests.testbed import daemon
 
@@ -202,3 +203,46 @@ def test_a_remote_builder_is_created_with_the_tls_options_in_a_throwaway_config(
     }
     argv = builder.argv(builders.BuildRequest(context=tmp_path, tags=("r/x:v1",)), tmp_path)
     assert argv[2:5] == ["--push", "--builder", builder.builder_name]
+
+
+# --- GitHub's Docker registry (GHES without subdomain isolation) --------------------------
+
+
+def test_the_docker_registry_takes_a_direct_push_by_tag(
+    octo: Any, unique_name: Any,
+    ghes_env: Callable[..., dict[str, str]],  # noqa: F811 - test_ghes's fixture, imported
+    other_engine: Any, scratch_context: Path, testbed: Any,
+) -> None:
+    host, other = other_engine
+    image = unique_name("elsewhere")
+    out = run_action(ghes_env("ghe.test", {
+        "image": image, "tags": "v1", "subdomain-isolation": "false", "builder": host,
+        "context": str(scratch_context),
+    }, octo.github_token("octo-org/app")))
+    assert out.code == 0, out.log
+    assert "pushes the image itself" in out.log
+    ref = f"ghe.test:{testbed.ghes_port}/octo-org/app/{image}:v1"
+    assert out.outputs["refs"] == ref
+    assert _image_ids(other, ref) == [out.outputs["imageid"]]
+    assert out.outputs["digest"].startswith("sha256:")
+
+
+@pytest.mark.parametrize(
+    ("inputs", "named"),
+    [({"provenance": "true"}, "provenance"),
+     ({"platforms": "linux/amd64,linux/arm64"}, "platforms")],
+)
+def test_the_docker_registry_refuses_what_buildkit_pushes_by_digest(
+    octo: Any, unique_name: Any,
+    ghes_env: Callable[..., dict[str, str]],  # noqa: F811 - test_ghes's fixture, imported
+    other_engine: Any, scratch_context: Path, inputs: dict[str, str], named: str,
+) -> None:
+    host, _ = other_engine
+    out = run_action(ghes_env("ghe.test", {
+        "image": unique_name("elsewhere"), "tags": "v1", "subdomain-isolation": "false",
+        "builder": host, "context": str(scratch_context), **inputs,
+    }, octo.github_token("octo-org/app")))
+    assert out.code != 0
+    assert f"Input '{named}'" in out.log
+    assert "GitHub's Docker registry" in out.log and "cannot be pushed by digest" in out.log
+    assert not built_anything(out.log)
