@@ -178,10 +178,12 @@ def run(
         user_labels=dict(settings.labels),
     )
 
-    # Base images of other owners: pulled now with a token that reads them (pull.py).
-    settings = pull.prepare_bases(
-        client, settings, ctx, target, choice, auth, console, services.github_api
-    )
+    # Base images of other owners: pulled now with a token that reads them (pull.py), into
+    # this daemon; BuildKit elsewhere pulls its own, with the one login buildx gets.
+    if elsewhere is None:
+        settings = pull.prepare_bases(
+            client, settings, ctx, target, choice, auth, console, services.github_api
+        )
     built = _build(client, settings, the_plan, image_labels, console, services, auth, elsewhere)
     result = report.PublishResult(
         image=target.name,
