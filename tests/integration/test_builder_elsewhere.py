@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,8 @@ from tests.testbed import daemon
 def other_engine(testbed: Any) -> Any:
     """The bed's second dockerd and a client for it."""
     engine = daemon.ensure_other(bed_module.state_dir(), dict(os.environ))
-    client = bed_module.docker_client(engine.host)
-    yield engine.host, client
+    client = bed_module.docker_client(engine.daemon.host)
+    yield engine.daemon.host, client
     client.close()
 
 
@@ -205,6 +206,32 @@ def test_a_remote_builder_is_created_with_the_tls_options_in_a_throwaway_config(
     assert argv[2:5] == ["--push", "--builder", builder.builder_name]
 
 
+def test_another_engine_is_a_docker_context_in_the_private_config(
+    testbed: Any, tmp_path: Path, tls_engine: daemon.OtherEngine,
+) -> None:
+    """buildx lists our context as a docker-driver builder reaching that engine over TLS."""
+    files = tls_engine.tls
+    location = BuilderLocation("docker", tls_engine.tcp, BuilderTLS(
+        str(files.ca), str(files.client_cert), str(files.client_key)))
+    builder = ElsewhereBuilder(location, Reached(detail="x"), testbed.docker_host, push=True,
+                               buildx=builders.buildx_plugin() or "docker-buildx")
+    config_dir = tmp_path / "cfg"
+    config_dir.mkdir()
+    env = dict(os.environ, DOCKER_CONFIG=str(config_dir))
+    builder.point_buildx(config_dir, env)
+    inspect = subprocess.run(
+        [builder.create_argv()[0] if builder.create_argv() else str(builders.buildx_plugin()),
+         "inspect", builder.builder_name], env=env, capture_output=True, text=True,
+        check=False, timeout=60,
+    )
+    assert inspect.returncode == 0, inspect.stderr
+    assert "docker" in inspect.stdout and "running" in inspect.stdout
+    assert env["DOCKER_CONTEXT"] == builder.builder_name and "DOCKER_HOST" not in env
+    tls_dir = next((config_dir / "contexts" / "tls").iterdir()) / "docker"
+    assert sorted(p.name for p in tls_dir.iterdir()) == ["ca.pem", "cert.pem", "key.pem"]
+    assert (tls_dir / "key.pem").is_symlink()
+
+
 # --- GitHub's Docker registry (GHES without subdomain isolation) --------------------------
 
 
@@ -246,3 +273,69 @@ def test_the_docker_registry_refuses_what_buildkit_pushes_by_digest(
     assert f"Input '{named}'" in out.log
     assert "GitHub's Docker registry" in out.log and "cannot be pushed by digest" in out.log
     assert not built_anything(out.log)
+
+
+# --- another Docker Engine over TCP with TLS (dockerd --tlsverify) ------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_engine(testbed: Any) -> daemon.OtherEngine:
+    return daemon.ensure_other(bed_module.state_dir(), dict(os.environ))
+
+
+def _tls_inputs(files: Any, **override: str) -> dict[str, str]:
+    inputs = {"builder-cacert": str(files.ca), "builder-cert": str(files.client_cert),
+              "builder-key": str(files.client_key)}
+    inputs.update(override)
+    return {k: v for k, v in inputs.items() if v}
+
+
+def test_another_engine_over_tls_builds_and_pushes(
+    octo: Any, publish: Callable[..., Outcome], registry_reader: Any, unique_name: Any,
+    tls_engine: daemon.OtherEngine, scratch_context: Path, other_engine: Any, docker_client: Any,
+    registry: str,
+) -> None:
+    _, other = other_engine
+    image = unique_name("elsewhere")
+    out = publish(
+        {"image": image, "tags": "v1", "builder": f"docker+{tls_engine.tcp}",
+         "context": str(scratch_context), **_tls_inputs(tls_engine.tls)},
+        github_token=octo.github_token("octo-org/app"),
+    )
+    assert out.code == 0, out.log
+    assert f"the Docker Engine at {tls_engine.tcp} over TLS" in out.log
+    assert out.outputs["digest"] == registry_reader.manifest_digest(f"octo-org/{image}", "v1")
+    ref = f"{registry}/octo-org/{image}:v1"
+    assert _image_ids(other, ref) == [out.outputs["imageid"]]
+    assert _image_ids(docker_client, ref) == []
+
+
+@pytest.mark.parametrize(
+    ("case", "override", "reason"),
+    [
+        ("no TLS files", {"builder-cacert": "", "builder-cert": "", "builder-key": ""},
+         "does not answer as a Docker Engine"),
+        ("a CA that did not sign it", {"builder-cacert": "SIGNING"}, "refused TLS"),
+        ("no client certificate", {"builder-cert": "", "builder-key": ""}, "refused TLS"),
+    ],
+)
+def test_another_engine_refusing_tls_is_named_before_the_build(
+    octo: Any, publish: Callable[..., Outcome], unique_name: Any, testbed: Any,
+    tls_engine: daemon.OtherEngine, scratch_context: Path, case: str,
+    override: dict[str, str], reason: str, registry_reader: Any,
+) -> None:
+    override = {k: str(testbed.signing_cert) if v == "SIGNING" else v
+                for k, v in override.items()}
+    image = unique_name("elsewhere")
+    since = registry_reader.since()
+    out = publish(
+        {"image": image, "tags": "v1", "builder": f"docker+{tls_engine.tcp}",
+         "context": str(scratch_context), **_tls_inputs(tls_engine.tls, **override)},
+        github_token=octo.github_token("octo-org/app"),
+    )
+    assert out.code != 0, case
+    assert f"Input 'builder': the Docker Engine at {tls_engine.tcp}" in out.log
+    assert reason in out.log, case
+    assert not built_anything(out.log)
+    assert not [path for _, path, _ in registry_reader.access_log(since).requests
+                if image in path]

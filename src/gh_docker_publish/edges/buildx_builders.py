@@ -1,9 +1,11 @@
 """BuildKit elsewhere, as the ``builder`` input names it (issue 13): check that it answers
 before the build, point buildx at it, and let BuildKit push the image itself.
 
-- Another Docker Engine: buildx's ``docker`` driver through ``DOCKER_HOST`` (and
-  ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH`` for TCP with TLS), the default context the
-  docker CLI derives from them; no context is written anywhere.
+- Another Docker Engine: buildx's ``docker`` driver through a docker context (the docker
+  CLI's store: ``contexts/meta/<sha256 of name>/meta.json`` and the TLS files under
+  ``contexts/tls/…/docker/``) written in the private DOCKER_CONFIG; buildx takes a context
+  selected with DOCKER_CONTEXT. (Run standalone, as the action runs it, buildx ignores
+  ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``; found against dockerd --tlsverify.)
 - A remote buildkitd: ``buildx create --driver remote tcp://…`` with the ``cacert``,
   ``cert``, ``key`` and ``servername`` driver options (docs.docker.com "Remote driver").
 - A builder container on this daemon (``buildx_buildkit_<node>``, as
@@ -21,6 +23,8 @@ buildx sees is the chosen token in that DOCKER_CONFIG.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import secrets
 import socket
 import ssl
@@ -96,6 +100,26 @@ def _unreachable(location: BuilderLocation, reason: str) -> BuildError:
     )
 
 
+class _EngineClient(docker.APIClient):  # type: ignore[misc]
+    """docker-py's client that ignores REQUESTS_CA_BUNDLE & co: requests lets them override
+    the CA file the client was given (psf/requests#3829), so builder-cacert would not be
+    used where they are set. The first request is the version lookup in ``__init__``."""
+
+    def _retrieve_server_version(self) -> str:
+        self.trust_env = False
+        return str(super()._retrieve_server_version())
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    """docker-py wraps requests' SSLError in a DockerException: look down the chain."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (ssl.SSLError, requests.exceptions.SSLError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "SSLError" in str(exc)
+
+
 def _probe_engine(location: BuilderLocation, timeout: float) -> Reached:
     tls: docker.tls.TLSConfig | bool = False
     if location.tls.given():
@@ -105,13 +129,18 @@ def _probe_engine(location: BuilderLocation, timeout: float) -> Reached:
         )
     address = location.address
     try:
-        other = docker.APIClient(base_url=address, version="auto", timeout=timeout, tls=tls)
+        other = _EngineClient(base_url=address, version="auto", timeout=timeout, tls=tls)
         version = other.version()
         containerd_store = uses_containerd_store(other)
-    except requests.exceptions.SSLError as exc:
-        raise _unreachable(location, f"refused TLS ({exc})") from exc
     except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
-        raise _unreachable(location, f"does not answer as a Docker Engine ({exc})") from exc
+        if _is_tls_failure(exc):
+            raise _unreachable(location, f"refused TLS ({exc})") from exc
+        plain = "" if location.tls.given() or location.address.startswith("unix:") else (
+            "; if it listens with TLS, give builder-cacert, builder-cert and builder-key"
+        )
+        raise _unreachable(
+            location, f"does not answer as a Docker Engine ({exc}){plain}"
+        ) from exc
     return Reached(
         containerd_store=containerd_store,
         detail=f"{location.describe()} (Docker Engine {version.get('Version')})",
@@ -203,7 +232,7 @@ class ElsewhereBuilder:
     def argv(self, request: BuildRequest, config_dir: Path) -> list[str]:
         """``--push`` (or ``--load`` and ``--iidfile``), on our builder, with every tag."""
         outputs = ["--push"] if self._push else ["--load", "--iidfile", str(config_dir / "iid")]
-        if self.location.driver != "docker":
+        if self.location.driver != "docker":  # another engine: DOCKER_CONTEXT selects it
             outputs += ["--builder", self.builder_name]
         outputs += [arg for ref in request.tags for arg in ("--tag", ref)]
         return buildx_build_argv(
@@ -211,7 +240,7 @@ class ElsewhereBuilder:
         )
 
     def create_argv(self) -> list[str]:
-        """``buildx create`` for our builder ([] for another engine: its default builder)."""
+        """``buildx create`` for our builder ([] for another engine: a context, written)."""
         if self.location.driver == "docker":
             return []
         args = [self._buildx, "create", "--name", self.builder_name]
@@ -228,16 +257,15 @@ class ElsewhereBuilder:
         return [*args, "--driver", "remote", self.location.address]
 
     def point_buildx(self, config_dir: Path, env: dict[str, str]) -> None:
-        """buildx's state in a BUILDX_CONFIG that goes with the private DOCKER_CONFIG; for
-        another engine its address (and TLS files), else our builder created there."""
+        """buildx's state in a BUILDX_CONFIG that goes with the private DOCKER_CONFIG; there
+        our builder: a docker context for another engine, else ``buildx create``."""
         env["BUILDX_CONFIG"] = str(config_dir / "buildx")
-        for var in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"):
-            env.pop(var, None)
         if self.location.driver == "docker":
-            env["DOCKER_HOST"] = self.location.address
-            if self.location.tls.given():
-                env["DOCKER_TLS_VERIFY"] = "1"
-                env["DOCKER_CERT_PATH"] = str(_engine_cert_dir(self.location, config_dir))
+            # The docker driver builds only on the current context, which DOCKER_HOST
+            # would pin to "default" (buildx: "use docker --context=… buildx").
+            write_docker_context(config_dir, self.builder_name, self.location)
+            env.pop("DOCKER_HOST", None)
+            env["DOCKER_CONTEXT"] = self.builder_name
             return
         try:
             done = subprocess.run(
@@ -285,15 +313,26 @@ class ElsewhereBuilder:
         return BuildResult(image_id, self.name, tuple(run.tail), run.seconds, pushed_digest=pushed)
 
 
-def _engine_cert_dir(location: BuilderLocation, config_dir: Path) -> Path:
-    """The files under the names DOCKER_CERT_PATH wants, linked (the key is not copied)."""
-    where = config_dir / "engine-tls"
-    where.mkdir(mode=0o700, exist_ok=True)
+def write_docker_context(config_dir: Path, name: str, location: BuilderLocation) -> Path:
+    """A docker context ``name`` for another engine, in DOCKER_CONFIG ``config_dir``, as
+    the docker CLI stores one (docker/cli context/store: the directory is the name's
+    SHA-256); TLS files are linked, so the key is never copied. Returns its meta.json."""
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    meta = config_dir / "contexts" / "meta" / digest / "meta.json"
+    meta.parent.mkdir(mode=0o700, parents=True)
+    endpoint = {"Host": location.address, "SkipTLSVerify": False}
+    meta.write_text(json.dumps(
+        {"Name": name, "Metadata": {}, "Endpoints": {"docker": endpoint}}
+    ), encoding="utf-8")
     tls = location.tls
-    for name, path in (("ca.pem", tls.cacert), ("cert.pem", tls.cert), ("key.pem", tls.key)):
-        if path:
-            (where / name).symlink_to(path)
-    return where
+    files = (("ca.pem", tls.cacert), ("cert.pem", tls.cert), ("key.pem", tls.key))
+    if any(path for _, path in files):
+        where = config_dir / "contexts" / "tls" / digest / "docker"
+        where.mkdir(mode=0o700, parents=True)
+        for file_name, path in files:
+            if path:
+                (where / file_name).symlink_to(path)
+    return meta
 
 
 def elsewhere_builder(
