@@ -92,12 +92,17 @@ class PushError(RegistryError):
         registry_message: str = "",
         hint: str = "",
         docs_url: str = "",
+        platforms_landed: Mapping[str, str] | None = None,
+        platforms_not_landed: Sequence[str] = (),
     ) -> None:
         super().__init__(message, hint=hint, docs_url=docs_url)
         self.landed = list(landed)
         self.not_landed = list(not_landed)
         self.digests = dict(digests or {})
         self.registry_message = registry_message
+        #: A multi-platform push: platform -> manifest digest that reached the registry.
+        self.platforms_landed = dict(platforms_landed or {})
+        self.platforms_not_landed = list(platforms_not_landed)
 
     def __str__(self) -> str:
         text = super().__str__()

@@ -23,6 +23,7 @@ from gh_docker_publish.edges import builders
 from gh_docker_publish.edges.buildx_builders import ElsewhereBuilder, Reached
 from gh_docker_publish.errors import BuildError
 from tests.integration.conftest import Outcome
+from tests.integration.test_platforms import _index
 from tests.integration.test_ghes import built_anything, ghes_env, run_action  # noqa: F401
 from tests.testbed import bed as bed_module
 from tests.testbed import daemon
@@ -64,7 +65,7 @@ def test_another_engine_builds_and_pushes_and_our_daemon_never_has_it(
     )
     assert out.code == 0, out.log
     assert f"docker buildx on the Docker Engine at {host}" in out.log
-    assert "pushes the image itself" in out.log
+    assert "which pushes the image itself" in out.log
     landed = registry_reader.manifest_digest(f"octo-org/{image}", "v1")
     assert out.outputs["digest"] == landed
     assert registry_reader.manifest_digest(f"octo-org/{image}", "latest") == landed
@@ -76,6 +77,26 @@ def test_another_engine_builds_and_pushes_and_our_daemon_never_has_it(
     # The other engine built it (its docker driver keeps what it pushed); ours did not.
     assert _image_ids(other, ref) == [out.outputs["imageid"]]
     assert _image_ids(docker_client, ref) == []
+
+
+def test_another_engine_publishes_two_platforms_as_one_index(
+    octo: Any, publish: Callable[..., Outcome], registry_reader: Any, unique_name: Any,
+    other_engine: Any, scratch_context: Path,
+) -> None:
+    """Its classic store cannot push an index: one platform at a time there, then the
+    index (flows/platforms.py), as on this daemon. COPY only: nothing runs on arm64."""
+    host, _ = other_engine
+    image = unique_name("elsewhere")
+    out = publish(
+        {"image": image, "tags": "v1", "builder": host, "context": str(scratch_context),
+         "platforms": "linux/amd64,linux/arm64"},
+        github_token=octo.github_token("octo-org/app"),
+    )
+    assert out.code == 0, out.log
+    digest, index = _index(registry_reader, f"octo-org/{image}", "v1")
+    assert out.outputs["digest"] == digest
+    assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == [
+        "amd64", "arm64"]
 
 
 def test_another_engine_loads_into_itself_when_the_run_does_not_push(
@@ -136,7 +157,7 @@ def _container_builder(testbed: Any, name: str) -> ElsewhereBuilder:
     return ElsewhereBuilder(
         BuilderLocation("docker-container", name),
         Reached(container=f"buildx_buildkit_{name}0", detail=name),
-        testbed.docker_host, push=True, buildx=builders.buildx_plugin() or "docker-buildx",
+        testbed.docker_host, buildx=builders.buildx_plugin() or "docker-buildx",
     )
 
 
@@ -187,7 +208,7 @@ def test_a_remote_builder_is_created_with_the_tls_options_in_a_throwaway_config(
                      str(tmp_path / "key.pem"), "buildkitd.example")
     builder = ElsewhereBuilder(
         BuilderLocation("remote", "tcp://127.0.0.1:1234", tls), Reached(detail="x"),
-        testbed.docker_host, push=True, buildx=builders.buildx_plugin() or "docker-buildx",
+        testbed.docker_host, buildx=builders.buildx_plugin() or "docker-buildx",
     )
     env = dict(os.environ)
     config_dir = tmp_path / "cfg"
@@ -202,8 +223,12 @@ def test_a_remote_builder_is_created_with_the_tls_options_in_a_throwaway_config(
         "cacert": tls.cacert, "cert": tls.cert, "key": tls.key,
         "servername": "buildkitd.example",
     }
-    argv = builder.argv(builders.BuildRequest(context=tmp_path, tags=("r/x:v1",)), tmp_path)
-    assert argv[2:5] == ["--push", "--builder", builder.builder_name]
+    request = builders.BuildRequest(context=tmp_path, tags=("r/x:v1",))
+    pushing = builder.pusher().argv(request, tmp_path / "m.json")
+    assert pushing[1:4] == ["--builder", builder.builder_name, "build"]
+    assert "--push" in pushing and "--load" not in pushing
+    loading = builder.argv(request, tmp_path)
+    assert loading[1:3] == ["--builder", builder.builder_name] and "--load" in loading
 
 
 def test_another_engine_is_a_docker_context_in_the_private_config(
@@ -213,7 +238,7 @@ def test_another_engine_is_a_docker_context_in_the_private_config(
     files = tls_engine.tls
     location = BuilderLocation("docker", tls_engine.tcp, BuilderTLS(
         str(files.ca), str(files.client_cert), str(files.client_key)))
-    builder = ElsewhereBuilder(location, Reached(detail="x"), testbed.docker_host, push=True,
+    builder = ElsewhereBuilder(location, Reached(detail="x"), testbed.docker_host,
                                buildx=builders.buildx_plugin() or "docker-buildx")
     config_dir = tmp_path / "cfg"
     config_dir.mkdir()

@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol
 import docker.errors
 import requests
 
+from gh_docker_publish.core import platform_runs
 from gh_docker_publish.core.build_inputs import (
     BuilderMode,
     BuildSecret,
@@ -36,8 +37,15 @@ from gh_docker_publish.core.build_inputs import (
     classic_conflicts,
 )
 from gh_docker_publish.core.progress import Log, ProgressReporter
-from gh_docker_publish.edges.engine import AuthConfig, stream_error, tag
-from gh_docker_publish.errors import BuildError
+from gh_docker_publish.edges.engine import (
+    AuthConfig,
+    RetryPolicy,
+    is_transient,
+    stream_error,
+    tag,
+)
+from gh_docker_publish.edges.registry_api import RegistryClient
+from gh_docker_publish.errors import BuildError, PushError
 
 TAIL_LINES = 20
 
@@ -78,9 +86,6 @@ class BuildResult:
     builder: str
     log_tail: tuple[str, ...]
     seconds: float
-    #: The manifest digest BuildKit pushed under every tag itself ("": not pushed yet,
-    #: the engine pushes from the daemon).
-    pushed_digest: str = ""
 
 
 class Builder(Protocol):
@@ -459,10 +464,16 @@ class BuildKitBuilder:
         self._host = docker_host
         # Default: the plugin where the docker CLI would find it (None: not installed).
         self._buildx = str(buildx or buildx_plugin() or "docker-buildx")
+        self.containerd_store = containerd_store
         self._provenance = provenance
         self._temp_dir = temp_dir
         self._containerd_store = containerd_store
         self._on_config_dir = on_config_dir
+
+    def pusher(self, retry: RetryPolicy | None = None) -> BuildKitPusher:
+        """The same buildx and daemon, but BuildKit pushes (several platforms)."""
+        return BuildKitPusher(self._host, buildx=self._buildx, temp_dir=self._temp_dir,
+                              on_config_dir=self._on_config_dir, retry=retry)
 
     def argv(self, request: BuildRequest, iidfile: Path, metadata: Path) -> list[str]:
         """The buildx command line: --load into the daemon, the image ID in --iidfile."""
@@ -578,6 +589,156 @@ def run_buildx(
     return BuildxRun(meta, iid, list(lines.tail), time.monotonic() - started)
 
 
+# --- BuildKit pushes directly (buildx build --push) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class DirectPush:
+    """What a ``buildx build --push`` left in the registry, read back from the registry.
+
+    ``digest``: what the tags point at (the index's digest for several platforms);
+    ``platforms``: (``os/arch[/variant]``, manifest digest) per platform of an index.
+    """
+
+    image_id: str
+    digest: str
+    landed: tuple[str, ...]
+    not_landed: tuple[str, ...]
+    ref_digests: Mapping[str, str]
+    platforms: tuple[tuple[str, str], ...]
+    log_tail: tuple[str, ...]
+    seconds: float
+
+
+class BuildKitPusher:
+    """BuildKit builds and pushes the image itself: ``buildx build --push``, the digest
+    from ``--metadata-file``, then the registry asked what each tag now holds.
+
+    Used wherever the daemon cannot hold (or does not get) the image: several platforms
+    on the containerd store, one platform at a time on a classic store (flows/platforms.py),
+    and builders elsewhere (``builder_args``: e.g. ``--builder NAME``). buildx sees only the
+    registry logins in ``request.registry_auths`` (the chosen token), in the private 0700
+    DOCKER_CONFIG. A transient failure (5xx, 429, a dropped connection: engine.is_transient
+    on buildx's ERROR line) re-runs buildx: the build is cached, only the push repeats.
+    """
+
+    name = "buildkit"
+
+    def __init__(
+        self,
+        docker_host: str | None,
+        *,
+        buildx: str | Path | None = None,
+        builder_args: Sequence[str] = (),
+        temp_dir: str | None = None,
+        on_config_dir: Callable[[Path], None] | None = None,
+        retry: RetryPolicy | None = None,
+        prepare: Callable[[Path, dict[str, str]], None] | None = None,
+    ) -> None:
+        self._host = docker_host
+        self._buildx = str(buildx or buildx_plugin() or "docker-buildx")
+        self._builder_args = tuple(builder_args)
+        self._temp_dir = temp_dir
+        self._on_config_dir = on_config_dir
+        self._retry = retry or RetryPolicy()
+        self._prepare = prepare  # run_buildx's: BuildKit elsewhere sets up its builder
+
+    def argv(self, request: BuildRequest, metadata: Path) -> list[str]:
+        tags = [arg for ref in request.tags for arg in ("--tag", ref)]
+        argv = buildx_build_argv(self._buildx, request, ["--push", *tags], metadata)
+        return [argv[0], *self._builder_args, *argv[1:]]
+
+    def push(self, request: BuildRequest, log: Log, registry: RegistryClient) -> DirectPush:
+        """Build and push ``request`` under all of its tags; say what landed.
+
+        Raises:
+            BuildError: the build itself failed (nothing was pushed).
+            PushError: buildx failed while pushing, or a tag does not hold the image
+                afterwards; ``landed``/``not_landed`` come from the registry.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                run = run_buildx(
+                    lambda cfg: self.argv(request, cfg / "metadata.json"), request, log,
+                    buildx=self._buildx, docker_host=self._host, temp_dir=self._temp_dir,
+                    on_config_dir=self._on_config_dir, prepare=self._prepare,
+                )
+                break
+            except BuildError as failure:
+                pushing = any(_PUSHING.search(line) for line in failure.log_tail)
+                if not pushing:
+                    raise
+                delay = min(self._retry.maximum, self._retry.initial * 2 ** (attempt - 1))
+                if (attempt >= self._retry.attempts or not is_transient(str(failure))
+                        or self._retry.out_of_time(delay)):
+                    self._raise_push_failure(request, registry, failure)
+                log.warning(f"The push failed ({failure}); retry {attempt}/"
+                            f"{self._retry.attempts - 1} in {delay:.1f} s")
+                self._retry.sleep(delay)
+        pushed = str(run.metadata.get("containerimage.digest") or "")
+        config = str(run.metadata.get("containerimage.config.digest") or "")
+        result = read_back(request.tags, registry, {pushed, config} - {""})
+        image_id = config or pushed
+        done = DirectPush(image_id, result.digest, result.landed, result.not_landed,
+                          result.ref_digests, result.platforms, tuple(run.tail), run.seconds)
+        if done.not_landed:
+            raise PushError(
+                "BuildKit pushed, but the registry does not show the image under every tag.",
+                landed=done.landed, not_landed=done.not_landed, digests=done.ref_digests,
+            )
+        return done
+
+    def _raise_push_failure(
+        self, request: BuildRequest, registry: RegistryClient, failure: BuildError
+    ) -> None:
+        """A failed push: BuildKit puts the tags last, so a tag landed only if the registry
+        shows it (none do after a failure mid-upload)."""
+        raise PushError(
+            f"BuildKit could not push the image: {failure}",
+            not_landed=request.tags,
+            hint="The registry failed or refused the upload; run the job again, or look at "
+            "the build's last lines above.",
+        ) from failure
+
+
+#: buildx's progress once the image is built and being sent (docker and containerd
+#: exporters alike): a failure after this is a push failure, not a build failure.
+_PUSHING = re.compile(r"exporting to image|pushing layers|pushing manifest|pushing .* with docker")
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    digest: str
+    landed: tuple[str, ...]
+    not_landed: tuple[str, ...]
+    ref_digests: dict[str, str]
+    platforms: tuple[tuple[str, str], ...]
+
+
+def read_back(refs: Sequence[str], registry: RegistryClient, ours: set[str]) -> ReadBack:
+    """Which refs hold our image (``ours``: the manifest, index or config digests BuildKit
+    reported), by the registry's own answer (OCI distribution-spec "pulling manifests")."""
+    landed, missing, digests = [], [], {}
+    platforms: tuple[tuple[str, str], ...] = ()
+    for ref in refs:
+        repo_path, _, tag_name = ref.rpartition(":")
+        repository = repo_path.partition("/")[2]
+        try:
+            remote = registry.manifest(repository, tag_name)
+        except (requests.RequestException, ValueError):
+            remote = None
+        if remote is None or not ({remote.digest, remote.config_digest} & ours):
+            missing.append(ref)
+            continue
+        landed.append(ref)
+        digests[ref] = remote.digest
+        platforms = platforms or remote.platforms
+    digest = digests[landed[0]] if landed else ""
+    return ReadBack(digest, tuple(landed), tuple(missing), digests, platforms)
+
+
 def _stop(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
     """SIGTERM buildx (it cancels the build on the daemon), SIGKILL if it lingers."""
     if proc.poll() is not None:
@@ -657,6 +818,57 @@ def uses_containerd_store(client: Any) -> bool:
         isinstance(pair, list) and len(pair) == 2 and "containerd.snapshotter" in str(pair[1])
         for pair in status
     )
+
+
+#: binfmt_misc handler names (QEMU's, as tonistiigi/binfmt and docker/setup-qemu-action
+#: register them: ``qemu-aarch64``) -> the platforms they execute.
+_BINFMT_PLATFORMS = {
+    "aarch64": ("linux/arm64",), "arm": ("linux/arm/v7", "linux/arm/v6"),
+    "x86_64": ("linux/amd64",), "i386": ("linux/386",), "ppc64le": ("linux/ppc64le",),
+    "s390x": ("linux/s390x",), "riscv64": ("linux/riscv64",), "mips64el": ("linux/mips64le",),
+    "loongarch64": ("linux/loong64",),
+}
+#: What a CPU runs besides its own platform without emulation (buildx inspect lists them).
+_NATIVE_ALSO = {"amd64": ("linux/386",), "arm64": ("linux/arm/v7", "linux/arm/v6")}
+
+
+def runnable_platforms(client: Any, binfmt_dir: Path = Path("/proc/sys/fs/binfmt_misc")
+                       ) -> list[str]:
+    """The platforms a RUN can execute on this daemon: its own (``docker version``'s Os and
+    Arch), those its CPU also runs, and every enabled emulator in binfmt_misc (the kernel's
+    table is host-wide, so a container action sees the daemon host's)."""
+    try:
+        version = client.version()
+    except (docker.errors.DockerException, requests.RequestException):
+        return []
+    arch = str(version.get("Arch") or "amd64")
+    found = [f"{version.get('Os') or 'linux'}/{arch}", *_NATIVE_ALSO.get(arch, ())]
+    for name, platforms in _BINFMT_PLATFORMS.items():
+        with contextlib.suppress(OSError):
+            if (binfmt_dir / f"qemu-{name}").read_text().startswith("enabled"):
+                found += platforms
+    return found
+
+
+def refuse_foreign_runs(
+    dockerfile_text: str, target: str | None, platforms: Sequence[str], runnable: Sequence[str]
+) -> None:
+    """A RUN on a platform the host cannot execute fails before the build, not with
+    ``exec format error`` minutes in.
+
+    Raises:
+        BuildError: naming the platforms, the RUN lines and the two fixes.
+    """
+    foreign = platform_runs.unrunnable(platforms, runnable)
+    runs = platform_runs.target_platform_runs(dockerfile_text, target) if foreign else []
+    if foreign and runs:
+        raise BuildError(
+            f"The Dockerfile RUNs commands on {', '.join(foreign)} ({', '.join(runs[:3])}), "
+            f"which this host cannot execute: it runs {', '.join(runnable) or 'nothing'}.",
+            hint="Register QEMU before this step (uses: docker/setup-qemu-action@v3), or build "
+            "each platform on a native runner (a matrix, e.g. ubuntu-24.04-arm for "
+            "linux/arm64), or cross-compile: FROM --platform=$BUILDPLATFORM in the RUN stages.",
+        )
 
 
 def detect_builder(

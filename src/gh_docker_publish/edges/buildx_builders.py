@@ -45,6 +45,7 @@ from gh_docker_publish.core.builder_location import (
 )
 from gh_docker_publish.core.progress import Log
 from gh_docker_publish.edges.builders import (
+    BuildKitPusher,
     BuildRequest,
     BuildResult,
     buildx_build_argv,
@@ -52,6 +53,7 @@ from gh_docker_publish.edges.builders import (
     run_buildx,
     uses_containerd_store,
 )
+from gh_docker_publish.edges.engine import RetryPolicy
 from gh_docker_publish.errors import BuildError
 
 #: Seconds to wait for an endpoint to answer before the build is given up.
@@ -204,8 +206,9 @@ def _find_container(location: BuilderLocation, client: Any) -> Reached:
 
 
 class ElsewhereBuilder:
-    """``buildx build --push`` on BuildKit elsewhere: the image is not in this daemon, so
-    BuildKit pushes it (``--load`` into this daemon when the run does not push)."""
+    """BuildKit elsewhere. It pushes the image itself (``pusher``: ``buildx build --push``,
+    what landed read back from the registry); a run that does not push ``build``s it with
+    ``--load`` (into that engine for another engine, else into this daemon)."""
 
     name = "buildkit"
 
@@ -215,7 +218,6 @@ class ElsewhereBuilder:
         reached: Reached,
         docker_host: str | None,
         *,
-        push: bool,
         buildx: str | Path,
         temp_dir: str | None = None,
         on_config_dir: Callable[[Path], None] | None = None,
@@ -223,21 +225,47 @@ class ElsewhereBuilder:
         self.location = location
         self._reached = reached
         self._host = docker_host
-        self._push = push
         self._buildx = str(buildx)
         self._temp_dir = temp_dir
         self._on_config_dir = on_config_dir
         self.builder_name = f"gh-docker-publish-{secrets.token_hex(4)}"
+        self.reason = f"docker buildx on {reached.detail}"
+
+    @property
+    def containerd_store(self) -> bool:
+        """Whether BuildKit there pushes a multi-platform index itself: a buildkitd or a
+        builder container does; another engine's docker driver only on its containerd
+        store (else flows/platforms.py builds one platform at a time)."""
+        return self.location.driver != "docker" or self._reached.containerd_store
+
+    def _builder_args(self) -> list[str]:
+        # Another engine is a docker context, which DOCKER_CONTEXT selects (point_buildx).
+        return [] if self.location.driver == "docker" else ["--builder", self.builder_name]
+
+    def refuse_limits(self, request: BuildRequest) -> None:
+        """Another engine's docker driver has that engine's store's limits: refused before
+        any registry call, naming that engine. A buildkitd or builder container has none."""
+        if self.location.driver == "docker":
+            refuse_docker_driver_limits(
+                request, self._reached.containerd_store, self.location.describe()
+            )
+
+    def pusher(self, retry: RetryPolicy | None = None) -> BuildKitPusher:
+        """``buildx build --push`` there, with our builder set up in the private config."""
+        return BuildKitPusher(
+            self._host, buildx=self._buildx, builder_args=self._builder_args(),
+            temp_dir=self._temp_dir, on_config_dir=self._on_config_dir, retry=retry,
+            prepare=self.point_buildx,
+        )
 
     def argv(self, request: BuildRequest, config_dir: Path) -> list[str]:
-        """``--push`` (or ``--load`` and ``--iidfile``), on our builder, with every tag."""
-        outputs = ["--push"] if self._push else ["--load", "--iidfile", str(config_dir / "iid")]
-        if self.location.driver != "docker":  # another engine: DOCKER_CONTEXT selects it
-            outputs += ["--builder", self.builder_name]
-        outputs += [arg for ref in request.tags for arg in ("--tag", ref)]
-        return buildx_build_argv(
-            self._buildx, request, outputs, config_dir / "metadata.json"
+        """``--load`` there, the image ID in ``--iidfile``, with every tag."""
+        tags = [arg for ref in request.tags for arg in ("--tag", ref)]
+        argv = buildx_build_argv(
+            self._buildx, request, ["--load", "--iidfile", str(config_dir / "iid"), *tags],
+            config_dir / "metadata.json",
         )
+        return [argv[0], *self._builder_args(), *argv[1:]]
 
     def create_argv(self) -> list[str]:
         """``buildx create`` for our builder ([] for another engine: a context, written)."""
@@ -282,35 +310,18 @@ class ElsewhereBuilder:
             )
 
     def build(self, request: BuildRequest, log: Log) -> BuildResult:
-        """Build there; the image's config digest is its ID, and when pushing, the manifest
-        digest BuildKit pushed under every tag comes back in ``pushed_digest``."""
-        if self.location.driver == "docker":
-            engine = self.location.describe()
-            store = self._reached.containerd_store
-            if len(request.platforms) > 1 and not store:
-                raise BuildError(
-                    f"platforms {','.join(request.platforms)}: {engine} has the classic "
-                    "image store, whose BuildKit cannot build a multi-platform image.",
-                    hint="Use one platform there, a builder with the containerd image store, "
-                    "or a remote buildkitd (builder: tcp://…).",
-                )
-            refuse_docker_driver_limits(request, store, engine)
+        """Build there and ``--load`` the image (a run that does not push)."""
+        self.refuse_limits(request)
         log.info(f"BuildKit: {self._reached.detail}")
         run = run_buildx(
-            lambda cfg: self.argv(request, cfg),
-            request, log, buildx=self._buildx, docker_host=self._host,
-            temp_dir=self._temp_dir, on_config_dir=self._on_config_dir,
+            lambda cfg: self.argv(request, cfg), request, log, buildx=self._buildx,
+            docker_host=self._host, temp_dir=self._temp_dir, on_config_dir=self._on_config_dir,
             prepare=self.point_buildx,
         )
-        pushed = str(run.metadata.get("containerimage.digest", "")) if self._push else ""
-        image_id = str(run.metadata.get("containerimage.config.digest") or run.iid or pushed)
-        if self._push and not pushed:
-            raise BuildError(
-                "docker buildx pushed but did not report the manifest digest.", log_tail=run.tail
-            )
+        image_id = run.iid or str(run.metadata.get("containerimage.config.digest") or "")
         if not image_id:
             raise BuildError("docker buildx did not report an image ID.", log_tail=run.tail)
-        return BuildResult(image_id, self.name, tuple(run.tail), run.seconds, pushed_digest=pushed)
+        return BuildResult(image_id, self.name, tuple(run.tail), run.seconds)
 
 
 def write_docker_context(config_dir: Path, name: str, location: BuilderLocation) -> Path:
@@ -340,7 +351,6 @@ def elsewhere_builder(
     client: Any,
     docker_host: str | None,
     *,
-    push: bool,
     buildx: Path | None,
     on_config_dir: Callable[[Path], None] | None = None,
 ) -> tuple[ElsewhereBuilder, str]:
@@ -357,7 +367,6 @@ def elsewhere_builder(
         )
     reached = probe(location, client)
     builder = ElsewhereBuilder(
-        location, reached, docker_host, push=push, buildx=buildx, on_config_dir=on_config_dir
+        location, reached, docker_host, buildx=buildx, on_config_dir=on_config_dir
     )
-    verb = "pushes the image itself" if push else "loads the image into this daemon"
-    return builder, f"docker buildx on {reached.detail}, which {verb}"
+    return builder, builder.reason

@@ -149,7 +149,8 @@ class RegistryClient:
         response.raise_for_status()
         body: dict[str, Any] = response.json()
         config = body.get("config") or {}
-        entries = body.get("manifests") if isinstance(body.get("manifests"), list) else []
+        listed = body.get("manifests")
+        entries: list[Any] = listed if isinstance(listed, list) else []
         return RemoteManifest(
             digest=response.headers.get("Docker-Content-Digest", ""),
             media_type=str(body.get("mediaType") or response.headers.get("Content-Type", "")),

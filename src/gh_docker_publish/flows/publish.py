@@ -32,7 +32,7 @@ from gh_docker_publish.edges import (
 from gh_docker_publish.edges.gha import Console
 from gh_docker_publish.edges.github_api import GitHubApi, RepositoryInfo
 from gh_docker_publish.errors import BuildError, InputError, PublishError, PushError
-from gh_docker_publish.flows import post_step, pull
+from gh_docker_publish.flows import platforms, post_step, pull
 
 ApiFactory = Callable[[str, str], GitHubApi]
 CONTEXT_ONLY = "the labels use the run context only."
@@ -135,8 +135,8 @@ def run(
     console.info(registries.explain(target, settings, ctx, probed))
     # The daemon first: without one nothing else matters, and it answers in milliseconds.
     client = engine.connect(services.docker_host, timeout=services.docker_timeout)
-    # BuildKit elsewhere answers (or the run stops) before any registry call.
-    elsewhere = _builder_elsewhere(settings, the_plan, client, console, services)
+    # What this engine's builder cannot build is refused now, before any registry call.
+    builder, builder_reason = _choose_builder(client, settings, services, console)
 
     choice: TokenChoice | None = None
     username = ""
@@ -180,11 +180,18 @@ def run(
 
     # Base images of other owners: pulled now with a token that reads them (pull.py), into
     # this daemon; BuildKit elsewhere pulls its own, with the one login buildx gets.
-    if elsewhere is None:
+    if not isinstance(builder, buildx_builders.ElsewhereBuilder):
         settings = pull.prepare_bases(
             client, settings, ctx, target, choice, auth, console, services.github_api
         )
-    built = _build(client, settings, the_plan, image_labels, console, services, auth, elsewhere)
+    request = _request(settings, the_plan, image_labels, auth)
+    if _buildkit_pushes(builder, settings.platforms, auth):
+        assert isinstance(builder, (builders.BuildKitBuilder, buildx_builders.ElsewhereBuilder))
+        return _publish_platforms(
+            builder, request, the_plan, auth, choice, username, image_labels, settings,
+            ctx, console, retry, started,
+        )
+    built = _build(builder, builder_reason, request, the_plan, console)
     result = report.PublishResult(
         image=target.name,
         registry=target.registry,
@@ -204,10 +211,6 @@ def run(
         report.write(result, console)
         return result
 
-    if built.pushed_digest:
-        result = _pushed_by_buildkit(result, built, time.monotonic() - started)
-        report.write(result, console)
-        return result
     preflight.after_build(client, built.image_id, target, services.image_limits, console)
     try:
         with console.group(f"Push {len(the_plan.refs)} tag(s) to {target.name}"):
@@ -359,24 +362,15 @@ def _repo_json(info: RepositoryInfo | None) -> dict[str, Any] | None:
     }
 
 
-def _build(
-    client: Any,
+def _request(
     settings: Settings,
     the_plan: Plan,
     image_labels: dict[str, str],
-    console: Console,
-    services: Services,
     auth: engine.AuthConfig | None,
-    elsewhere: tuple[builders.Builder, str] | None = None,
-) -> builders.BuildResult:
-    """Build with the builder the ``builder`` input picks (auto: BuildKit when buildx works,
-    said in the log with the reason); its output is fenced so it cannot issue commands.
-
-    Our registry login goes to buildx too (private base images on the same registry, a
-    registry cache), in a private DOCKER_CONFIG whose path is saved as state so the
-    action's post step removes it should this process be killed before its ``finally``.
-    """
-    request = builders.BuildRequest(
+) -> builders.BuildRequest:
+    """What to build. Our registry login goes to buildx too (private base images on the
+    same registry, a registry cache, BuildKit's own push)."""
+    return builders.BuildRequest(
         context=Path(settings.context),
         dockerfile=Path(settings.file).resolve(),  # settings give it relative to the cwd
         tags=the_plan.refs,
@@ -390,12 +384,65 @@ def _build(
         cache_from=settings.cache_from,
         cache_to=settings.cache_to,
         provenance=settings.provenance,
+        sbom=settings.sbom,
         registry_auths={auth["serveraddress"]: auth} if auth else {},
     )
-    builder, reason = elsewhere or builders.detect_builder(
-        settings.builder, client, services.docker_host,
-        on_config_dir=lambda path: _save_config_dir(console, path),
+
+
+def _choose_builder(
+    client: Any, settings: Settings, services: Services, console: Console
+) -> tuple[builders.Builder, str]:
+    """The builder the ``builder`` input picks (auto: BuildKit when buildx works), checked
+    against what this engine can build: cache exports and attestations its image store
+    cannot make, a RUN on a platform the host cannot execute. All before any registry call.
+
+    BuildKit elsewhere (an address in ``builder``) must answer first, and another
+    engine's image store has the same limits as this one's (issue 13).
+
+    buildx's private DOCKER_CONFIG path is saved as state so the action's post step
+    removes it should this process be killed before its ``finally``.
+    """
+    probe = builders.BuildRequest(
+        context=Path(settings.context), cache_to=settings.cache_to,
+        provenance=settings.provenance, sbom=settings.sbom,
     )
+    if settings.builder_location is not None:
+        elsewhere, found = buildx_builders.elsewhere_builder(
+            settings.builder_location, client, services.docker_host,
+            buildx=builders.buildx_plugin(),
+            on_config_dir=lambda path: console.save_state(post_step.STATE_NAME, str(path)),
+        )
+        elsewhere.refuse_limits(probe)
+        return elsewhere, found
+    builder, reason = builders.detect_builder(
+        settings.builder,
+        client,
+        services.docker_host,
+        on_config_dir=lambda path: console.save_state(post_step.STATE_NAME, str(path)),
+    )
+    if isinstance(builder, builders.BuildKitBuilder):
+        version = engine.daemon_version(client)["version"]
+        builders.refuse_docker_driver_limits(
+            probe, builder.containerd_store, f"Docker Engine {version}".strip()
+        )
+        if settings.platforms:
+            builders.refuse_foreign_runs(
+                Path(settings.file).read_text(encoding="utf-8", errors="replace"),
+                settings.target or None, settings.platforms,
+                builders.runnable_platforms(client),
+            )
+    return builder, reason
+
+
+def _build(
+    builder: builders.Builder,
+    reason: str,
+    request: builders.BuildRequest,
+    the_plan: Plan,
+    console: Console,
+) -> builders.BuildResult:
+    """Build into the daemon with the chosen builder, said in the log with the reason; its
+    output is fenced so it cannot issue commands."""
     console.info(f"Builder: {builder.name} ({reason})")
     try:
         with (
@@ -408,38 +455,91 @@ def _build(
         raise
 
 
-def _save_config_dir(console: Console, path: Path) -> None:
-    """The private DOCKER_CONFIG's path as state, for the post step to remove."""
-    console.save_state(post_step.STATE_NAME, str(path))
+def _buildkit_pushes(
+    builder: builders.Builder, platforms: tuple[str, ...], auth: engine.AuthConfig | None
+) -> bool:
+    """Whether BuildKit pushes the image itself: several platforms (the daemon cannot hold
+    the index), or BuildKit elsewhere on a pushing run (the image is not in this daemon)."""
+    if isinstance(builder, buildx_builders.ElsewhereBuilder):
+        return auth is not None or len(platforms) > 1
+    return len(platforms) > 1 and isinstance(builder, builders.BuildKitBuilder)
 
 
-def _builder_elsewhere(
-    settings: Settings, the_plan: Plan, client: Any, console: Console, services: Services
-) -> tuple[builders.Builder, str] | None:
-    """The ``builder`` input's BuildKit elsewhere, checked to answer (None: this daemon's).
-    It pushes when the run pushes (then the registry login is the run's token)."""
-    if settings.builder_location is None:
-        return None
-    return buildx_builders.elsewhere_builder(
-        settings.builder_location, client, services.docker_host, push=the_plan.push,
-        buildx=builders.buildx_plugin(),
-        on_config_dir=lambda path: _save_config_dir(console, path),
-    )
-
-
-def _pushed_by_buildkit(
-    result: report.PublishResult, built: builders.BuildResult, seconds: float
+def _publish_platforms(
+    builder: builders.BuildKitBuilder | buildx_builders.ElsewhereBuilder,
+    request: builders.BuildRequest,
+    the_plan: Plan,
+    auth: engine.AuthConfig | None,
+    choice: TokenChoice | None,
+    username: str,
+    image_labels: dict[str, str],
+    settings: Settings,
+    ctx: RunContext,
+    console: Console,
+    retry: engine.RetryPolicy,
+    started: float,
 ) -> report.PublishResult:
-    """BuildKit elsewhere pushed every tag itself (buildx --push succeeded): all landed,
-    under the one manifest digest it reported."""
-    return replace(
-        result,
-        digest=built.pushed_digest,
-        pushed=True,
-        landed=result.refs,
-        ref_digests=dict.fromkeys(result.refs, built.pushed_digest),
-        seconds=seconds,
+    """BuildKit builds and pushes: several platforms as one index under every tag
+    (flows/platforms.py), or BuildKit elsewhere (then one platform too). Without a push
+    there is nothing to hold an index, so each platform is only built (the classic store
+    cannot load an index)."""
+    target = the_plan.target
+    result = report.PublishResult(
+        image=target.name, registry=target.registry, tags=the_plan.tags, refs=the_plan.refs,
+        package_url=refs.package_url(target, ctx), token_source=choice.source if choice else "",
+        username=username, token_reason=choice.reason if choice else "", labels=image_labels,
+        push_skipped_reason="" if the_plan.push else the_plan.push_reason,
+        builder=builder.name,
     )
+    how = ("containerd image store: BuildKit pushes the index" if builder.containerd_store
+           else "classic image store: one build per platform, then one index")
+    if isinstance(builder, buildx_builders.ElsewhereBuilder):
+        console.info(f"Builder: buildkit ({builder.reason}, which pushes the image itself)")
+    else:
+        console.info(f"Builder: buildkit, {len(request.platforms)} platforms ({how})")
+    if auth is None:
+        image_id = ""
+        for platform in request.platforms:
+            only = replace(request, platforms=(platform,), tags=())
+            image_id = _build(builder, "not pushed", only, the_plan, console).image_id
+        result = replace(result, imageid=image_id, not_landed=the_plan.refs,
+                         seconds=time.monotonic() - started)
+        report.write(result, console)
+        return result
+    registry = registry_api.RegistryClient(
+        auth["serveraddress"], auth["username"], auth["password"],
+        scheme=registries.registry_scheme(target.registry, ctx), deadline=retry.deadline,
+    )
+    try:
+        with (
+            console.group(f"Build and push {target.name}"
+                          + (f" for {', '.join(request.platforms)}" if request.platforms else "")),
+            console.stop_commands(),
+        ):
+            done = platforms.publish(
+                builder.pusher(retry), request, registry, builder.containerd_store, console
+            )
+    except PushError as failure:
+        partial = replace(
+            result, pushed=bool(failure.landed), landed=tuple(failure.landed),
+            not_landed=tuple(failure.not_landed), ref_digests=failure.digests,
+            digest=next(iter(failure.digests.values()), ""),
+            platforms=failure.platforms_landed,
+            platforms_not_landed=tuple(failure.platforms_not_landed),
+            seconds=time.monotonic() - started,
+        )
+        report.write(partial, console)
+        raise
+    except BuildError as failure:
+        _show_build_tail(failure, console)
+        raise
+    result = replace(
+        result, digest=done.digest, imageid=done.image_id, pushed=True, landed=done.landed,
+        ref_digests=done.ref_digests, platforms=done.platforms,
+        seconds=time.monotonic() - started,
+    )
+    report.write(result, console)
+    return result
 
 
 def _show_build_tail(failure: BuildError, console: Console) -> None:
