@@ -23,8 +23,8 @@ from gh_docker_publish.edges import builders
 from gh_docker_publish.edges.buildx_builders import ElsewhereBuilder, Reached
 from gh_docker_publish.errors import BuildError
 from tests.integration.conftest import Outcome
-from tests.integration.test_platforms import _index
 from tests.integration.test_ghes import built_anything, ghes_env, run_action  # noqa: F401
+from tests.integration.test_platforms import _index
 from tests.testbed import bed as bed_module
 from tests.testbed import daemon
 
