@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from gh_docker_publish.core import credentials, labels, refs, tags
+from gh_docker_publish.core import credentials, metadata, refs, tags
 from gh_docker_publish.core.context import RunContext
 from gh_docker_publish.core.credentials import UNKNOWN, PackageLink, TokenChoice
 from gh_docker_publish.core.settings import Settings
@@ -69,7 +69,7 @@ def plan_tags(settings: Settings, ctx: RunContext, now: datetime) -> tuple[str, 
     Raises:
         InputError: a rule is wrong, or no tag applies to this event.
     """
-    tag_list = tuple(tags.compute_tags(settings.tags, tags.GitContext.from_run(ctx, now=now)))
+    tag_list = metadata.compute_metadata(settings, ctx, now=now).tags
     if not tag_list:
         raise InputError(
             "tags",
@@ -168,15 +168,12 @@ def run(
     info, warning = repo_info()
     if warning:
         console.warning(warning)
-    image_labels = labels.compute_labels(
-        server_url=ctx.server_url,
-        repository=target.repository,
-        sha=ctx.sha,
-        created=created_time(ctx, services.now()),
-        version=the_plan.tags[0],
-        repo_info=_repo_json(info),
-        user_labels=dict(settings.labels),
+    # The final tags, labels and annotations: the same rules as the plan's, now with the
+    # repository's facts for the labels (metadata.compute_metadata is their one maker).
+    meta = metadata.compute_metadata(
+        settings, ctx, now=now, repository=target.repository, repo_info=_repo_json(info)
     )
+    image_labels = dict(meta.labels)
 
     # Base images of other owners: pulled now with a token that reads them (pull.py), into
     # this daemon; BuildKit elsewhere pulls its own, with the one login buildx gets.
@@ -185,27 +182,30 @@ def run(
             client, settings, ctx, target, choice, auth, console, services.github_api
         )
     request = _request(settings, the_plan, image_labels, auth)
-    if _buildkit_pushes(builder, settings.platforms, auth):
-        assert isinstance(builder, (builders.BuildKitBuilder, buildx_builders.ElsewhereBuilder))
-        return _publish_platforms(
-            builder, request, the_plan, auth, choice, username, image_labels, settings,
-            ctx, console, retry, started,
-        )
-    built = _build(builder, builder_reason, request, the_plan, console)
     result = report.PublishResult(
         image=target.name,
         registry=target.registry,
         tags=the_plan.tags,
         refs=the_plan.refs,
-        imageid=built.image_id,
         package_url=refs.package_url(target, ctx),
         token_source=choice.source if choice else "",
         username=username,
         token_reason=choice.reason if choice else "",
         labels=image_labels,
+        version=meta.version,
+        annotations=meta.annotations,
+        separators=(settings.sep_tags, settings.sep_labels, settings.sep_annotations),
+        export_env=settings.metadata_env.set_output_env,
         push_skipped_reason="" if the_plan.push else the_plan.push_reason,
-        builder=built.builder,
+        builder=builder.name,
     )
+    if _buildkit_pushes(builder, settings.platforms, auth):
+        assert isinstance(builder, (builders.BuildKitBuilder, buildx_builders.ElsewhereBuilder))
+        return _publish_platforms(
+            builder, request, the_plan, auth, result, ctx, console, retry, started
+        )
+    built = _build(builder, builder_reason, request, the_plan, console)
+    result = replace(result, imageid=built.image_id, builder=built.builder)
     if auth is None:
         result = replace(result, not_landed=the_plan.refs, seconds=time.monotonic() - started)
         report.write(result, console)
@@ -244,22 +244,6 @@ def run(
     )
     report.write(result, console)
     return result
-
-
-def created_time(ctx: RunContext, now: datetime) -> datetime:
-    """The commit's time when the event carries it, else now.
-
-    A label that changes on every run changes the image config, so rebuilding the same
-    commit would push a new manifest; the commit's time keeps a rebuild identical.
-    """
-    head_commit = ctx.event.get("head_commit") or {}
-    stamp = head_commit.get("timestamp") if isinstance(head_commit, dict) else None
-    if isinstance(stamp, str):
-        try:
-            return datetime.fromisoformat(stamp).astimezone(UTC)
-        except ValueError:
-            pass
-    return now
 
 
 def _choose_credentials(
@@ -470,10 +454,7 @@ def _publish_platforms(
     request: builders.BuildRequest,
     the_plan: Plan,
     auth: engine.AuthConfig | None,
-    choice: TokenChoice | None,
-    username: str,
-    image_labels: dict[str, str],
-    settings: Settings,
+    result: report.PublishResult,
     ctx: RunContext,
     console: Console,
     retry: engine.RetryPolicy,
@@ -484,13 +465,6 @@ def _publish_platforms(
     there is nothing to hold an index, so each platform is only built (the classic store
     cannot load an index)."""
     target = the_plan.target
-    result = report.PublishResult(
-        image=target.name, registry=target.registry, tags=the_plan.tags, refs=the_plan.refs,
-        package_url=refs.package_url(target, ctx), token_source=choice.source if choice else "",
-        username=username, token_reason=choice.reason if choice else "", labels=image_labels,
-        push_skipped_reason="" if the_plan.push else the_plan.push_reason,
-        builder=builder.name,
-    )
     how = ("containerd image store: BuildKit pushes the index" if builder.containerd_store
            else "classic image store: one build per platform, then one index")
     if isinstance(builder, buildx_builders.ElsewhereBuilder):
