@@ -9,6 +9,7 @@ sockets in tests/reliability/test_builder_endpoints.py, and its ``buildx create`
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -148,9 +149,47 @@ def test_no_buildx_state_outlives_the_run_or_lands_in_home(
     )
     assert out.code == 0, out.log
     assert list(home.rglob("*")) == []  # no ~/.docker, no ~/.cache/…/buildx
-    config_dir = Path(out.state["docker_config"]) if "docker_config" in out.state else None
-    if config_dir is not None:
-        assert not config_dir.exists()
+    config_dir = Path(out.state["docker_config"])  # the private DOCKER_CONFIG buildx had
+    assert config_dir.name.startswith("ghdp-docker-") and not config_dir.exists()
+
+
+def test_buildx_sees_only_the_chosen_token_in_a_private_config(
+    octo: Any, publish: Callable[..., Outcome], unique_name: Any, other_engine: Any,
+    scratch_context: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry: str,
+) -> None:
+    """What buildx is given (recorded as our builder is set up), with a user's own
+    docker config in HOME holding another login that must not reach it."""
+    home = tmp_path / "home"
+    (home / ".docker").mkdir(parents=True)
+    (home / ".docker" / "config.json").write_text(json.dumps(
+        {"auths": {registry: {"auth": "dXNlcjpub3QtdGhlLWNob3Nlbi10b2tlbg=="}}}))
+    seen: list[dict[str, Any]] = []
+    original = ElsewhereBuilder.point_buildx
+
+    def record(self: ElsewhereBuilder, config_dir: Path, env: dict[str, str]) -> None:
+        original(self, config_dir, env)
+        seen.append({"mode": config_dir.stat().st_mode & 0o777, "env": dict(env),
+                     "config": json.loads((config_dir / "config.json").read_text()),
+                     "dir": config_dir})
+
+    monkeypatch.setattr(ElsewhereBuilder, "point_buildx", record)
+    token = octo.github_token("octo-org/app")
+    host, _ = other_engine
+    out = publish(
+        {"image": unique_name("elsewhere"), "tags": "v1", "builder": host,
+         "context": str(scratch_context)},
+        github_token=token, extra_env={"HOME": str(home)},
+    )
+    assert out.code == 0, out.log
+    assert len(seen) == 1
+    (given,) = seen
+    assert given["mode"] == 0o700
+    assert given["env"]["DOCKER_CONFIG"] == str(given["dir"])
+    assert given["env"]["BUILDX_CONFIG"] == str(given["dir"] / "buildx")
+    auths = given["config"]["auths"]
+    assert list(auths) == [registry]
+    assert base64.b64decode(auths[registry]["auth"]).decode().endswith(f":{token}")
+    assert not given["dir"].exists()
 
 
 def _container_builder(testbed: Any, name: str) -> ElsewhereBuilder:
