@@ -32,7 +32,8 @@ def settings(**values: str) -> Settings:
 
 def test_defaults(workspace: Path) -> None:
     s = settings()
-    assert (s.builder, s.platforms, s.build_secrets, s.provenance, s.sbom) == ("auto", (), (), "", "")
+    assert (s.builder, s.platforms, s.build_secrets) == ("auto", (), ())
+    assert (s.provenance, s.sbom) == ("", "")
     assert (s.cache_from, s.cache_to) == ((), ())
 
 
@@ -202,3 +203,141 @@ def test_buildx_state_lives_in_our_cache_not_in_the_private_credentials_dir(
     assert state == tmp_path / "cache" / "gh-docker-publish" / "buildx"
     assert state.is_dir() and (state.stat().st_mode & 0o777) == 0o700
     assert env["DOCKER_CONFIG"] == str(credentials_dir)
+
+
+# --- issue 13: attestations, cache specs, platforms ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "flag"),
+    [("", "false"), ("false", "false"), ("true", "true"), ("mode=min", "mode=min"),
+     ("mode=max", "mode=max"), ("mode=max,builder-id=ci", "mode=max,builder-id=ci"),
+     ("disabled=true", "false")],
+)
+def test_provenance_takes_what_build_push_action_takes(
+    workspace: Path, value: str, flag: str
+) -> None:
+    s = settings(provenance=value)
+    request = builders.BuildRequest(context=workspace, provenance=s.provenance)
+    argv = builders.BuildKitBuilder(None).argv(request, Path("/x/iid"), Path("/x/m.json"))
+    assert f"--provenance={flag}" in argv
+
+
+@pytest.mark.parametrize("value", ["mode=medium", "maybe", "colour=blue"])
+def test_provenance_refuses_what_buildx_would(workspace: Path, value: str) -> None:
+    with pytest.raises(InputError) as err:
+        settings(provenance=value)
+    assert err.value.input_name == "provenance"
+
+
+def test_sbom_reaches_buildx_and_is_off_by_default(workspace: Path) -> None:
+    on = settings(sbom="true")
+    gen = settings(sbom="generator=example.test/sbom:1")
+    off = settings()
+    argv = [builders.BuildKitBuilder(None).argv(
+        builders.BuildRequest(context=workspace, sbom=s.sbom), Path("/i"), Path("/m"))
+        for s in (on, gen, off)]
+    assert "--sbom=true" in argv[0]
+    assert "--sbom=generator=example.test/sbom:1" in argv[1]
+    assert not any(a.startswith("--sbom") for a in argv[2])
+    with pytest.raises(InputError) as err:
+        settings(sbom="mode=max")
+    assert err.value.input_name == "sbom"
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["type=registry,ref=ghcr.io/o/app:cache,mode=max", "type=registry,ref=ghcr.io/o/a:c,mode=min",
+     "type=local,dest=/tmp/cache", "type=inline", "ref=ghcr.io/o/app:cache"],
+)
+def test_cache_to_specs_buildx_can_export(workspace: Path, spec: str) -> None:
+    assert settings(cache_to=spec).cache_to == (spec,)
+
+
+@pytest.mark.parametrize(
+    ("spec", "why"),
+    [("type=registry", "needs ref="), ("type=local", "needs dest="),
+     ("type=registry,ref=x/y:c,mode=all", "mode=min"), ("type=floppy", "not one of"),
+     ("ghcr.io/o/app:cache", "has no type=")],
+)
+def test_cache_to_specs_refused_before_the_build(workspace: Path, spec: str, why: str) -> None:
+    with pytest.raises(InputError) as err:
+        settings(cache_to=spec)
+    assert err.value.input_name == "cache-to" and why in str(err.value)
+
+
+def test_local_cache_from_needs_src(workspace: Path) -> None:
+    assert settings(cache_from="type=local,src=/tmp/c").cache_from == ("type=local,src=/tmp/c",)
+    with pytest.raises(InputError, match="needs src="):
+        settings(cache_from="type=local,dest=/tmp/c")
+
+
+def test_gha_cache_gets_version_2_and_its_token_stays_in_the_environment(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Untestable end to end in the bed (no GitHub cache service): the argv and env are."""
+    s = settings(cache_from="type=gha", cache_to="type=gha,mode=max,scope=app")
+    assert s.cache_from == ("type=gha,version=2",)
+    assert s.cache_to == ("type=gha,mode=max,scope=app,version=2",)
+    assert settings(cache_to="type=gha,version=1").cache_to == ("type=gha,version=1",)
+    request = builders.BuildRequest(context=workspace, cache_from=s.cache_from,
+                                    cache_to=s.cache_to)
+    argv = builders.BuildKitBuilder(None).argv(request, Path("/i"), Path("/m"))
+    assert argv[argv.index("--cache-to") + 1] == "type=gha,mode=max,scope=app,version=2"
+    monkeypatch.setenv("ACTIONS_RUNTIME_TOKEN", "runtime-token-value")
+    monkeypatch.setenv("ACTIONS_RESULTS_URL", "https://results-receiver.actions.example/")
+    env = builders._cli_env(None, workspace)
+    assert all(env[name] == os.environ[name] for name in
+               ("ACTIONS_RUNTIME_TOKEN", "ACTIONS_RESULTS_URL"))
+    assert "runtime-token-value" not in " ".join(argv)
+
+
+@pytest.mark.parametrize(
+    ("raw", "normal"),
+    [("linux/amd64", "linux/amd64"), ("linux/x86_64", "linux/amd64"),
+     ("linux/aarch64", "linux/arm64"), ("linux/arm64/v8", "linux/arm64"),
+     ("linux/armhf", "linux/arm/v7"), ("Linux/ARM/v6", "linux/arm/v6")],
+)
+def test_platforms_are_normalised(workspace: Path, raw: str, normal: str) -> None:
+    assert settings(platforms=raw).platforms == (normal,)
+
+
+@pytest.mark.parametrize("raw", ["linux/amd46", "linxu/amd64", "linux", "amd64/linux/x/y"])
+def test_unknown_platforms_are_refused(workspace: Path, raw: str) -> None:
+    with pytest.raises(InputError) as err:
+        settings(platforms=raw)
+    assert err.value.input_name == "platforms"
+
+
+def test_platforms_with_classic_builder_are_refused(workspace: Path) -> None:
+    with pytest.raises(InputError, match="needs BuildKit"):
+        settings(builder="classic", platforms="linux/amd64,linux/arm64")
+
+
+def test_foreign_runs_are_found_per_stage() -> None:
+    from gh_docker_publish.core.platform_runs import target_platform_runs, unrunnable
+
+    cross = ("FROM --platform=$BUILDPLATFORM b AS build\nRUN make\n"
+             "FROM scratch\nCOPY --from=build /out /out\n")
+    assert target_platform_runs(cross) == []
+    native = "FROM b AS base\nRUN apt-get update\nFROM base\nRUN make\n"
+    assert target_platform_runs(native) == ["line 2 (stage base)", "line 4 (stage 1)"]
+    unused = "FROM b AS tools\nRUN x\nFROM scratch\nCOPY a /a\n"
+    assert target_platform_runs(unused) == []
+    assert target_platform_runs(unused, target="tools") == ["line 2 (stage tools)"]
+    assert unrunnable(["linux/amd64", "linux/arm64", "linux/386"],
+                      ["linux/amd64", "linux/386"]) == ["linux/arm64"]
+
+
+def test_runnable_platforms_read_binfmt_misc(tmp_path: Path) -> None:
+    class Daemon:
+        def version(self) -> dict[str, str]:
+            return {"Os": "linux", "Arch": "amd64"}
+
+    (tmp_path / "qemu-aarch64").write_text("enabled\ninterpreter /usr/bin/qemu-aarch64\n")
+    (tmp_path / "qemu-s390x").write_text("disabled\n")
+    found = builders.runnable_platforms(Daemon(), binfmt_dir=tmp_path)
+    assert found == ["linux/amd64", "linux/386", "linux/arm64"]
+    with pytest.raises(BuildError) as err:
+        builders.refuse_foreign_runs("FROM b\nRUN x\n", None, ["linux/s390x"], found)
+    assert "docker/setup-qemu-action" in err.value.hint

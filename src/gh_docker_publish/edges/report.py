@@ -90,7 +90,7 @@ def metadata(result: PublishResult) -> dict[str, Any]:
     data["labels"] = dict(result.labels)
     data["ref_digests"] = dict(result.ref_digests)
     data["platforms"] = dict(result.platforms)
-    for key in ("tags", "refs", "landed", "not_landed", "platforms_not_landed", "annotations"):
+    for key in ("tags", "refs", "landed", "not_landed", "annotations", "platforms_not_landed"):
         data[key] = list(data[key])
     return data
 

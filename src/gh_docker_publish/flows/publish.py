@@ -202,7 +202,7 @@ def run(
     if _buildkit_pushes(builder, settings.platforms, auth):
         assert isinstance(builder, (builders.BuildKitBuilder, buildx_builders.ElsewhereBuilder))
         return _publish_platforms(
-            builder, request, the_plan, auth, result, ctx, console, retry, started
+            builder, request, result, the_plan, auth, ctx, console, retry, started
         )
     built = _build(builder, builder_reason, request, the_plan, console)
     result = replace(result, imageid=built.image_id, builder=built.builder)
@@ -452,9 +452,9 @@ def _buildkit_pushes(
 def _publish_platforms(
     builder: builders.BuildKitBuilder | buildx_builders.ElsewhereBuilder,
     request: builders.BuildRequest,
+    result: report.PublishResult,
     the_plan: Plan,
     auth: engine.AuthConfig | None,
-    result: report.PublishResult,
     ctx: RunContext,
     console: Console,
     retry: engine.RetryPolicy,
