@@ -1,11 +1,12 @@
 """BuildKit elsewhere, as the ``builder`` input names it (issue 13): check that it answers
-before the build, point buildx at it, and let BuildKit push the image itself.
+before any registry call, point buildx at it, and let BuildKit push the image itself
+(``BuildKitPusher``, the direct-push path several platforms use too).
 
-- Another Docker Engine: buildx's ``docker`` driver through a docker context (the docker
-  CLI's store: ``contexts/meta/<sha256 of name>/meta.json`` and the TLS files under
-  ``contexts/tls/…/docker/``) written in the private DOCKER_CONFIG; buildx takes a context
-  selected with DOCKER_CONTEXT. (Run standalone, as the action runs it, buildx ignores
-  ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``; found against dockerd --tlsverify.)
+- Another Docker Engine: buildx's ``docker`` driver on a docker context written in the
+  private DOCKER_CONFIG as the docker CLI stores one (``contexts/meta/<sha256 of
+  name>/meta.json``, TLS files under ``contexts/tls/…/docker/``) and selected with
+  DOCKER_CONTEXT. Not DOCKER_HOST: run standalone, as the action runs it, buildx ignores
+  ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH`` (found against ``dockerd --tlsverify``).
 - A remote buildkitd: ``buildx create --driver remote tcp://…`` with the ``cacert``,
   ``cert``, ``key`` and ``servername`` driver options (docs.docker.com "Remote driver").
 - A builder container on this daemon (``buildx_buildkit_<node>``, as
