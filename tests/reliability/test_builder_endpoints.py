@@ -35,23 +35,22 @@ def pem(tmp_path: Path) -> Path:
     return path
 
 
-def _contradictions(pem: Path) -> list[tuple[dict[str, str], str]]:
-    p = str(pem)
-    return [
-        ({"builder": "classic", "builder-cacert": p}, "builder-cacert"),
-        ({"builder-cert": p, "builder-key": p}, "builder-cert"),  # auto: no endpoint
-        ({"builder": "unix:///run/other.sock", "builder-cacert": p}, "builder-cacert"),
-        ({"builder": "docker-container://bk", "builder-servername": "x"}, "builder-servername"),
-        ({"builder": "tcp://bk:1234", "builder-cert": p}, "builder-key"),
-        ({"builder": "tcp://bk:1234", "builder-key": p}, "builder-cert"),
-        ({"builder": "tcp://bk:1234", "builder-cacert": "/nonexistent/ca.pem"}, "builder-cacert"),
-        ({"builder": "docker+tcp://bk:2376", "builder-servername": "x"}, "builder-servername"),
-        ({"builder": "tcp://bk"}, "builder"),
-        ({"builder": "ssh://me@bk"}, "builder"),
-        ({"builder": "unix://relative.sock"}, "builder"),
-        ({"builder": "docker-container://-x"}, "builder"),
-        ({"builder": "kubernetes"}, "builder"),
-    ]
+PEM = "<an existing PEM file>"
+CONTRADICTIONS: list[tuple[dict[str, str], str]] = [
+    ({"builder": "classic", "builder-cacert": PEM}, "builder-cacert"),
+    ({"builder-cert": PEM, "builder-key": PEM}, "builder-cert"),  # auto: no endpoint
+    ({"builder": "unix:///run/other.sock", "builder-cacert": PEM}, "builder-cacert"),
+    ({"builder": "docker-container://bk", "builder-servername": "x"}, "builder-servername"),
+    ({"builder": "tcp://bk:1234", "builder-cert": PEM}, "builder-key"),
+    ({"builder": "tcp://bk:1234", "builder-key": PEM}, "builder-cert"),
+    ({"builder": "tcp://bk:1234", "builder-cacert": "/nonexistent/ca.pem"}, "builder-cacert"),
+    ({"builder": "docker+tcp://bk:2376", "builder-servername": "x"}, "builder-servername"),
+    ({"builder": "tcp://bk"}, "builder"),
+    ({"builder": "ssh://me@bk"}, "builder"),
+    ({"builder": "unix://relative.sock"}, "builder"),
+    ({"builder": "docker-container://-x"}, "builder"),
+    ({"builder": "kubernetes"}, "builder"),
+]
 
 
 @pytest.fixture
@@ -64,11 +63,17 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("no_network")
-def test_contradictory_builder_inputs_are_refused_before_the_network(pem: Path) -> None:
-    for values, name in _contradictions(pem):
-        with pytest.raises(InputError) as failure:
-            settings_from_values({"context": HELLO, **values}, ENV)
-        assert failure.value.input_name == name, values
+@pytest.mark.parametrize(
+    ("values", "name"), CONTRADICTIONS,
+    ids=[",".join(f"{k}={v}" for k, v in c.items()) for c, _ in CONTRADICTIONS],
+)
+def test_contradictory_builder_inputs_are_refused_before_the_network(
+    values: dict[str, str], name: str, pem: Path
+) -> None:
+    given = {k: str(pem) if v == PEM else v for k, v in values.items()}
+    with pytest.raises(InputError) as failure:
+        settings_from_values({"context": HELLO, **given}, ENV)
+    assert failure.value.input_name == name
 
 
 @pytest.mark.usefixtures("no_network")
