@@ -33,8 +33,8 @@ BUILDER_FORMS = (
     "docker-container://NAME (a builder container, e.g. docker/setup-buildx-action's)",
 )
 BUILDER_HINT = (
-    "auto uses this daemon's BuildKit (docker buildx) when it works and the classic builder "
-    "otherwise; the address forms build on BuildKit elsewhere, which pushes the image itself."
+    "auto uses the local Docker Engine's BuildKit (docker buildx) when it works, else the "
+    "classic builder; an address builds on BuildKit elsewhere, which pushes the image itself."
 )
 TLS_INPUTS = ("builder-cacert", "builder-cert", "builder-key", "builder-servername")
 _TLS_FILE_INPUTS = TLS_INPUTS[:3]
