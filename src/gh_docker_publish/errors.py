@@ -132,6 +132,23 @@ class InputError(PublishError):
         return cls(input_name, f"'{value}' is not one of {', '.join(choices)}.", hint=hint)
 
 
+    @classmethod
+    def digest_push_on_docker_registry(
+        cls, input_name: str, registry: str, *, why: str = "", hint: str = "", docs_url: str
+    ) -> InputError:
+        """An input that makes something push by digest (several platforms, an attestation,
+        a builder elsewhere, a merge of digests) aimed at GitHub's Docker registry (GHES),
+        which takes IMAGE:VERSION only: "pushing by digest is not supported" (its docs)."""
+        return cls(
+            input_name,
+            f"{why}{registry} is GitHub's Docker registry, which takes IMAGE:VERSION and "
+            "cannot be pushed by digest (IMAGE@SHA); nothing was built.",
+            hint=hint
+            or "Publish to the Container registry (containers.HOSTNAME, or ghcr.io), or "
+            "build every platform in one job with 'platforms'.",
+            docs_url=docs_url,
+        )
+
 class CredentialError(PublishError):
     """The credential at hand cannot do what the run needs (missing PAT, scope, permission)."""
 
@@ -207,6 +224,11 @@ class BuildError(PublishError):
             message,
             hint="Install the docker buildx plugin (docker-buildx), or use builder: classic.",
         )
+
+    @classmethod
+    def builder_unreachable(cls, where: str, reason: str, *, hint: str) -> BuildError:
+        """The ``builder`` input names BuildKit elsewhere that does not answer as one."""
+        return cls(f"Input 'builder': {where} {reason}; nothing was built.", hint=hint)
 
     @classmethod
     def dockerfile_link_outside(cls, path: object, target: str) -> BuildError:
