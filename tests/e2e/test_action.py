@@ -1,8 +1,9 @@
 """The action as users meet it: the repository's own image, built and run the way the
-Actions runner runs a Docker action (``tests/e2e/harness.py``), against the test bed.
+Actions runner runs a Docker action (``tests/harness/runner.py``), against the test bed.
 
-Each run builds the repository's Dockerfile with the bed's Python base (``PYTHON_IMAGE``;
-the product's ``pip install`` runs inside that build), passes ``INPUT_*`` exactly as the
+Each run builds the repository's Dockerfile with the bed's Python base (its ``FROM python``
+lines retargeted, tests/testbed/action_image.py; the locked ``pip install`` runs inside that
+build), passes ``INPUT_*`` exactly as the
 runner does (defaults from action.yml, ``github-token`` from ``${{ github.token }}``) and
 reads the log as the runner reads it. The action container shares the host network so it
 reaches the bed's registry and stand-in on loopback; ``GITHUB_API_URL`` is the stand-in,
@@ -26,7 +27,8 @@ import pytest
 
 from tests.e2e import product
 from tests.e2e.conftest import IMAGE_FACTS_KEY
-from tests.e2e.harness import (
+from tests.e2e.product import ROOT
+from tests.harness.runner import (
     REGISTERED_COMMANDS,
     ActionHarness,
     RunResult,
@@ -34,7 +36,6 @@ from tests.e2e.harness import (
     load_action,
     parse_action_command,
 )
-from tests.e2e.product import ROOT
 from tests.reliability import secret_forms
 
 IMAGE_FACTS = ROOT / "bench" / "action-image.json"
@@ -174,7 +175,7 @@ def test_a_denied_token_shows_the_github_hint(
     """Scenario 5: a read-only GITHUB_TOKEN is refused; the annotation says where to fix it.
 
     The preflight probe meets the refusal right after login, before the build; a refusal
-    inside the push stream itself is tests/integration/test_partial_push.py."""
+    inside the push stream itself is tests/integration/test_publish.py (partial push)."""
     read_only = octo.github_token("octo-org/app", packages="read")
     result = publish({"image": unique_name("hello"), "tags": "v1"}, github_token=read_only)
     assert result.conclusion == "failure"
@@ -296,6 +297,7 @@ def test_action_image_facts(
     octo: Any,
     publish: Publish,
     unique_name: Callable[[str], str],
+    testbed: Any,
 ) -> None:
     """Record the action image's size, its build time from a warm base (base image present,
     no layer cache: a fresh runner after the pull) and the time from container start to its
@@ -316,7 +318,7 @@ def test_action_image_facts(
         "build_seconds_layer_cache": round(cached_rebuild.seconds, 2),
         "start_to_first_line_seconds": round(result.start_to_first_line_seconds, 3),
         "publish_run_seconds": round(result.run_seconds, 2),
-        "base_image": runner.build_args.get("PYTHON_IMAGE", ""),
+        "base_image": testbed.python_image,
         "docker_server": daemon_version(runner),
         "machine": platform.machine(),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

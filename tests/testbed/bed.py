@@ -257,6 +257,8 @@ def down(environ: Mapping[str, str] | None = None, *, purge: bool = False) -> li
                 stopped.append(f"dockerd {spec.name}")
             for key in keys.values():
                 state.pop(key, None)
+        if daemon.shutdown(root / daemon.OTHER_ENGINE, None, env):
+            stopped.append("second dockerd")
         for key in ("standin_pid", "registry_pid"):
             state.pop(key, None)
         _save_state(root, state)

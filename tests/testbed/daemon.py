@@ -42,8 +42,9 @@ from pathlib import Path
 
 import requests
 
-from .engines import EngineSpec, SidTree
+from .engines import BY_NAME, EngineSpec, SidTree
 from .procs import TestbedError, log_tail, owned, pid_alive, read_pid, spawn, stop, wait_for
+from .tls import TLSFiles, ensure_tls_files
 
 START_TIMEOUT = 90.0
 BRIDGES_LOCK = "/tmp/gh-docker-publish-testbed-bridges.lock"
@@ -249,16 +250,55 @@ def _ensure_containerd(
     return proc.pid, True
 
 
+#: Where the second engine lives under the bed's state dir (builder: unix://…, issue 13).
+OTHER_ENGINE = "engine-b"
+
+
+@dataclass(frozen=True)
+class OtherEngine:
+    """The second dockerd: its socket, and a TLS-verified TCP listener on loopback."""
+
+    daemon: Daemon
+    tcp: str  # tcp://127.0.0.1:PORT, clients need tls's CA and client certificate
+    tls: TLSFiles
+
+
+def ensure_other(state: Path, environ: dict[str, str]) -> OtherEngine:
+    """A second dockerd of ours (its own data-root, socket and bridge), for building on
+    "another Docker Engine"; reused while it answers, stopped by ``down``."""
+    paths = DaemonPaths(state / OTHER_ENGINE)
+    tls = ensure_tls_files(paths.root / "tls")
+    port_file = paths.root / "tcp-port"
+    pid = read_pid(paths.pidfile)
+    if ping(paths.host) and owned(pid, str(paths.data)) and port_file.exists():
+        return OtherEngine(Daemon(paths.host, True, pid, paths.log),
+                           f"tcp://127.0.0.1:{port_file.read_text().strip()}", tls)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tcp = [
+        "-H", f"tcp://127.0.0.1:{port}", "--tlsverify", "--tlscacert", str(tls.ca),
+        "--tlscert", str(tls.server_cert), "--tlskey", str(tls.server_key),
+    ]
+    spec = BY_NAME["e20-classic"]  # the system's dockerd, as before
+    started = _start(spec, paths, environ, pid, _daemon_config(spec, ()), None, None,
+                     extra_args=tcp)
+    port_file.write_text(f"{port}\n")
+    return OtherEngine(started, f"tcp://127.0.0.1:{port}", tls)
+
+
 def _start(
     spec: EngineSpec,
     paths: DaemonPaths,
     environ: dict[str, str],
     old_pid: int | None,
     config: str,
-    tree: SidTree,
+    tree: SidTree | None,
     containerd_pid: int | None,
+    extra_args: list[str] | None = None,
 ) -> Daemon:
-    dockerd = str(tree.dockerd) if spec.sid else shutil.which("dockerd", path=_path(environ))
+    sid = tree if spec.sid else None
+    dockerd = str(sid.dockerd) if sid else shutil.which("dockerd", path=_path(environ))
     if dockerd is None:
         raise TestbedError(
             "dockerd is not installed: run `sudo scripts/install-testbed-deps.sh`, then "
@@ -285,7 +325,7 @@ def _start(
         _ensure_forwarding(paths, environ)
 
     env = dict(environ)
-    env["PATH"] = _path({"PATH": ":".join(tree.path_dirs)} if spec.sid else environ)
+    env["PATH"] = _path({"PATH": ":".join(sid.path_dirs)} if sid else environ)
     env.pop("DOCKER_HOST", None)
     argv = [
         dockerd,
@@ -295,6 +335,7 @@ def _start(
         "--pidfile", str(paths.pidfile),
         "-H", paths.host,
         "--bridge", paths.bridge,
+        *(extra_args or []),
     ]  # fmt: skip
     if spec.sid:
         argv += ["--containerd", str(paths.containerd_socket)]
