@@ -10,7 +10,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -220,3 +220,96 @@ def test_a_logged_value_cannot_issue_workflow_commands(line: str) -> None:
     assert not processor.outputs  # nothing set
     assert not any(value in line for value in masker.values)  # only the fence token is masked
     assert all(part.strip() in "\n".join(processor.log) for part in line.split("\n"))
+
+
+# -- tokens no HTTP header can carry (issue 17 item 4) ---------------------------------------
+
+TOKEN = "ghp_" + "A1b2C3d4E5" * 4
+FLAWED_TOKENS = [
+    ("zero-width space", TOKEN[:10] + "\u200b" + TOKEN[10:], "U+200B (ZERO WIDTH SPACE)"),
+    ("newline inside", TOKEN[:10] + "\n" + TOKEN[10:], "a line break"),
+    ("carriage return", TOKEN[:10] + "\r" + TOKEN[10:], "a line break"),
+    ("space inside", TOKEN[:10] + " " + TOKEN[10:], "a space or tab"),
+    ("no-break space", TOKEN[:10] + "\u00a0" + TOKEN[10:], "U+00A0"),
+    ("accented letter", TOKEN[:10] + "\u00e9" + TOKEN[10:], "U+00E9"),
+]
+
+
+@pytest.mark.parametrize("input_name", ["github-token", "token"])
+@pytest.mark.parametrize(
+    ("case", "token", "named"), FLAWED_TOKENS, ids=[c for c, *_ in FLAWED_TOKENS]
+)
+def test_a_token_no_header_can_carry_is_refused_naming_the_input(
+    input_name: str, case: str, token: str, named: str
+) -> None:
+    with pytest.raises(InputError) as failure:
+        _plan({input_name: token})
+    assert failure.value.input_name == input_name
+    text = str(failure.value)
+    assert named in text and f"set '{input_name}'" in text
+    assert TOKEN[:10] not in text and TOKEN[10:] not in text  # no part of the token
+
+
+@pytest.mark.parametrize("input_name", ["github-token", "token"])
+def test_cli_refuses_a_pasted_zero_width_space_before_any_network(
+    input_name: str, tmp_path: Path
+) -> None:
+    """Before: a UnicodeEncodeError traceback from requests, no annotation (issue 17 item 4)."""
+    flawed = TOKEN + "\u200b"
+    env = {**ENV, "PATH": os.environ["PATH"], "HOME": str(tmp_path),
+           "DOCKER_HOST": "unix:///nonexistent.sock", "GITHUB_API_URL": "http://127.0.0.1:9",
+           "GITHUB_ACTIONS": "true", "PYTHONIOENCODING": "utf-8",
+           f"INPUT_{input_name.upper()}": flawed, "INPUT_CONTEXT": HELLO}
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "entrypoint.py")],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out
+    assert f"::error title=Invalid input::Input '{input_name}'" in out, out
+    assert "Traceback" not in out and "daemon" not in out.lower()
+    assert TOKEN not in out.replace(f"::add-mask::{flawed}", "")  # masked first, never shown
+
+
+# -- secrets in published values (issue 17 item 13) -------------------------------------------
+
+PAT = "ghp_" + "Z9y8X7w6V5" * 4
+SECRET_VALUES = [
+    ("tags", "github-token", lambda t: t, "the GITHUB_TOKEN as a tag"),
+    ("tags", "token", lambda t: f"v1-{t.lower()}", "the PAT inside a tag, lower case"),
+    ("labels", "github-token", lambda t: f"org.example.token={t}", "the GITHUB_TOKEN as a label"),
+    ("labels", "token", lambda t: f"x=Bearer {t}", "the PAT inside a label value"),
+    ("labels", "github-token", lambda t: f"{t}=1", "the GITHUB_TOKEN as a label key"),
+    ("tags", "secrets", lambda t: "type=raw,value=hunter2-hunter2",
+     "a build secret as a raw tag rule's value"),
+]
+
+
+@pytest.mark.parametrize(("published", "holder", "value", "case"), SECRET_VALUES,
+                         ids=[c for *_, c in SECRET_VALUES])
+def test_a_secret_in_a_tag_or_label_is_refused_before_any_network(
+    published: str, holder: str, value: Callable[[str], str], case: str
+) -> None:
+    """Before: published without a word (issue 17 item 13). The check runs in publish.run
+    before the first network call (a GHES probe, the daemon, the API)."""
+    secret = {"github-token": TOKEN, "token": PAT, "secrets": "hunter2-hunter2"}[holder]
+    values = {"github-token": TOKEN, "token": PAT,
+              "secrets": "id=s,env=GDP_TEST_SECRET" if holder == "secrets" else "",
+              published: value(secret)}
+    env = {**ENV, "GDP_TEST_SECRET": "hunter2-hunter2"}
+    settings = settings_from_values({"context": HELLO, **values}, env)
+    stream = io.StringIO()
+    console = Console({"GITHUB_ACTIONS": "true"}, stream=stream)
+    with pytest.raises(InputError) as failure:
+        publish.run(settings, load_context(env), console, publish.Services())
+    assert failure.value.input_name == published
+    assert secret not in str(failure.value) and secret.lower() not in str(failure.value).lower()
+    assert secret not in stream.getvalue()
+
+
+def test_a_short_build_secret_only_counts_when_it_is_the_whole_value() -> None:
+    from gh_docker_publish.core.published_values import refuse_secrets
+
+    refuse_secrets({"tags": ("v1", "latest")}, ["1"])  # "1" in "v1" is chance, not a leak
+    with pytest.raises(InputError):
+        refuse_secrets({"tags": ("v1", "1")}, ["1"])

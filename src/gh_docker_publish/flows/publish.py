@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from gh_docker_publish.core import credentials, labels, refs, tags
+from gh_docker_publish.core import credentials, labels, published_values, refs, tags
 from gh_docker_publish.core.context import RunContext
 from gh_docker_publish.core.credentials import UNKNOWN, PackageLink, TokenChoice
 from gh_docker_publish.core.settings import Settings
@@ -71,6 +71,18 @@ def plan_tags(settings: Settings, ctx: RunContext, now: datetime) -> tuple[str, 
     return tag_list
 
 
+def refuse_published_secrets(settings: Settings, final_tags: tuple[str, ...]) -> None:
+    """No tag, label or annotation may carry a token or secret of the run (issue 17 item 13).
+
+    Raises:
+        InputError: naming the input; nothing has been contacted yet.
+    """
+    published_values.refuse_secrets(
+        {"tags": final_tags, "labels": [f"{k}={v}" for k, v in settings.labels]},
+        settings.secrets(),
+    )
+
+
 def plan(
     settings: Settings,
     ctx: RunContext,
@@ -111,7 +123,8 @@ def run(
     for note in settings.notices:
         console.notice(note)
     now = services.now()
-    plan_tags(settings, ctx, now)  # inputs before the network: choose() may probe GHES
+    # Inputs before the network: choose() may probe GHES.
+    refuse_published_secrets(settings, plan_tags(settings, ctx, now))
     probed = registries.choose(settings, ctx)
     the_plan = plan(settings, ctx, now, probed)
     target = the_plan.target
