@@ -11,17 +11,14 @@ the last lines for the error, and take the image ID from a structured record
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -36,6 +33,7 @@ from gh_docker_publish.core.build_inputs import (
     classic_conflicts,
 )
 from gh_docker_publish.core.progress import Log, ProgressReporter
+from gh_docker_publish.edges.docker_config import private_docker_config
 from gh_docker_publish.edges.engine import AuthConfig, stream_error, tag
 from gh_docker_publish.errors import BuildError
 
@@ -289,33 +287,6 @@ class ClassicBuilder:
 # --- BuildKit builder (docker buildx CLI) --------------------------------------------------
 
 
-@contextlib.contextmanager
-def private_docker_config(
-    auths: Mapping[str, AuthConfig], parent: str | None = None
-) -> Iterator[Path]:
-    """A throw-away DOCKER_CONFIG (0700) holding only ``auths``; removed on exit.
-
-    buildx then never reads or writes the user's config.json (login-action's state
-    problems, self-hosted runners keeping creds between jobs); its own state (builder
-    instances, activity) lands here too and goes with it.
-    """
-    path = Path(tempfile.mkdtemp(prefix="ghdp-docker-", dir=parent))
-    try:
-        os.chmod(path, 0o700)
-        entries = {
-            registry: {
-                "auth": base64.b64encode(f"{a['username']}:{a['password']}".encode()).decode()
-            }
-            for registry, a in auths.items()
-        }
-        fd = os.open(path / "config.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"auths": entries}, fh)
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 def _cli_env(
     docker_host: str | None, config_dir: Path, extra: Mapping[str, str] | None = None
 ) -> dict[str, str]:
@@ -454,7 +425,9 @@ class BuildKitBuilder:
         started = time.monotonic()
         lines = LineLog(log)
         secret_env = {s.env: s.value for s in request.secrets if s.env}
-        with private_docker_config(request.registry_auths, self._temp_dir) as cfg:
+        with private_docker_config(
+            request.registry_auths, self._temp_dir, contexts=[request.context]
+        ) as cfg:
             if self._on_config_dir is not None:
                 self._on_config_dir(cfg)
             iidfile, metadata = cfg / "iid", cfg / "metadata.json"
