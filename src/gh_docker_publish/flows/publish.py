@@ -199,14 +199,14 @@ def run(
         return result
 
     preflight.after_build(client, built.image_id, target, services.image_limits, console)
+    registry = _registry_client(auth, retry, registries.registry_scheme(target.registry, ctx))
     try:
         with console.group(f"Push {len(the_plan.refs)} tag(s) to {target.name}"):
             pushed = engine.push(
                 client, the_plan.refs, auth, console, hint_fields=_hints(target, ctx, choice),
                 retry=retry,
-                verify=_verifier(
-                    auth, built.image_id, retry, registries.registry_scheme(target.registry, ctx)
-                ),
+                verify=_verifier(registry, built.image_id),
+                built=_built_image(registry, target, built.image_id),
             )
     except PushError as failure:
         partial = replace(
@@ -410,16 +410,32 @@ def _show_build_tail(failure: BuildError, console: Console) -> None:
             console.info(f"  {line}")
 
 
-def _verifier(
-    auth: engine.AuthConfig, image_id: str, retry: engine.RetryPolicy, scheme: str
-) -> engine.Verify:
-    """Asks the registry whether a ref already holds the built image: used when a push's
-    outcome is unknown (timeout, dropped connection), before retrying or failing."""
-    client = registry_api.RegistryClient(
+def _registry_client(
+    auth: engine.AuthConfig, retry: engine.RetryPolicy, scheme: str
+) -> registry_api.RegistryClient:
+    """Registry reads with the push login, for checks around the push."""
+    return registry_api.RegistryClient(
         auth["serveraddress"], auth["username"], auth["password"], scheme=scheme,
         deadline=retry.deadline,
     )
+
+
+def _verifier(client: registry_api.RegistryClient, image_id: str) -> engine.Verify:
+    """Asks the registry whether a ref already holds the built image: used when a push's
+    outcome is unknown (timeout, dropped connection), before retrying or failing."""
     return lambda ref: registry_api.pushed_digest(client, ref, image_id)
+
+
+def _built_image(
+    client: registry_api.RegistryClient, target: refs.Target, image_id: str
+) -> engine.BuiltImage:
+    """What the push must land: pushed by a tag re-pointed at it, then read back by digest
+    (issue 17 item 10: a run on the same daemon may move the tag meanwhile)."""
+    return engine.BuiltImage(
+        image_id, lambda digest: registry_api.manifest_is_image(
+            client, target.path, digest, image_id
+        )
+    )
 
 
 def _hints(target: refs.Target, ctx: RunContext, choice: TokenChoice | None) -> dict[str, str]:
