@@ -49,6 +49,17 @@ class InputError(PublishError):
         return cls(input_name, f"'{value}' is not one of {', '.join(choices)}.", hint=hint)
 
     @classmethod
+    def too_many_tags(cls, count: int, limit: int) -> InputError:
+        """More tags than a run publishes (core/limits.py says why this limit)."""
+        return cls(
+            "tags",
+            f"{count} tags; at most {limit} are published in one run (each is a push, and all "
+            "of them go into the outputs, which GitHub caps at 1 MB per job).",
+            hint="Check the tag rules for one that fires too often, or split the tags over "
+            "several steps.",
+        )
+
+    @classmethod
     def holds_secret(cls, input_name: str, position: int) -> InputError:
         """A published value (tag, label, annotation) that holds a token or secret of the
         run (issue 17 item 13); names where it is, never the secret."""

@@ -21,7 +21,7 @@ from gh_docker_publish.core.context import load_context
 from gh_docker_publish.core.settings import settings_from_values, split_list, split_tags
 from gh_docker_publish.edges import report
 from gh_docker_publish.edges.gha import Console
-from gh_docker_publish.errors import InputError
+from gh_docker_publish.errors import InputError, PublishError
 from gh_docker_publish.flows import publish
 from tests.e2e.harness import parse_env_file
 
@@ -313,3 +313,43 @@ def test_a_short_build_secret_only_counts_when_it_is_the_whole_value() -> None:
     refuse_secrets({"tags": ("v1", "latest")}, ["1"])  # "1" in "v1" is chance, not a leak
     with pytest.raises(InputError):
         refuse_secrets({"tags": ("v1", "1")}, ["1"])
+
+
+# -- limits: the number of tags, paths outside the workspace (issue 17) ----------------------
+
+
+def test_more_than_a_hundred_tags_are_refused_before_any_network() -> None:
+    """Before: 10,000 tags took 142 s and wrote a 1 MB metadata output (core/limits.py)."""
+    assert len(_plan({"tags": ",".join(f"v{i}" for i in range(100))}).tags) == 100
+    with pytest.raises(InputError) as failure:
+        _plan({"tags": ",".join(f"v{i}" for i in range(101))})
+    assert failure.value.input_name == "tags" and "at most 100" in str(failure.value)
+
+
+@pytest.mark.parametrize("where", ["absolute", "dotdot"])
+def test_a_context_outside_the_workspace_is_said_before_any_network(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Accepted (the docker CLIs build any directory) but warned about, on the runner,
+    before the first network call."""
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    monkeypatch.chdir(workspace)
+    context = HELLO if where == "absolute" else os.path.relpath(HELLO, workspace)
+    env = {**ENV, "GITHUB_WORKSPACE": str(workspace)}
+    settings = settings_from_values({"context": context, "tags": "v1"}, env)
+    stream = io.StringIO()
+    console = Console({"GITHUB_ACTIONS": "true"}, stream=stream)
+    with pytest.raises((AssertionError, PublishError)):  # the first connect is refused
+        publish.run(settings, load_context(env), console, publish.Services())
+    warnings = [line for line in stream.getvalue().splitlines() if line.startswith("::warning")]
+    assert any(f"Input 'context': '{context}' is outside the workspace" in w for w in warnings)
+    assert any("Input 'file':" in w for w in warnings)
+
+
+def test_a_context_inside_the_workspace_gets_no_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gh_docker_publish.core.limits import outside_workspace
+
+    monkeypatch.chdir(ROOT)
+    assert outside_workspace(str(ROOT), context="examples/hello", file=f"{HELLO}/Dockerfile") == []
+    assert outside_workspace("", context="/") == []  # the CLI has no workspace

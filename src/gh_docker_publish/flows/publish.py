@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from gh_docker_publish.core import credentials, labels, published_values, refs, tags
+from gh_docker_publish.core import credentials, labels, limits, published_values, refs, tags
 from gh_docker_publish.core.context import RunContext
 from gh_docker_publish.core.credentials import UNKNOWN, PackageLink, TokenChoice
 from gh_docker_publish.core.settings import Settings
@@ -59,7 +59,7 @@ def plan_tags(settings: Settings, ctx: RunContext, now: datetime) -> tuple[str, 
     before the GHES registry probe: a bad rule must not wait for the network.
 
     Raises:
-        InputError: a rule is wrong, or no tag applies to this event.
+        InputError: a rule is wrong, no tag applies to this event, or too many do.
     """
     tag_list = tuple(tags.compute_tags(settings.tags, tags.GitContext.from_run(ctx, now=now)))
     if not tag_list:
@@ -68,6 +68,7 @@ def plan_tags(settings: Settings, ctx: RunContext, now: datetime) -> tuple[str, 
             f"no tag applies to this '{ctx.event_name or 'unknown'}' event.",
             hint="Add a plain tag or a rule that fires on this event (e.g. type=sha).",
         )
+    limits.check_tag_count(tag_list)
     return tag_list
 
 
@@ -124,7 +125,11 @@ def run(
         console.notice(note)
     now = services.now()
     # Inputs before the network: choose() may probe GHES.
-    refuse_published_secrets(settings, plan_tags(settings, ctx, now))
+    final_tags = plan_tags(settings, ctx, now)
+    refuse_published_secrets(settings, final_tags)
+    for warning in limits.outside_workspace(ctx.workspace, context=settings.context,
+                                            file=settings.file):
+        console.warning(warning)
     probed = registries.choose(settings, ctx)
     the_plan = plan(settings, ctx, now, probed)
     target = the_plan.target
