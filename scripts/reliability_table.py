@@ -14,6 +14,8 @@ ROWS = (
     ("inputs", "bad inputs tried / rejected"),
     ("secrets", "secret forms searched / found (must be 0)"),
     ("load", "concurrent runs / consistent outcomes"),
+    ("leaks", "login leak paths tried / closed"),
+    ("output", "hostile values printed / shown as text"),
 )
 
 
