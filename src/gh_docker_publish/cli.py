@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 from gh_docker_publish import __version__
-from gh_docker_publish.core import credentials, labels
+from gh_docker_publish.core import credentials, metadata
 from gh_docker_publish.core.context import RunContext, load_context
 from gh_docker_publish.core.settings import (
     INPUT_NAMES,
@@ -152,15 +152,10 @@ def _render_plan(settings: Settings, ctx: RunContext) -> str:
             lines.append(f"token:    none usable: {exc}")
     else:
         lines.append(f"push:     no ({the_plan.push_reason})")
-    image_labels = labels.compute_labels(
-        server_url=ctx.server_url,
-        repository=the_plan.target.repository,
-        sha=ctx.sha,
-        created=publish.created_time(ctx, publish.Services().now()),
-        version=the_plan.tags[0],
-        repo_info=None,
-        user_labels=dict(settings.labels),
+    meta = metadata.compute_metadata(
+        settings, ctx, now=publish.Services().now(), repository=the_plan.target.repository
     )
+    image_labels = meta.labels
     lines.append("labels:")
     lines += [f"  {key}={value}" for key, value in sorted(image_labels.items())]
     return "\n".join(lines)

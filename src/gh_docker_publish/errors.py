@@ -36,10 +36,26 @@ class InputError(PublishError):
     title = "Invalid input"
 
     def __init__(
-        self, input_name: str, message: str, *, hint: str = "", docs_url: str = ""
+        self, input_name: str, message: str, *, hint: str = "", docs_url: str = "",
+        what: str = "Input",
     ) -> None:
-        super().__init__(f"Input '{input_name}': {message}", hint=hint, docs_url=docs_url)
+        super().__init__(f"{what} '{input_name}': {message}", hint=hint, docs_url=docs_url)
         self.input_name = input_name
+
+    @classmethod
+    def in_line(cls, input_name: str, line: str, problem: str, fix: str) -> InputError:
+        """A problem in one line of a list input (``tags``, ``flavor``, ``labels``...),
+        quoting the line back so the user finds it."""
+        return cls(input_name, f"{problem} in line {line!r}.", hint=fix)
+
+    @classmethod
+    def bad_variable(cls, variable: str, value: str, expected: str) -> InputError:
+        """A ``DOCKER_METADATA_*`` environment variable (set with ``env:`` on the step)
+        whose value is not what docker/metadata-action documents."""
+        return cls(
+            variable, f"{value!r} is not {expected}.",
+            hint=f"Fix or remove {variable} in the step's env:.", what="Environment variable",
+        )
 
     @classmethod
     def not_one_of(

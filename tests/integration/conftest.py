@@ -26,6 +26,7 @@ class Outcome:
     outputs: dict[str, str]
     summary: str
     state: dict[str, str] = field(default_factory=dict)  # GITHUB_STATE, for the post step
+    exported: dict[str, str] = field(default_factory=dict)  # GITHUB_ENV, for later steps
 
 
 @pytest.fixture
@@ -60,8 +61,9 @@ def publish(testbed: Any, tmp_path: Path) -> Callable[..., Outcome]:
         code = _run_action(env, stream)
         outputs = dict(parse_env_file((files / "output").read_text()))
         state = dict(parse_env_file((files / "state").read_text()))
+        exported = dict(parse_env_file((files / "env").read_text()))
         return Outcome(
-            code, stream.getvalue(), outputs, (files / "summary").read_text(), state
+            code, stream.getvalue(), outputs, (files / "summary").read_text(), state, exported
         )
 
     return run

@@ -5,6 +5,7 @@ links a PAT-created package to the repository named by the source label, as GitH
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -61,8 +62,9 @@ def test_labels_fall_back_to_the_context_when_the_api_says_no(
     assert out.code == 0, out.log
     assert "the labels use the run context only" in out.log
     labels = _labels(docker_client, out.outputs["refs"].strip())
-    assert f"{OCI}description" not in labels
-    assert f"{OCI}licenses" not in labels
+    # As docker/metadata-action: the OCI labels are all set, empty when unknown.
+    assert labels[f"{OCI}description"] == ""
+    assert labels[f"{OCI}licenses"] == ""
     assert labels[f"{OCI}source"] == "https://github.com/octo-org/secret-app"
     assert labels[f"{OCI}revision"] == SHA
 
@@ -134,3 +136,54 @@ def test_fork_pull_request_builds_but_does_not_push(
     assert out.outputs["digest"] == ""
     assert "fork" in out.log.lower()  # says why it did not push
     assert not registry_reader.access_log(since=mark).requests
+
+
+def test_metadata_action_tags_and_flavor_block(
+    octo: Any,
+    publish: Callable[..., Outcome],
+    registry_reader: Any,
+    docker_client: Any,
+    unique_name: Callable[[str], str],
+) -> None:
+    """docker/metadata-action README's "Bake definition" tags block and a flavor from its
+    "flavor input" section, on a v1.2.3 tag push: the tags, version, labels, annotations and
+    exported variables metadata-action documents for it, and those tags in the registry."""
+    image = unique_name("meta")
+    out = publish(
+        {
+            "image": image,
+            "tags": "type=ref,event=branch\ntype=ref,event=pr\ntype=semver,pattern={{version}}\n"
+            "type=semver,pattern={{major}}.{{minor}}\ntype=sha",
+            "flavor": "latest=auto\nsuffix=-alpine,onlatest=true",
+            "labels": f"{OCI}vendor=Octo\nnot-a-label",
+            "sep-tags": ",",
+        },
+        github_token=octo.github_token("octo-org/app"),
+        ref="refs/tags/v1.2.3",
+        extra_env={"DOCKER_METADATA_ANNOTATIONS_LEVELS": "manifest,index"},
+    )
+    assert out.code == 0, out.log
+    expected = ["1.2.3-alpine", "1.2-alpine", f"sha-{SHA[:7]}-alpine", "latest-alpine"]
+    assert out.outputs["tags"].split(",") == expected
+    assert out.outputs["version"] == "1.2.3-alpine"
+    assert sorted(registry_reader.tags(f"octo-org/{image}")) == sorted(expected)
+    assert "'not-a-label' has no '=' and is ignored" in out.log
+
+    labels = _labels(docker_client, out.outputs["refs"].split(",")[0])
+    assert labels[f"{OCI}version"] == "1.2.3-alpine"
+    assert labels[f"{OCI}vendor"] == "Octo"
+    assert labels[f"{OCI}description"] == "The app"
+    output_labels = dict(line.split("=", 1) for line in out.outputs["labels"].splitlines())
+    assert list(output_labels) == sorted(output_labels)
+    assert {k: labels[k] for k in output_labels} == output_labels  # what the image carries
+    annotations = out.outputs["annotations"].splitlines()
+    assert len(annotations) == 2 * 8  # the 8 OCI keys per level; vendor is a label only
+    assert annotations[0].startswith(f"manifest:{OCI}created=")
+    assert annotations[8].startswith(f"index:{OCI}created=")
+    assert f"index:{OCI}version=1.2.3-alpine" in annotations
+    data = json.loads(out.outputs["json"])
+    assert data["tags"] == out.outputs["refs"].split(",")
+    assert data["labels"][f"{OCI}version"] == "1.2.3-alpine"
+    exported = out.exported
+    assert exported["DOCKER_METADATA_OUTPUT_VERSION"] == "1.2.3-alpine"
+    assert exported["DOCKER_METADATA_OUTPUT_TAGS"] == out.outputs["refs"]

@@ -45,9 +45,13 @@ BAD: list[tuple[str, str]] = [
     ("image", "domain/" + "a" * 256), ("image", "hello:tag"), ("image", "hello world"),
     ("image", "-hello"), ("image", "hello/"), ("image", "a//b"),
     # tags
-    ("tags", "t" * 129), ("tags", "feature/x"), ("tags", ".lead"), ("tags", "-lead"),
-    ("tags", "v1+build"), ("tags", "v1\u2024"), ("tags", "sha256:" + H64), ("tags", "a;id"),
-    ("tags", "type=bogus"), ("tags", "type=semver"),
+    # (a tag with characters a tag cannot have is sanitized, as metadata-action does:
+    # test_bad_tag_characters_never_reach_a_tag below)
+    ("tags", "t" * 129), ("tags", ".lead"), ("tags", "-lead"), ("tags", "sha256:" + H64),
+    ("tags", "type=bogus"), ("tags", "type=semver"), ("tags", "ghcr.io/o/app:v1"),
+    ("tags", "type=raw,value=x,priority=z"), ("tags", "type=raw,value={{brnach}}"),
+    ("flavor", "latest=yes"), ("flavor", "bogus"), ("flavor", "prefix=-"),
+    ("annotations", "=x"), ("sep-tags", "x"), ("sep-labels", "="),
     # registries
     ("registry", "https://ghcr.io/"), ("registry", "ghcr.io/path"), ("registry", "host name"),
     ("registry", "ghcr.io:99999999"), ("registry", "[::1"),
@@ -59,7 +63,7 @@ BAD: list[tuple[str, str]] = [
     ("file", "/nonexistent/Dockerfile"), ("file", str(ROOT / "examples")),
     # KEY=VALUE lists
     ("build-args", "=value"), ("build-args", "NOEQUALS"), ("build-args", "A=1\n=2"),
-    ("build-args", "A=1\r\nNOEQUALS"), ("labels", "=x"), ("labels", "novalue"),
+    ("build-args", "A=1\r\nNOEQUALS"), ("labels", "=x"), ("labels", "key: value"),
     # booleans (getBooleanInput accepts true|True|TRUE|false|False|FALSE only) and enums
     ("pull", "yes"), ("pull", "1"), ("no-cache", "on"), ("push", "yes"), ("push", "maybe"),
     ("auth", "pat"), ("deadline", "-1"), ("deadline", "soon"), ("deadline", "inf"),
@@ -69,7 +73,8 @@ BAD: list[tuple[str, str]] = [
 BAD += [(name, value) for name in ("image", "tags", "registry", "owner", "repository",
                                    "pull", "push", "auth", "deadline")
         for value in ("$(id)", "`id`", "x\n::set-output name=digest::x" if name != "tags"
-                      else "::set-output name=digest::x", "x%0Ay")]
+                      else "::set-output name=digest::x", "x%0Ay")
+        if (name, value) != ("tags", "x%0Ay")]  # a valid tag once sanitized: below
 
 
 @pytest.fixture(autouse=True)
@@ -95,6 +100,22 @@ def test_bad_input_is_refused_naming_it(name: str, value: str) -> None:
         _plan({name: value})
     assert failure.value.input_name == name
     assert f"Input '{name}'" in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "tag"),
+    [("feature/x", "feature-x"), ("v1+build", "v1-build"), ("v1\u2024", "v1-"),
+     ("a;id", "a-id"), ("x%0Ay", "x-0Ay"), ("a b\tc", "a-b-c")],
+)
+def test_bad_tag_characters_never_reach_a_tag(value: str, tag: str) -> None:
+    """metadata-action's sanitizing: each run of characters a tag cannot have becomes '-'."""
+    assert _plan({"tags": value}).tags == (tag,)
+
+
+def test_a_labels_line_without_equals_is_ignored() -> None:
+    settings = settings_from_values({"context": HELLO, "labels": "novalue\nA=1"}, ENV)
+    assert settings.labels == (("A", "1"),)
+    assert any("'novalue' has no '='" in note for note in settings.notices)
 
 
 def test_there_are_at_least_sixty_bad_inputs() -> None:
@@ -181,7 +202,7 @@ def test_crlf_and_hash_in_key_value_lists() -> None:
     assert split_tags("v1\r\nv2,v3") == ("v1", "v2", "v3")
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--image", "$(id)"), ("--tags", "feature/x"),
+@pytest.mark.parametrize(("flag", "value"), [("--image", "$(id)"), ("--tags", ".lead"),
                                              ("--registry", "https://ghcr.io/"),
                                              ("--push", "yes")])
 def test_cli_refuses_bad_input_before_any_network(flag: str, value: str, tmp_path: Path) -> None:
@@ -280,6 +301,8 @@ SECRET_VALUES = [
     ("labels", "github-token", lambda t: f"org.example.token={t}", "the GITHUB_TOKEN as a label"),
     ("labels", "token", lambda t: f"x=Bearer {t}", "the PAT inside a label value"),
     ("labels", "github-token", lambda t: f"{t}=1", "the GITHUB_TOKEN as a label key"),
+    ("annotations", "github-token", lambda t: f"org.example.note=token {t}",
+     "the GITHUB_TOKEN inside an annotation"),
     ("tags", "secrets", lambda t: "type=raw,value=hunter2-hunter2",
      "a build secret as a raw tag rule's value"),
 ]

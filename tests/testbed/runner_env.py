@@ -31,7 +31,7 @@ def runner_env(
     hyphens, as the runner passes them (``INPUT_BUILD-ARGS``)."""
     files.mkdir(parents=True, exist_ok=True)
     (files / "event.json").write_text(json.dumps(PUSH_TO_MAIN if event is None else event))
-    for name in ("output", "summary", "state"):
+    for name in ("output", "summary", "state", "env"):
         (files / name).write_text("")
     env = {
         "GITHUB_ACTIONS": "true",
@@ -45,6 +45,7 @@ def runner_env(
         "GITHUB_EVENT_NAME": event_name,
         "GITHUB_EVENT_PATH": str(files / "event.json"),
         "GITHUB_OUTPUT": str(files / "output"),
+        "GITHUB_ENV": str(files / "env"),
         "GITHUB_STEP_SUMMARY": str(files / "summary"),
         "GITHUB_STATE": str(files / "state"),
         "DOCKER_HOST": bed.docker_host,

@@ -104,7 +104,8 @@ def test_without_api_only_context_labels() -> None:
 @pytest.mark.parametrize(
     ("license_value", "expected"),
     [
-        ({"key": "other", "name": "Other", "spdx_id": "NOASSERTION"}, None),
+        # As docker/metadata-action (licenses=${spdx_id}): GitHub's NOASSERTION is kept.
+        ({"key": "other", "name": "Other", "spdx_id": "NOASSERTION"}, "NOASSERTION"),
         (None, None),
         ({"key": "apache-2.0", "spdx_id": "Apache-2.0"}, "Apache-2.0"),
         ("GPL-3.0-only", "GPL-3.0-only"),

@@ -38,10 +38,6 @@ def test_bad_tags_fail_before_the_registry_probe(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tags: str, problem: str
 ) -> None:
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
-    settings = settings_from_values(
-        {"image": "app", "tags": tags, "context": str(tmp_path)},
-        {"GITHUB_REPOSITORY": "octo-org/app"},
-    )
     probed: list[str] = []
 
     def probe(server_url: str, get: Any = None) -> tuple[None, list[str]]:
@@ -50,6 +46,12 @@ def test_bad_tags_fail_before_the_registry_probe(
 
     monkeypatch.setattr(registries, "probe", probe)
     with pytest.raises(InputError, match=problem) as info:
+        # A wrong rule is refused as the settings load; a rule that gives no tag on this
+        # event, when the plan is made. Both before the probe.
+        settings = settings_from_values(
+            {"image": "app", "tags": tags, "context": str(tmp_path)},
+            {"GITHUB_REPOSITORY": "octo-org/app"},
+        )
         publish.run(settings, GHES, Console({}, stream=io.StringIO()),
                     publish.Services(docker_host="unix:///nonexistent.sock"))
     assert info.value.input_name == "tags"

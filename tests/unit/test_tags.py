@@ -10,14 +10,13 @@ from typing import Any
 import pytest
 
 from gh_docker_publish.core.context import RunContext
+from gh_docker_publish.core.metadata import compute_tags, split_attributes
 from gh_docker_publish.core.tags import (
     GitContext,
-    compute_tags,
     default_tags,
     parse_version,
     push_decision,
     sanitize_tag,
-    split_attributes,
     tag_problem,
 )
 from gh_docker_publish.errors import InputError
@@ -168,13 +167,25 @@ LONG = f"sha-{SHA}"
 
 RULES: list[tuple[str, str | None, list[str], list[str]]] = [
     # fixture, ref override, tags input lines, expected
-    ("push_tag_v1.2.3", None, SEMVER_BLOCK, ["1.2.3", "1.2", "1", SHORT]),
+    # metadata-action: latest=auto adds latest after a semver release tag (README "Latest tag")
+    ("push_tag_v1.2.3", None, SEMVER_BLOCK, ["1.2.3", "1.2", "1", SHORT, "latest"]),
     ("push_tag_prerelease", None, SEMVER_BLOCK, ["1.2.3-rc.1", SHORT]),
-    ("push_tag_1.2.3", "refs/tags/0.4.1", SEMVER_BLOCK, ["0.4.1", "0.4", SHORT]),
-    ("push_tag_1.2.3", "refs/tags/1.2.3+b7", ["type=semver,pattern={{version}}"], ["1.2.3"]),
-    ("push_tag_v1.2.3", None, ["type=semver,pattern={{raw}}"], ["v1.2.3"]),
-    ("push_tag_v1.2.3", None, ["type=semver,pattern=v{{major}}"], ["v1"]),
-    ("push_tag_v1.2.3", None, ["type=semver,pattern={{ major }}.{{ minor }}"], ["1.2"]),
+    # README "Major version zero": {{major}} does give 0; the user disables it with enable=.
+    ("push_tag_1.2.3", "refs/tags/0.4.1", SEMVER_BLOCK, ["0.4.1", "0.4", "0", SHORT, "latest"]),
+    (
+        "push_tag_1.2.3",
+        "refs/tags/1.2.3+b7",
+        ["type=semver,pattern={{version}}"],
+        ["1.2.3", "latest"],
+    ),
+    ("push_tag_v1.2.3", None, ["type=semver,pattern={{raw}}"], ["v1.2.3", "latest"]),
+    ("push_tag_v1.2.3", None, ["type=semver,pattern=v{{major}}"], ["v1", "latest"]),
+    (
+        "push_tag_v1.2.3",
+        None,
+        ["type=semver,pattern={{ major }}.{{ minor }}"],
+        ["1.2", "latest"],
+    ),
     (
         "push_tag_prerelease",
         None,
@@ -183,16 +194,28 @@ RULES: list[tuple[str, str | None, list[str], list[str]]] = [
     ),
     ("push_tag_non_semver", None, SEMVER_BLOCK, [SHORT]),
     ("push_default_branch", None, SEMVER_BLOCK, [SHORT]),
-    ("push_default_branch", None, ["type=semver,pattern={{version}},value=3.4.5"], ["3.4.5"]),
+    (
+        "push_default_branch",
+        None,
+        ["type=semver,pattern={{version}},value=3.4.5"],
+        ["3.4.5", "latest"],
+    ),
     ("push_default_branch", None, ["type=semver,pattern={{version}},value=next"], []),
-    ("release_published", None, SEMVER_BLOCK, ["2.0.0", "2.0", "2", SHORT]),
-    ("release_published", None, ["type=ref,event=tag"], ["v2.0.0"]),
+    ("release_published", None, SEMVER_BLOCK, ["2.0.0", "2.0", "2", SHORT, "latest"]),
+    ("release_published", None, ["type=ref,event=tag"], ["v2.0.0", "latest"]),
     ("push_feature_branch", None, BRANCH_PR, ["Feature-Add-Login"]),
     ("pull_request", None, BRANCH_PR, ["pr-42"]),
     ("pull_request_fork", None, BRANCH_PR, ["pr-57"]),
-    ("pull_request_target", None, [*BRANCH_PR, "type=edge"], ["pr-58"]),
+    # pull_request_target runs on the base branch (GITHUB_REF refs/heads/main): metadata-action
+    # gives its branch tag and edge as well as the PR's; edge (priority 700) comes first.
+    ("pull_request_target", None, [*BRANCH_PR, "type=edge"], ["edge", "main", "pr-58"]),
     ("push_tag_v1.2.3", None, BRANCH_PR, []),
-    ("push_tag_v1.2.3", None, ["type=ref,event=tag,prefix=app-,suffix=-slim"], ["app-v1.2.3-slim"]),
+    (
+        "push_tag_v1.2.3",
+        None,
+        ["type=ref,event=tag,prefix=app-,suffix=-slim"],
+        ["app-v1.2.3-slim", "latest"],
+    ),
     ("push_default_branch", None, ["type=edge"], ["edge"]),
     ("push_default_branch", None, ["type=edge,branch=develop"], []),
     ("push_feature_branch", "refs/heads/develop", ["type=edge,branch=develop"], ["edge"]),
@@ -235,7 +258,8 @@ RULES: list[tuple[str, str | None, list[str], list[str]]] = [
     ),
     ("push_feature_branch", None, ["type=raw,value={{tag}}"], []),
     ("push_tag_v1.2.3", None, ["type=raw,value={{tag}},prefix=r"], ["rv1.2.3"]),
-    ("pull_request", None, ["type=raw,value={{branch}}"], ["feature-add-login"]),
+    # README "{{branch}}": empty on a pull request (refs/pull/N/merge is not a branch).
+    ("pull_request", None, ["type=raw,value={{branch}}"], []),
     ("pull_request", None, ["type=raw,value=pr-into-{{base_ref}}"], ["pr-into-main"]),
     ("push_tag_v1.2.3", None, ["type=raw,value=from-{{base_ref}}"], ["from-main"]),
     (
@@ -246,6 +270,12 @@ RULES: list[tuple[str, str | None, list[str], list[str]]] = [
     ),
     ("push_default_branch", None, ["  type=raw , value=spaced  ", "# comment", ""], ["spaced"]),
     ("push_default_branch", None, ["TYPE=Raw,Value=MixedCase"], ["MixedCase"]),
+    # metadata-action sanitizes instead of refusing: runs of invalid characters become '-'.
+    ("push_default_branch", None, ["type=raw,value=a/b"], ["a-b"]),
+    ("push_default_branch", None, ["my tag"], ["my-tag"]),
+    ("push_default_branch", None, ["{{branch}}"], ["main"]),
+    ("push_default_branch", None, ["value=foo"], ["foo"]),
+    ("push_default_branch", None, ["type=raw,novalue"], ["novalue"]),
 ]
 
 
@@ -257,39 +287,37 @@ def test_rules(fixture: str, ref: str | None, lines: list[str], expected: list[s
 # --- invalid rules -------------------------------------------------------------------------
 
 INVALID = [
-    ("type=foo", "Unknown type 'foo'", "type=semver, ref, sha, raw, schedule, edge"),
-    ("type=match,pattern=\\d.\\d", "Unknown type 'match'", "not supported"),
-    ("type=pep440,pattern={{version}}", "Unknown type 'pep440'", "not supported"),
+    ("type=foo", "Unknown type 'foo'", "semver, pep440, match, edge, ref, raw or sha"),
+    ("type=match", "type=match needs a pattern", "pattern="),
+    ("type=pep440,value=1.0", "type=pep440 needs a pattern", "pattern={{version}}"),
     ("type=raw", "type=raw needs a value", "value=TAG"),
     ("type=semver", "type=semver needs a pattern", "pattern={{version}}"),
-    ("type=semver,pattern={{major}}.{{minr}}", "Unknown placeholder '{{minr}}'", "{{major}}"),
-    ("type=semver,pattern={{branch}}", "Unknown placeholder '{{branch}}'", "{{version}}"),
-    ("type=raw,value={{version}}", "Unknown placeholder '{{version}}'", "{{branch}}"),
-    ("type=raw,value=x,priority=100", "Unknown attribute 'priority'", "order of the lines"),
+    ("type=semver,pattern={{major}}.{{minr}}", "Unknown expression '{{minr}}'", "{{major}}"),
+    ("type=semver,pattern={{branch}}", "Unknown expression '{{branch}}'", "{{version}}"),
+    ("type=raw,value={{version}}", "Unknown expression '{{version}}'", "{{branch}}"),
+    ("type=raw,value=x,priority=high", "priority='high' is not a whole number", "default is 200"),
     ("type=sha,length=8", "Unknown attribute 'length' for type=sha", "format, prefix"),
-    ("type=semver,pattern={{version}},match=v(.*)", "Unknown attribute 'match'", "pattern"),
+    ("type=semver,pattern={{version}},match=v(", "is not a regular expression", "v(\\d+"),
+    ("type=match,pattern=v(.*),group=2", "group='2' is not a group", "group=1"),
+    ("type=edge,event=tag", "Unknown attribute 'event' for type=edge", "branch"),
     ("type=ref,event=push", "event='push' is not branch, tag or pr", "event=branch|tag|pr"),
     ("type=ref", "event='' is not branch, tag or pr", "event=branch|tag|pr"),
     ("type=sha,format=medium", "format='medium' is unknown", "format=short|long"),
-    ("type=raw,value=a/b", "value= contains '/'", "letters, digits"),
-    ("type=raw,value=.hidden", "would start with '.' or '-'", "letter or digit"),
+    ("type=raw,value=.hidden", "starts with '.' or '-'", "value, prefix or suffix"),
     ("type=raw,value=x,enable=maybe", "enable='maybe' is not true or false", "true|false"),
     ('type=raw,"value=a', "Unclosed double quote", "Close the quote"),
     ("type=raw,value=a,value=b", "Attribute 'value' is given twice", "Keep one"),
-    ("value=foo", "No type=", "type=semver|ref|sha|raw|schedule|edge"),
-    ("type=raw,novalue", "Attribute 'novalue' has no '='", "key=value"),
+
     ("type=schedule,pattern={{date YYYY}}", "{{date}} needs a quoted format", "'YYYYMMDD'"),
     ("type=raw,value={{sha 7}}", "{{sha}} takes no arguments", "{{sha}}"),
     ("type=raw,value={{sha}", "Unbalanced braces in value=", "{{name}}"),
     ("ghcr.io/octo-org/app:v1", "looks like an image reference", "'image'"),
-    ("sha256:" + "a" * 64, "looks like a digest", "IMAGE:VERSION"),
-    ("app@sha256", "looks like a digest", "not digests"),
-    ("-rc", "starts with '.' or '-'", "plain tag"),
+    ("sha256:" + "a" * 64, "is a digest", "IMAGE:VERSION"),
+    ("app@sha256", "looks like an image reference or digest", "not digests"),
+    ("-rc", "starts with '.' or '-'", "value, prefix or suffix"),
     ("x" * 129, "is 129 characters long", "at most 128"),
-    ("my tag", "contains ' '", "letters, digits"),
-    ("{{branch}}", "contains '{'", "type=raw,value={{branch}}"),
     ("type=raw,value=x,enable={{branch}}", "is not true or false", "{{is_default_branch}}"),
-    ("type=raw,value=x,enable=x{{is_default_branch}}", "is not true or false", "true|false"),
+    ("type=raw,value=x,enable=x{{is_default_branch}}", "is not true or false", "true or false"),
 ]
 
 

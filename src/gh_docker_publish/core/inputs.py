@@ -11,8 +11,9 @@ from collections.abc import Mapping
 __all__ = ["get_input"]
 
 
-def get_input(env: Mapping[str, str], name: str) -> str:
-    """Read one action input, trimmed; ``""`` when unset.
+def get_input(env: Mapping[str, str], name: str, *, trim: bool = True) -> str:
+    """Read one action input, trimmed unless ``trim=False`` (separators: ``" "`` is one);
+    ``""`` when unset.
 
     The runner passes ``INPUT_<NAME>`` with spaces turned into ``_`` and hyphens *kept*
     (``INPUT_BUILD-ARGS``, actions/toolkit#219). People who run the container by hand tend
@@ -22,4 +23,4 @@ def get_input(env: Mapping[str, str], name: str) -> str:
     value = env.get(key, "")
     if not value.strip():
         value = env.get(key.replace("-", "_"), value)
-    return value.strip()
+    return value.strip() if trim else value

@@ -21,7 +21,6 @@ from typing import Any
 from gh_docker_publish.errors import InputError
 
 OCI = "org.opencontainers.image."
-_NO_LICENSE = frozenset({"", "NOASSERTION", "NONE", "OTHER"})
 _REPOSITORY_RE = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 
@@ -93,8 +92,8 @@ def _one_line(text: str) -> str:
 
 
 def _license(value: Any) -> str:
-    """The SPDX id; none for no license, NOASSERTION (GitHub could not tell) or 'other'."""
+    """The SPDX id as GitHub gives it, as docker/metadata-action sets it: ``NOASSERTION``
+    (GitHub could not tell, itself an SPDX value) stays; no license gives none."""
     spdx = value.get("spdx_id") if isinstance(value, Mapping) else value
-    spdx = _text(spdx)
-    return "" if spdx.upper() in _NO_LICENSE else spdx
+    return _text(spdx)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from gh_docker_publish.core import build_inputs, refs
+from gh_docker_publish.core import build_inputs, metadata, refs
 from gh_docker_publish.core.inputs import get_input
 from gh_docker_publish.errors import InputError
 
@@ -31,8 +31,11 @@ INPUT_NAMES = (
     "labels", "target", "pull", "no-cache", "push", "github-token", "token", "username",
     "auth", "mode", "keep-latest", "delete-untagged-older-than", "protect-tags", "dry-run",
     "digest", "builder", "platforms", "secrets", "cache-from", "cache-to", "provenance",
-    "deadline", "subdomain-isolation",
+    "deadline", "subdomain-isolation", "flavor", "annotations", "sep-tags", "sep-labels",
+    "sep-annotations",
 )
+# Inputs read as given, spaces included (docker/metadata-action reads them untrimmed).
+SEPARATOR_INPUTS = ("sep-tags", "sep-labels", "sep-annotations")
 ISOLATION_MODES = ("auto", "true", "false")
 AUTH_MODES: tuple[AuthMode, ...] = ("auto", "github-token", "token")
 MODES: tuple[Mode, ...] = ("publish", "pull", "cleanup")
@@ -88,11 +91,17 @@ class Settings:
     registry: str = "auto"
     owner: str = ""
     repository: str = ""
-    tags: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()  # metadata-action rules and plain tags, one per item
+    flavor: metadata.Flavor = field(default_factory=metadata.Flavor)
     context: str = "."
     file: str = "Dockerfile"
     build_args: tuple[tuple[str, str], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+    sep_tags: str = "\n"  # separators of the list outputs (metadata-action's sep-* inputs)
+    sep_labels: str = "\n"
+    sep_annotations: str = "\n"
+    metadata_env: metadata.MetadataEnv = field(default_factory=metadata.MetadataEnv)
     target: str = ""
     pull: bool = False
     no_cache: bool = False
@@ -265,6 +274,24 @@ def _parse_deadline(raw: str) -> float:
     return seconds
 
 
+def _parse_separator(raw: str, input_name: str) -> str:
+    """A list output's separator, as given (default a newline). One that could be part of
+    an item would make the output impossible to split again, so it is refused."""
+    if not raw:
+        return "\n"
+    if input_name == "sep-tags" and re.fullmatch(r"[A-Za-z0-9_.:/@-]+", raw):
+        raise InputError(
+            input_name, f"{raw!r} could be part of a tag, so the tags could not be split again.",
+            hint="Use a separator such as ',' or ' ' (the default is a newline).",
+        )
+    if input_name != "sep-tags" and "=" in raw:
+        raise InputError(
+            input_name, f"{raw!r} holds '=', which separates each KEY=VALUE.",
+            hint="Use a separator such as ',' or ';' (the default is a newline).",
+        )
+    return raw
+
+
 # -- owner / repository --------------------------------------------------------------------
 
 
@@ -336,7 +363,9 @@ def raw_secrets(env: Mapping[str, str]) -> list[str]:
 
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Read every ``INPUT_*`` the action declares and validate them."""
-    values = {name: get_input(env, name) for name in INPUT_NAMES}
+    values = {
+        name: get_input(env, name, trim=name not in SEPARATOR_INPUTS) for name in INPUT_NAMES
+    }
     return settings_from_values(values, env)
 
 
@@ -405,9 +434,16 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
         registry = refs.validate_host(registry.rstrip("/"), "registry")
 
     tags = split_tags(values.get("tags", ""))
-    for tag in tags:
-        if "=" not in tag:  # type=... rules are validated by tags.py
-            refs.validate_tag(tag, "tags")
+    metadata.parse_rules(tags)  # a wrong rule fails here, whatever the event
+    flavor = metadata.parse_flavor(split_list(values.get("flavor", ""), commas=False))
+    image_labels, ignored = metadata.parse_key_values(
+        split_list(values.get("labels", ""), commas=False), "labels"
+    )
+    image_annotations, ignored_annotations = metadata.parse_key_values(
+        split_list(values.get("annotations", ""), commas=False), "annotations"
+    )
+    notices += [*ignored, *ignored_annotations]
+    separators = {name: _parse_separator(values.get(name, ""), name) for name in SEPARATOR_INPUTS}
 
     mode = _parse_mode(get("mode"))
     keep_latest = _parse_count(get("keep-latest"), "keep-latest")
@@ -486,7 +522,13 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
         context=context_dir,
         file=dockerfile,
         build_args=parse_pairs(values.get("build-args", ""), "build-args"),
-        labels=parse_pairs(values.get("labels", ""), "labels"),
+        labels=image_labels,
+        annotations=image_annotations,
+        flavor=flavor,
+        sep_tags=separators["sep-tags"],
+        sep_labels=separators["sep-labels"],
+        sep_annotations=separators["sep-annotations"],
+        metadata_env=metadata.metadata_env(env),
         target=get("target"),
         pull=parse_bool(get("pull"), "pull"),
         no_cache=parse_bool(get("no-cache"), "no-cache"),

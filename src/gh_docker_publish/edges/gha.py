@@ -252,6 +252,17 @@ class Console:
             else:
                 self._write(f"{name}: {value}")
 
+    def export_variables(self, mapping: Mapping[str, str]) -> None:
+        """Set environment variables for the job's later steps (``GITHUB_ENV``); outside
+        Actions, or without the file, there are no later steps and nothing is written."""
+        path = self.env.get("GITHUB_ENV", "") if self.on_actions else ""
+        if not path:
+            return
+        try:
+            self._append(path, self._heredocs(mapping))
+        except OSError as exc:
+            self.warning(f"Could not export variables to {path}: {exc.strerror or exc}.")
+
     def write_summary(self, markdown: str) -> None:
         """Append the job summary in one write; a summary that cannot be written only warns.
 

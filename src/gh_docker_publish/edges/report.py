@@ -21,7 +21,17 @@ from gh_docker_publish.edges.gha import Console
 OUTPUT_NAMES = (
     "image", "tags", "refs", "digest", "imageid", "metadata", "registry", "package-url",
     "token-source", "username", "builder", "deleted-versions", "kept-versions",
+    "version", "labels", "annotations", "json",
 )
+# docker/metadata-action exports its outputs as these variables too (unless
+# DOCKER_METADATA_SET_OUTPUT_ENV=false), so later steps can read them from the environment.
+OUTPUT_ENV = {
+    "version": "DOCKER_METADATA_OUTPUT_VERSION",
+    "refs": "DOCKER_METADATA_OUTPUT_TAGS",
+    "labels": "DOCKER_METADATA_OUTPUT_LABELS",
+    "annotations": "DOCKER_METADATA_OUTPUT_ANNOTATIONS",
+    "json": "DOCKER_METADATA_OUTPUT_JSON",
+}
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,10 @@ class PublishResult:
     username: str = ""
     token_reason: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
+    version: str = ""  # the first tag (metadata-action's version)
+    annotations: tuple[str, ...] = ()  # LEVEL:KEY=VALUE, as metadata-action's output
+    separators: tuple[str, str, str] = ("\n", "\n", "\n")  # sep-tags, sep-labels, -annotations
+    export_env: bool = False  # DOCKER_METADATA_SET_OUTPUT_ENV: also export DOCKER_METADATA_OUTPUT_*
     pushed: bool = False
     push_skipped_reason: str = ""
     builder: str = ""  # "buildkit" | "classic"
@@ -70,19 +84,22 @@ class PublishResult:
 def metadata(result: PublishResult) -> dict[str, Any]:
     """The whole result as JSON-ready data (the ``metadata`` output)."""
     data = asdict(result)
+    for how_to_write in ("separators", "export_env"):  # how outputs are written, not what
+        del data[how_to_write]
     data["labels"] = dict(result.labels)
     data["ref_digests"] = dict(result.ref_digests)
-    for key in ("tags", "refs", "landed", "not_landed"):
+    for key in ("tags", "refs", "landed", "not_landed", "annotations"):
         data[key] = list(data[key])
     return data
 
 
 def render_outputs(result: PublishResult) -> dict[str, str]:
-    """Exactly the outputs action.yml declares; lists are newline-separated."""
+    """Exactly the outputs action.yml declares; lists are joined by the sep-* inputs."""
+    sep_tags, sep_labels, sep_annotations = result.separators
     return {
         "image": result.image,
-        "tags": "\n".join(result.tags),
-        "refs": "\n".join(result.refs),
+        "tags": sep_tags.join(result.tags),
+        "refs": sep_tags.join(result.refs),
         "digest": result.digest,
         "imageid": result.imageid,
         "metadata": json.dumps(metadata(result), sort_keys=True),
@@ -94,6 +111,13 @@ def render_outputs(result: PublishResult) -> dict[str, str]:
         # mode cleanup's outputs (cleanup.render_outputs); empty when publishing
         "deleted-versions": "",
         "kept-versions": "",
+        "version": result.version,
+        "labels": sep_labels.join(f"{key}={value}" for key, value in result.labels.items()),
+        "annotations": sep_annotations.join(result.annotations),
+        "json": json.dumps(
+            {"tags": list(result.refs), "labels": dict(result.labels),
+             "annotations": list(result.annotations)}
+        ),
     }
 
 
@@ -199,5 +223,8 @@ def render_terminal(result: PublishResult) -> str:
 
 def write(result: PublishResult, console: Console) -> None:
     """Set the step outputs and write the job summary, once each."""
-    console.set_outputs(render_outputs(result))
+    outputs = render_outputs(result)
+    console.set_outputs(outputs)
+    if result.export_env:
+        console.export_variables({env: outputs[name] for name, env in OUTPUT_ENV.items()})
     console.write_summary(render_summary(result))

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from gh_docker_publish.core import credentials, labels, limits, published_values, refs, tags
+from gh_docker_publish.core import credentials, limits, metadata, published_values, refs, tags
 from gh_docker_publish.core.context import RunContext
 from gh_docker_publish.core.credentials import UNKNOWN, PackageLink, TokenChoice
 from gh_docker_publish.core.settings import Settings
@@ -61,7 +61,7 @@ def plan_tags(settings: Settings, ctx: RunContext, now: datetime) -> tuple[str, 
     Raises:
         InputError: a rule is wrong, no tag applies to this event, or too many do.
     """
-    tag_list = tuple(tags.compute_tags(settings.tags, tags.GitContext.from_run(ctx, now=now)))
+    tag_list = metadata.compute_metadata(settings, ctx, now=now).tags
     if not tag_list:
         raise InputError(
             "tags",
@@ -72,14 +72,19 @@ def plan_tags(settings: Settings, ctx: RunContext, now: datetime) -> tuple[str, 
     return tag_list
 
 
-def refuse_published_secrets(settings: Settings, final_tags: tuple[str, ...]) -> None:
-    """No tag, label or annotation may carry a token or secret of the run (issue 17 item 13).
+def refuse_published_secrets(settings: Settings, final: metadata.Metadata) -> None:
+    """No final tag, label or annotation may carry a token or secret of the run (issue 17
+    item 13): checked on what ``compute_metadata`` made, so rules and expressions count.
 
     Raises:
         InputError: naming the input; nothing has been contacted yet.
     """
     published_values.refuse_secrets(
-        {"tags": final_tags, "labels": [f"{k}={v}" for k, v in settings.labels]},
+        {
+            "tags": final.tags,
+            "labels": [f"{k}={v}" for k, v in final.labels.items()],
+            "annotations": final.annotations,
+        },
         settings.secrets(),
     )
 
@@ -125,8 +130,8 @@ def run(
         console.notice(note)
     now = services.now()
     # Inputs before the network: choose() may probe GHES.
-    final_tags = plan_tags(settings, ctx, now)
-    refuse_published_secrets(settings, final_tags)
+    plan_tags(settings, ctx, now)
+    refuse_published_secrets(settings, metadata.compute_metadata(settings, ctx, now=now))
     for warning in limits.outside_workspace(ctx.workspace, context=settings.context,
                                             file=settings.file):
         console.warning(warning)
@@ -169,15 +174,12 @@ def run(
     info, warning = repo_info()
     if warning:
         console.warning(warning)
-    image_labels = labels.compute_labels(
-        server_url=ctx.server_url,
-        repository=target.repository,
-        sha=ctx.sha,
-        created=created_time(ctx, services.now()),
-        version=the_plan.tags[0],
-        repo_info=_repo_json(info),
-        user_labels=dict(settings.labels),
+    # The final tags, labels and annotations: the same rules as the plan's, now with the
+    # repository's facts for the labels (metadata.compute_metadata is their one maker).
+    meta = metadata.compute_metadata(
+        settings, ctx, now=now, repository=target.repository, repo_info=_repo_json(info)
     )
+    image_labels = dict(meta.labels)
 
     # Base images of other owners: pulled now with a token that reads them (pull.py).
     settings = pull.prepare_bases(
@@ -195,6 +197,10 @@ def run(
         username=username,
         token_reason=choice.reason if choice else "",
         labels=image_labels,
+        version=meta.version,
+        annotations=meta.annotations,
+        separators=(settings.sep_tags, settings.sep_labels, settings.sep_annotations),
+        export_env=settings.metadata_env.set_output_env,
         push_skipped_reason="" if the_plan.push else the_plan.push_reason,
         builder=built.builder,
     )
@@ -236,22 +242,6 @@ def run(
     )
     report.write(result, console)
     return result
-
-
-def created_time(ctx: RunContext, now: datetime) -> datetime:
-    """The commit's time when the event carries it, else now.
-
-    A label that changes on every run changes the image config, so rebuilding the same
-    commit would push a new manifest; the commit's time keeps a rebuild identical.
-    """
-    head_commit = ctx.event.get("head_commit") or {}
-    stamp = head_commit.get("timestamp") if isinstance(head_commit, dict) else None
-    if isinstance(stamp, str):
-        try:
-            return datetime.fromisoformat(stamp).astimezone(UTC)
-        except ValueError:
-            pass
-    return now
 
 
 def _choose_credentials(
