@@ -20,7 +20,15 @@ from gh_docker_publish.core import credentials, limits, metadata, published_valu
 from gh_docker_publish.core.context import RunContext
 from gh_docker_publish.core.credentials import UNKNOWN, PackageLink, TokenChoice
 from gh_docker_publish.core.settings import Settings
-from gh_docker_publish.edges import builders, engine, preflight, registries, registry_api, report
+from gh_docker_publish.edges import (
+    build_context,
+    builders,
+    engine,
+    preflight,
+    registries,
+    registry_api,
+    report,
+)
 from gh_docker_publish.edges.gha import Console
 from gh_docker_publish.edges.github_api import GitHubApi, RepositoryInfo
 from gh_docker_publish.errors import BuildError, InputError, PublishError, PushError
@@ -132,6 +140,7 @@ def run(
     # Inputs before the network: choose() may probe GHES.
     plan_tags(settings, ctx, now)
     refuse_published_secrets(settings, metadata.compute_metadata(settings, ctx, now=now))
+    _check_dockerfile(settings)
     for warning in limits.outside_workspace(ctx.workspace, context=settings.context,
                                             file=settings.file):
         console.warning(warning)
@@ -344,6 +353,15 @@ def _repo_json(info: RepositoryInfo | None) -> dict[str, Any] | None:
     }
 
 
+def _check_dockerfile(settings: Settings) -> None:
+    """Refuse a Dockerfile linked out of its directory before any network call: neither
+    docker CLI reads it, and its text in a parse error leaked the environment (issue 17)."""
+    try:
+        build_context.resolve_dockerfile(Path(settings.file))
+    except BuildError as exc:
+        raise InputError("file", exc.message, hint=exc.hint) from exc
+
+
 def _build(
     client: Any,
     settings: Settings,
@@ -362,7 +380,10 @@ def _build(
     """
     request = builders.BuildRequest(
         context=Path(settings.context),
-        dockerfile=Path(settings.file).resolve(),  # settings give it relative to the cwd
+        # The path as given (relative to the cwd), links not resolved: BuildKit resolves a
+        # linked Dockerfile inside its own directory and looks for <name>.dockerignore
+        # next to the link (issue 17).
+        dockerfile=Path(settings.file).absolute(),
         tags=the_plan.refs,
         build_args=dict(settings.build_args),
         labels=image_labels,
