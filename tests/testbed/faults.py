@@ -271,7 +271,13 @@ class _Handler(BaseHTTPRequestHandler):
         host, _, port = self.owner.upstream.rpartition(":")
         conn = http.client.HTTPConnection(host, int(port), timeout=UPSTREAM_TIMEOUT)
         try:
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+            # Repeated fields (the daemon sends one Accept line per media type) are joined,
+            # as RFC 9110 §5.3 allows: a dict of the last one would leave the registry one
+            # type to offer, and distribution then rewrites a manifest to schema 1.
+            headers: dict[str, str] = {}
+            for key, value in self.headers.items():
+                if key.lower() not in HOP_BY_HOP:
+                    headers[key] = f"{headers[key]}, {value}" if key in headers else value
             headers["Content-Length"] = str(len(body))
             conn.request(method, path, body=body if body or method != "GET" else None,
                          headers=headers)

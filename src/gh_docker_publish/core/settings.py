@@ -10,6 +10,7 @@ here too (https://docs.github.com/en/actions/reference/workflows-and-actions/met
 from __future__ import annotations
 
 import csv
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -18,6 +19,11 @@ from pathlib import Path
 from typing import Literal
 
 from gh_docker_publish.core import build_inputs, metadata, refs
+from gh_docker_publish.core.builder_location import (
+    TLS_INPUTS,
+    BuilderLocation,
+    parse_builder_location,
+)
 from gh_docker_publish.core.inputs import get_input
 from gh_docker_publish.errors import InputError
 
@@ -31,7 +37,8 @@ INPUT_NAMES = (
     "labels", "target", "pull", "no-cache", "push", "github-token", "token", "username",
     "auth", "mode", "keep-latest", "delete-untagged-older-than", "protect-tags", "dry-run",
     "digest", "builder", "platforms", "secrets", "cache-from", "cache-to", "provenance",
-    "deadline", "subdomain-isolation", "flavor", "annotations", "sep-tags", "sep-labels",
+    "sbom", "deadline", "subdomain-isolation", "builder-cacert", "builder-cert",
+    "builder-key", "builder-servername", "flavor", "annotations", "sep-tags", "sep-labels",
     "sep-annotations",
 )
 # Inputs read as given, spaces included (docker/metadata-action reads them untrimmed).
@@ -119,13 +126,22 @@ class Settings:
     dry_run: bool = True  # cleanup: print the plan, delete nothing
     digest: tuple[str, ...] = ()  # cleanup: digests this run pushed; never deleted
     builder: build_inputs.BuilderMode = "auto"
+    # builder: an address: BuildKit elsewhere, which pushes itself (builder is "buildkit").
+    builder_location: BuilderLocation | None = None
     platforms: tuple[str, ...] = ()
     build_secrets: tuple[build_inputs.BuildSecret, ...] = ()  # the `secrets` input
     cache_from: tuple[str, ...] = ()
     cache_to: tuple[str, ...] = ()
-    provenance: bool = False
+    provenance: str = ""  # "" (off) or buildx's --provenance value (true, mode=max)
+    sbom: str = ""  # "" (off) or buildx's --sbom value
     deadline: float = 0.0  # seconds after which no retry starts (0: the attempts bound it)
     notices: tuple[str, ...] = field(default=(), compare=False)
+
+    @functools.cached_property
+    def destination(self) -> refs.ImageName:
+        """``image`` parsed once (optional host, lowercase path): what refs and registries
+        read instead of parsing ``image`` again. Validated when the settings were made."""
+        return refs.parse_image(self.image)
 
     def secrets(self) -> list[str]:
         """The non-empty secret values, for the caller to mask the moment settings load."""
@@ -474,7 +490,8 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
             hint="Set 'file' to your Dockerfile's path (relative to the workspace).",
         )
 
-    builder = build_inputs.parse_builder(get("builder"))
+    location = parse_builder_location(get("builder"), {name: get(name) for name in TLS_INPUTS})
+    builder = "buildkit" if location else build_inputs.parse_builder(get("builder"))
     platforms = build_inputs.parse_platforms(split_list(values.get("platforms", "")))
     build_secrets = build_inputs.parse_secrets(
         split_list(values.get("secrets", ""), commas=False), env
@@ -485,11 +502,12 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
     cache_to = build_inputs.parse_cache(
         split_list(values.get("cache-to", ""), commas=False), "cache-to"
     )
-    provenance = parse_bool(get("provenance"), "provenance")
+    provenance = build_inputs.parse_attestation(get("provenance"), "provenance")
+    sbom = build_inputs.parse_attestation(get("sbom"), "sbom")
     if builder == "classic":
         used = build_inputs.classic_conflicts(
             platforms=platforms, secrets=build_secrets, cache_from=cache_from,
-            cache_to=cache_to, provenance=provenance,
+            cache_to=cache_to, provenance=provenance, sbom=sbom,
         )
         if used:
             raise InputError(
@@ -548,11 +566,13 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
         dry_run=parse_bool(get("dry-run"), "dry-run", default=True),
         digest=_parse_digests(values.get("digest", "")),
         builder=builder,
+        builder_location=location,
         platforms=platforms,
         build_secrets=build_secrets,
         cache_from=cache_from,
         cache_to=cache_to,
         provenance=provenance,
+        sbom=sbom,
         deadline=_parse_deadline(get("deadline")),
         notices=tuple(notices),
     )

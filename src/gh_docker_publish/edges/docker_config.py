@@ -24,12 +24,12 @@ import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from gh_docker_publish.edges.engine import AuthConfig
+from gh_docker_publish.core.credentials import Credential
 from gh_docker_publish.errors import BuildError
 
 DIR_PREFIX = "ghdp-docker-"
@@ -155,12 +155,12 @@ def choose_parent(contexts: Iterable[Path], preferred: str | None = None) -> Pat
 
 @contextlib.contextmanager
 def private_docker_config(
-    auths: Mapping[str, AuthConfig],
+    credentials: Sequence[Credential],
     parent: str | None = None,
     *,
     contexts: Sequence[Path] = (),
 ) -> Iterator[Path]:
-    """A throw-away DOCKER_CONFIG (0700) holding only ``auths``; removed on exit.
+    """A throw-away DOCKER_CONFIG (0700) holding only ``credentials``; removed on exit.
 
     buildx then never reads or writes the user's config.json (login-action's state
     problems, self-hosted runners keeping creds between jobs); its own state (builder
@@ -173,10 +173,10 @@ def private_docker_config(
         os.chmod(path, 0o700)
         _write_new(path / MARKER, json.dumps(asdict(RunId.current())))
         entries = {
-            registry: {
-                "auth": base64.b64encode(f"{a['username']}:{a['password']}".encode()).decode()
+            c.registry: {
+                "auth": base64.b64encode(f"{c.username}:{c.secret.reveal()}".encode()).decode()
             }
-            for registry, a in auths.items()
+            for c in credentials
         }
         _write_new(path / "config.json", json.dumps({"auths": entries}))
         yield path

@@ -1,6 +1,6 @@
 """The action's post step: remove the private DOCKER_CONFIG the main step made for buildx.
 
-The main step removes it in a ``finally`` (``builders.private_docker_config``), also on
+The main step removes it in a ``finally`` (``docker_config.private_docker_config``), also on
 SIGTERM. This step is the second net for a main process that died before its
 ``finally`` (SIGKILL, OOM). It runs as ``runs.post-entrypoint`` in a *fresh* container
 (docs.github.com "Metadata syntax": ``post-entrypoint``), so it can only remove a

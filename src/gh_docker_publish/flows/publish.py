@@ -18,11 +18,13 @@ from typing import Any, TypeVar, cast
 
 from gh_docker_publish.core import credentials, limits, metadata, published_values, refs, tags
 from gh_docker_publish.core.context import RunContext
-from gh_docker_publish.core.credentials import UNKNOWN, PackageLink, TokenChoice
+from gh_docker_publish.core.credentials import UNKNOWN, Credential, PackageLink
+from gh_docker_publish.core.refs import Target
 from gh_docker_publish.core.settings import Settings
 from gh_docker_publish.edges import (
     build_context,
     builders,
+    buildx_builders,
     engine,
     preflight,
     registries,
@@ -30,9 +32,9 @@ from gh_docker_publish.edges import (
     report,
 )
 from gh_docker_publish.edges.gha import Console
-from gh_docker_publish.edges.github_api import GitHubApi, RepositoryInfo
+from gh_docker_publish.edges.github_api import ApiClients, GitHubApi, RepositoryInfo
 from gh_docker_publish.errors import BuildError, InputError, PublishError, PushError
-from gh_docker_publish.flows import post_step, pull
+from gh_docker_publish.flows import platforms, post_step, pull
 
 ApiFactory = Callable[[str, str], GitHubApi]
 CONTEXT_ONLY = "the labels use the run context only."
@@ -53,31 +55,43 @@ class Services:
 
 @dataclass(frozen=True)
 class Plan:
-    """What a run will do, known before touching the daemon or the registry."""
+    """What a run will do, known before touching the daemon or the registry: made once
+    (``plan``), carried through the run, and what the dry run prints (``render_plan``)."""
 
     target: refs.Target
     tags: tuple[str, ...]
     refs: tuple[str, ...]
     push: bool
     push_reason: str
+    #: The labels from the inputs and the run's facts (the repository's own facts, read
+    #: from the API during the run, are added to the image's labels then).
+    labels: dict[str, str] = field(default_factory=dict)
+    #: The push credential once chosen (the dry run chooses it without any API call).
+    credential: Credential | None = None
+
+    def retarget(self, target: Target) -> Plan:
+        """The same plan for the registry the GHES probe found."""
+        return replace(self, target=target, refs=tuple(target.ref(tag) for tag in self.tags))
 
 
 def plan_tags(settings: Settings, ctx: RunContext, now: datetime) -> tuple[str, ...]:
-    """The run's tags (pure). ``type=`` rules are only checked here, so ``run`` calls this
-    before the GHES registry probe: a bad rule must not wait for the network.
+    """The run's tags (pure), for pull mode's ``tags``.
 
     Raises:
         InputError: a rule is wrong, no tag applies to this event, or too many do.
     """
-    tag_list = metadata.compute_metadata(settings, ctx, now=now).tags
-    if not tag_list:
+    return _checked_tags(metadata.compute_metadata(settings, ctx, now=now), ctx)
+
+
+def _checked_tags(meta: metadata.Metadata, ctx: RunContext) -> tuple[str, ...]:
+    if not meta.tags:
         raise InputError(
             "tags",
             f"no tag applies to this '{ctx.event_name or 'unknown'}' event.",
             hint="Add a plain tag or a rule that fires on this event (e.g. type=sha).",
         )
-    limits.check_tag_count(tag_list)
-    return tag_list
+    limits.check_tag_count(meta.tags)
+    return meta.tags
 
 
 def refuse_published_secrets(settings: Settings, final: metadata.Metadata) -> None:
@@ -103,17 +117,22 @@ def plan(
     now: datetime,
     probed: registries.RegistryChoice | None = None,
 ) -> Plan:
-    """The pure part of a run: where the image goes, its tags, and whether it is pushed.
+    """The pure part of a run: where the image goes, its tags and labels, and whether it is
+    pushed. ``run`` makes it before the GHES registry probe (a bad rule must not wait for
+    the network) and retargets it to the probed registry.
 
     ``probed``: the GHES registry ``registries.choose`` found (None: refs decides alone).
 
     Raises:
-        InputError: a tag rule or the image does not fit; nothing has been contacted yet.
+        InputError: a tag rule, the number of tags or the image does not fit, or a tag,
+            label or annotation holds a secret of the run; nothing has been contacted yet.
     """
     target = refs.resolve_target(
         settings, ctx, probed_registry=probed.host if probed else None
     )
-    tag_list = plan_tags(settings, ctx, now)
+    meta = metadata.compute_metadata(settings, ctx, now=now, repository=target.repository)
+    tag_list = _checked_tags(meta, ctx)
+    refuse_published_secrets(settings, meta)
     decision = tags.push_decision(settings.push, ctx.event_name, ctx.is_fork_pull_request)
     return Plan(
         target=target,
@@ -121,7 +140,36 @@ def plan(
         refs=tuple(target.ref(tag) for tag in tag_list),
         push=decision.push,
         push_reason=decision.reason,
+        labels=dict(meta.labels),
     )
+
+
+def dry_run(settings: Settings, ctx: RunContext, now: datetime) -> tuple[Plan, str]:
+    """The plan with its push credential chosen from the inputs alone (no daemon, no
+    registry, no API call), and why no token is usable ("" when one is)."""
+    the_plan = plan(settings, ctx, now)
+    if not the_plan.push:
+        return the_plan, ""
+    try:
+        return replace(the_plan, credential=credentials.choose_token(
+            settings, ctx, the_plan.target)), ""
+    except PublishError as exc:
+        return the_plan, str(exc)
+
+
+def render_plan(the_plan: Plan, token_problem: str = "") -> str:
+    """The dry run's text: image, refs, token (or why none) or why not pushing, labels."""
+    lines = [f"image:    {the_plan.target.name}", "refs:"]
+    lines += [f"  {ref}" for ref in the_plan.refs]
+    if the_plan.credential is not None:
+        lines.append(f"token:    {the_plan.credential.describe()}")
+    elif the_plan.push:
+        lines.append(f"token:    none usable: {token_problem}")
+    else:
+        lines.append(f"push:     no ({the_plan.push_reason})")
+    lines.append("labels:")
+    lines += [f"  {key}={value}" for key, value in sorted(the_plan.labels.items())]
+    return "\n".join(lines)
 
 
 def run(
@@ -137,46 +185,53 @@ def run(
     for note in settings.notices:
         console.notice(note)
     now = services.now()
-    # Inputs before the network: choose() may probe GHES.
-    plan_tags(settings, ctx, now)
-    refuse_published_secrets(settings, metadata.compute_metadata(settings, ctx, now=now))
+    the_plan = plan(settings, ctx, now)  # every input checked before the network
     _check_dockerfile(settings)
     for warning in limits.outside_workspace(ctx.workspace, context=settings.context,
                                             file=settings.file):
         console.warning(warning)
-    probed = registries.choose(settings, ctx)
-    the_plan = plan(settings, ctx, now, probed)
+    probed = registries.choose(settings, ctx)  # may probe the GHES registries
+    if probed is not None:
+        the_plan = the_plan.retarget(
+            refs.resolve_target(settings, ctx, probed_registry=probed.host)
+        )
     target = the_plan.target
     for warning in target.warnings:
         console.warning(warning)
+    if the_plan.push:
+        refused = refs.digest_push_conflicts(
+            target, platforms=settings.platforms,
+            provenance=bool(settings.provenance or settings.sbom),
+        )
+        if refused is not None:
+            raise refused
     console.info(registries.explain(target, settings, ctx, probed))
     # The daemon first: without one nothing else matters, and it answers in milliseconds.
     client = engine.connect(services.docker_host, timeout=services.docker_timeout)
+    # What this engine's builder cannot build is refused now, before any registry call.
+    builder, builder_reason = _choose_builder(client, settings, services, console)
 
-    choice: TokenChoice | None = None
-    username = ""
+    apis = ApiClients(services.github_api, ctx.api_url)  # one client per token this run
+    scheme = registry_api.scheme_for(target.registry, ctx.server_url)
+    credential: Credential | None = None
     if the_plan.push:
-        choice, username = _choose_credentials(settings, ctx, target, console, services)
-        console.info(f"Token: {choice.describe()}")
+        credential = _choose_credential(settings, ctx, target, console, apis)
+        the_plan = replace(the_plan, credential=credential)
+        console.info(f"Token: {credential.describe()}")
     else:
         console.info(f"Not pushing: {the_plan.push_reason}")
 
     # The repository's description and license (for the labels) are read while we log in.
     repo_info = _in_background(
-        lambda: _repository_info(settings, ctx, target, choice, services)
+        lambda: _repository_info(settings, target, credential, apis)
     )
-    auth: engine.AuthConfig | None = None
-    if choice is not None:
+    if credential is not None:
         with console.group(f"Log in to {target.registry}"):
-            auth = engine.login(
-                client, target.registry, username, choice.secret.reveal(), log=console,
-                retry=retry,
-            )
+            engine.login(client, credential, log=console, retry=retry)
             # Fail in seconds, not after the build, when this token may not push here.
             preflight.before_build(
-                target, username, choice.secret.reveal(),
-                scheme=registries.registry_scheme(target.registry, ctx),
-                fields=_hints(target, ctx, choice), who=f"the {choice.label}", log=console,
+                target, credential, scheme=scheme, fields=_hints(target, ctx, credential),
+                log=console,
             )
     preflight.warn_engine(client, target, console)
 
@@ -190,41 +245,47 @@ def run(
     )
     image_labels = dict(meta.labels)
 
-    # Base images of other owners: pulled now with a token that reads them (pull.py).
-    settings = pull.prepare_bases(
-        client, settings, ctx, target, choice, auth, console, services.github_api
-    )
-    built = _build(client, settings, the_plan, image_labels, console, services, auth)
+    # Base images of other owners: pulled now with a token that reads them (pull.py), into
+    # this daemon; BuildKit elsewhere pulls its own, with the one login buildx gets.
+    if not isinstance(builder, buildx_builders.ElsewhereBuilder):
+        settings = pull.prepare_bases(client, settings, ctx, target, credential, console, apis)
+    request = _request(settings, the_plan, image_labels, credential)
     result = report.PublishResult(
         image=target.name,
         registry=target.registry,
         tags=the_plan.tags,
         refs=the_plan.refs,
-        imageid=built.image_id,
         package_url=refs.package_url(target, ctx),
-        token_source=choice.source if choice else "",
-        username=username,
-        token_reason=choice.reason if choice else "",
+        token_source=credential.source if credential else "",
+        username=credential.username if credential else "",
+        token_reason=credential.reason if credential else "",
         labels=image_labels,
         version=meta.version,
         annotations=meta.annotations,
         separators=(settings.sep_tags, settings.sep_labels, settings.sep_annotations),
         export_env=settings.metadata_env.set_output_env,
         push_skipped_reason="" if the_plan.push else the_plan.push_reason,
-        builder=built.builder,
+        builder=builder.name,
     )
-    if auth is None:
+    if _buildkit_pushes(builder, settings.platforms, credential):
+        assert isinstance(builder, (builders.BuildKitBuilder, buildx_builders.ElsewhereBuilder))
+        return _publish_platforms(
+            builder, request, result, the_plan, credential, ctx, console, retry, started
+        )
+    built = _build(builder, builder_reason, request, the_plan, console)
+    result = replace(result, imageid=built.image_id, builder=built.builder)
+    if credential is None:
         result = replace(result, not_landed=the_plan.refs, seconds=time.monotonic() - started)
         report.write(result, console)
         return result
 
     preflight.after_build(client, built.image_id, target, services.image_limits, console)
-    registry = _registry_client(auth, retry, registries.registry_scheme(target.registry, ctx))
+    registry = registry_api.RegistryClient(credential, scheme=scheme, deadline=retry.deadline)
     try:
         with console.group(f"Push {len(the_plan.refs)} tag(s) to {target.name}"):
             pushed = engine.push(
-                client, the_plan.refs, auth, console, hint_fields=_hints(target, ctx, choice),
-                retry=retry,
+                client, the_plan.refs, credential, console,
+                hint_fields=_hints(target, ctx, credential), retry=retry,
                 verify=_verifier(registry, built.image_id),
                 built=_built_image(registry, target, built.image_id),
             )
@@ -253,39 +314,30 @@ def run(
     return result
 
 
-def _choose_credentials(
+def _choose_credential(
     settings: Settings,
     ctx: RunContext,
     target: refs.Target,
     console: Console,
-    services: Services,
-) -> tuple[TokenChoice, str]:
-    """Which token pushes, and the user name that goes with it (masked together)."""
+    apis: ApiClients,
+) -> Credential:
+    """The push credential (``credentials.choose_token``), masked with its user name."""
     link: PackageLink = UNKNOWN
     if credentials.should_ask_packages_api(settings, ctx, target):
-        link = _package_link(settings, ctx, target, console, services)
-    choice = credentials.choose_token(settings, ctx, target, link)
-    username = choice.username or ""
-    if not username and choice.source == "github-token":
-        username = ctx.actor or "x-access-token"
-    if not username:
-        api = services.github_api(ctx.api_url, choice.secret.reveal())
-        username = api.token_owner().login
-    console.mask_login(username, choice.secret.reveal())
-    return choice, username
+        link = _package_link(settings, target, console, apis)
+    credential = credentials.choose_token(
+        settings, ctx, target, link, pat_owner=lambda: apis.owner(settings.token).login
+    )
+    console.mask_login(credential.username, credential.secret.reveal())
+    return credential
 
 
 def _package_link(
-    settings: Settings,
-    ctx: RunContext,
-    target: refs.Target,
-    console: Console,
-    services: Services,
+    settings: Settings, target: refs.Target, console: Console, apis: ApiClients
 ) -> PackageLink:
     """Ask the Packages API (PAT only) which repository an existing package is linked to."""
-    api = services.github_api(ctx.api_url, settings.token.reveal())
     try:
-        package = api.package(target.owner, target.package_name)
+        package = apis(settings.token).package(target.owner, target.package_name)
     except PublishError as exc:
         console.warning(f"Could not ask the Packages API about {target.name}: {exc}")
         return UNKNOWN
@@ -301,18 +353,17 @@ def _package_link(
 
 def _repository_info(
     settings: Settings,
-    ctx: RunContext,
     target: refs.Target,
-    choice: TokenChoice | None,
-    services: Services,
+    credential: Credential | None,
+    apis: ApiClients,
 ) -> tuple[RepositoryInfo | None, str]:
     """The package repository's description and license for the labels, or a warning (not
     a failure) saying why the labels use the run context only."""
-    secret = choice.secret if choice else (settings.github_token or settings.token)
+    secret = credential.secret if credential else (settings.github_token or settings.token)
     if not secret:
         return None, f"No token to read {target.repository} from the GitHub API; {CONTEXT_ONLY}"
     try:
-        info = services.github_api(ctx.api_url, secret.reveal()).repository(target.repository)
+        info = apis(secret).repository(target.repository)
     except PublishError as exc:
         return None, f"Cannot read {target.repository} from the API ({exc}); {CONTEXT_ONLY}"
     if info is None:
@@ -362,23 +413,15 @@ def _check_dockerfile(settings: Settings) -> None:
         raise InputError("file", exc.message, hint=exc.hint) from exc
 
 
-def _build(
-    client: Any,
+def _request(
     settings: Settings,
     the_plan: Plan,
     image_labels: dict[str, str],
-    console: Console,
-    services: Services,
-    auth: engine.AuthConfig | None,
-) -> builders.BuildResult:
-    """Build with the builder the ``builder`` input picks (auto: BuildKit when buildx works,
-    said in the log with the reason); its output is fenced so it cannot issue commands.
-
-    Our registry login goes to buildx too (private base images on the same registry, a
-    registry cache), in a private DOCKER_CONFIG whose path is saved as state so the
-    action's post step removes it should this process be killed before its ``finally``.
-    """
-    request = builders.BuildRequest(
+    credential: Credential | None,
+) -> builders.BuildRequest:
+    """What to build. Our registry login goes to buildx too (private base images on the
+    same registry, a registry cache, BuildKit's own push)."""
+    return builders.BuildRequest(
         context=Path(settings.context),
         # The path as given (relative to the cwd), links not resolved: BuildKit resolves a
         # linked Dockerfile inside its own directory and looks for <name>.dockerignore
@@ -395,14 +438,65 @@ def _build(
         cache_from=settings.cache_from,
         cache_to=settings.cache_to,
         provenance=settings.provenance,
-        registry_auths={auth["serveraddress"]: auth} if auth else {},
+        sbom=settings.sbom,
+        credentials=(credential,) if credential else (),
     )
+
+
+def _choose_builder(
+    client: Any, settings: Settings, services: Services, console: Console
+) -> tuple[builders.Builder, str]:
+    """The builder the ``builder`` input picks (auto: BuildKit when buildx works), checked
+    against what this engine can build: cache exports and attestations its image store
+    cannot make, a RUN on a platform the host cannot execute. All before any registry call.
+
+    BuildKit elsewhere (an address in ``builder``) must answer first, and another
+    engine's image store has the same limits as this one's (issue 13).
+
+    buildx's private DOCKER_CONFIG path is saved as state so the action's post step
+    removes it should this process be killed before its ``finally``.
+    """
+    probe = builders.BuildRequest(
+        context=Path(settings.context), cache_to=settings.cache_to,
+        provenance=settings.provenance, sbom=settings.sbom,
+    )
+    if settings.builder_location is not None:
+        elsewhere, found = buildx_builders.elsewhere_builder(
+            settings.builder_location, client, services.docker_host,
+            buildx=builders.buildx_plugin(),
+            on_config_dir=lambda path: console.save_state(post_step.STATE_NAME, str(path)),
+        )
+        elsewhere.refuse_limits(probe)
+        return elsewhere, found
     builder, reason = builders.detect_builder(
         settings.builder,
         client,
         services.docker_host,
         on_config_dir=lambda path: console.save_state(post_step.STATE_NAME, str(path)),
     )
+    if isinstance(builder, builders.BuildKitBuilder):
+        version = engine.daemon_version(client)["version"]
+        builders.refuse_docker_driver_limits(
+            probe, builder.containerd_store, f"Docker Engine {version}".strip()
+        )
+        if settings.platforms:
+            builders.refuse_foreign_runs(
+                Path(settings.file).read_text(encoding="utf-8", errors="replace"),
+                settings.target or None, settings.platforms,
+                builders.runnable_platforms(client),
+            )
+    return builder, reason
+
+
+def _build(
+    builder: builders.Builder,
+    reason: str,
+    request: builders.BuildRequest,
+    the_plan: Plan,
+    console: Console,
+) -> builders.BuildResult:
+    """Build into the daemon with the chosen builder, said in the log with the reason; its
+    output is fenced so it cannot issue commands."""
     console.info(f"Builder: {builder.name} ({reason})")
     try:
         with (
@@ -415,6 +509,83 @@ def _build(
         raise
 
 
+def _buildkit_pushes(
+    builder: builders.Builder, platforms: tuple[str, ...], credential: Credential | None
+) -> bool:
+    """Whether BuildKit pushes the image itself: several platforms (the daemon cannot hold
+    the index), or BuildKit elsewhere on a pushing run (the image is not in this daemon)."""
+    if isinstance(builder, buildx_builders.ElsewhereBuilder):
+        return credential is not None or len(platforms) > 1
+    return len(platforms) > 1 and isinstance(builder, builders.BuildKitBuilder)
+
+
+def _publish_platforms(
+    builder: builders.BuildKitBuilder | buildx_builders.ElsewhereBuilder,
+    request: builders.BuildRequest,
+    result: report.PublishResult,
+    the_plan: Plan,
+    credential: Credential | None,
+    ctx: RunContext,
+    console: Console,
+    retry: engine.RetryPolicy,
+    started: float,
+) -> report.PublishResult:
+    """BuildKit builds and pushes: several platforms as one index under every tag
+    (flows/platforms.py), or BuildKit elsewhere (then one platform too). Without a push
+    there is nothing to hold an index, so each platform is only built (the classic store
+    cannot load an index)."""
+    target = the_plan.target
+    how = ("containerd image store: BuildKit pushes the index" if builder.containerd_store
+           else "classic image store: one build per platform, then one index")
+    if isinstance(builder, buildx_builders.ElsewhereBuilder):
+        console.info(f"Builder: buildkit ({builder.reason}, which pushes the image itself)")
+    else:
+        console.info(f"Builder: buildkit, {len(request.platforms)} platforms ({how})")
+    if credential is None:
+        image_id = ""
+        for platform in request.platforms:
+            only = replace(request, platforms=(platform,), tags=())
+            image_id = _build(builder, "not pushed", only, the_plan, console).image_id
+        result = replace(result, imageid=image_id, not_landed=the_plan.refs,
+                         seconds=time.monotonic() - started)
+        report.write(result, console)
+        return result
+    registry = registry_api.RegistryClient(
+        credential, scheme=registry_api.scheme_for(target.registry, ctx.server_url),
+        deadline=retry.deadline,
+    )
+    try:
+        with (
+            console.group(f"Build and push {target.name}"
+                          + (f" for {', '.join(request.platforms)}" if request.platforms else "")),
+            console.stop_commands(),
+        ):
+            done = platforms.publish(
+                builder.pusher(retry), request, registry, builder.containerd_store, console
+            )
+    except PushError as failure:
+        partial = replace(
+            result, pushed=bool(failure.landed), landed=tuple(failure.landed),
+            not_landed=tuple(failure.not_landed), ref_digests=failure.digests,
+            digest=next(iter(failure.digests.values()), ""),
+            platforms=failure.platforms_landed,
+            platforms_not_landed=tuple(failure.platforms_not_landed),
+            seconds=time.monotonic() - started,
+        )
+        report.write(partial, console)
+        raise
+    except BuildError as failure:
+        _show_build_tail(failure, console)
+        raise
+    result = replace(
+        result, digest=done.digest, imageid=done.image_id, pushed=True, landed=done.landed,
+        ref_digests=done.ref_digests, platforms=done.platforms,
+        seconds=time.monotonic() - started,
+    )
+    report.write(result, console)
+    return result
+
+
 def _show_build_tail(failure: BuildError, console: Console) -> None:
     """The build's last lines outside its group, which the log shows folded: the reason a
     build failed is usually there. Still build output, so still fenced."""
@@ -424,16 +595,6 @@ def _show_build_tail(failure: BuildError, console: Console) -> None:
         console.info(f"Last {len(failure.log_tail)} lines of the build:")
         for line in failure.log_tail:
             console.info(f"  {line}")
-
-
-def _registry_client(
-    auth: engine.AuthConfig, retry: engine.RetryPolicy, scheme: str
-) -> registry_api.RegistryClient:
-    """Registry reads with the push login, for checks around the push."""
-    return registry_api.RegistryClient(
-        auth["serveraddress"], auth["username"], auth["password"], scheme=scheme,
-        deadline=retry.deadline,
-    )
 
 
 def _verifier(client: registry_api.RegistryClient, image_id: str) -> engine.Verify:
@@ -454,12 +615,13 @@ def _built_image(
     )
 
 
-def _hints(target: refs.Target, ctx: RunContext, choice: TokenChoice | None) -> dict[str, str]:
+def _hints(target: refs.Target, ctx: RunContext, credential: Credential | None
+           ) -> dict[str, str]:
     """Values for the denial hints: where the user fixes a refused push."""
     return {
         "repository": ctx.repository,
         "image": target.name,
         "registry": target.registry,
-        "token_source": choice.source if choice else "",
+        "token_source": credential.source if credential else "",
         "package_settings_url": refs.package_url(target, ctx),
     }
