@@ -209,7 +209,7 @@ def test_a_tag_moved_by_another_run_never_publishes_its_image_as_ours(
     this run exited 0 with a ``digest`` that was not the image it built. Now the tag is
     re-pointed at our image just before the push, and the manifest that landed is read
     back by digest: ours, or a clear failure naming the tag as not landed."""
-    from tests.e2e.harness import parse_env_file
+    from tests.harness.runner import parse_env_file
     from tests.testbed.runner_env import runner_env
 
     image = unique_name("moved")

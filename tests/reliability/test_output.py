@@ -12,7 +12,7 @@ import pytest
 
 from gh_docker_publish.edges import report
 from gh_docker_publish.edges.gha import Console
-from tests.e2e.harness import CommandProcessor, SecretMasker
+from tests.harness.runner import CommandProcessor, SecretMasker
 
 #: Each would issue a command through a value the old fence (``::`` after ``\n`` and
 #: blanks only) let through.
