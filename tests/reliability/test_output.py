@@ -49,13 +49,15 @@ def test_a_value_the_runner_would_read_as_a_command_is_fenced(value: str) -> Non
 
 def test_the_username_input_cannot_issue_a_command_through_the_whole_run_log() -> None:
     """Through the real message the run prints (``Token: ...``), not a synthetic one."""
-    from gh_docker_publish.core.credentials import TokenChoice
+    from gh_docker_publish.core.credentials import Credential
     from gh_docker_publish.core.settings import Secret
 
-    choice = TokenChoice(secret=Secret("t" * 40), source="token", reason="the input says so",
-                         username="octocat\r::error title=pwned::from the username input")
+    credential = Credential(
+        registry="ghcr.io", username="octocat\r::error title=pwned::from the username input",
+        secret=Secret("t" * 40), source="token", reason="the input says so",
+    )
     stream = io.StringIO()
-    Console({"GITHUB_ACTIONS": "true"}, stream=stream).info(f"Token: {choice.describe()}")
+    Console({"GITHUB_ACTIONS": "true"}, stream=stream).info(f"Token: {credential.describe()}")
     assert not _runner_reads(stream.getvalue()).annotations
 
 
