@@ -671,6 +671,9 @@ class BuildKitPusher:
             raise PushError(
                 "BuildKit pushed, but the registry does not show the image under every tag.",
                 landed=done.landed, not_landed=done.not_landed, digests=done.ref_digests,
+                hint="A tag that does not hold the image this run built either never arrived "
+                "or another push replaced it meanwhile (jobs publishing the same tags side by "
+                "side): run them one at a time, e.g. with a workflow `concurrency:` group.",
             )
         return done
 
@@ -702,7 +705,9 @@ class ReadBack:
 
 def read_back(refs: Sequence[str], registry: RegistryClient, ours: set[str]) -> ReadBack:
     """Which refs hold our image (``ours``: the manifest, index or config digests BuildKit
-    reported), by the registry's own answer (OCI distribution-spec "pulling manifests")."""
+    reported), by the registry's own answer (OCI distribution-spec "pulling manifests").
+    A tag holding another image (a parallel push of the same tag) counts as not landed:
+    what landed must be what this run built (issue 17 item 10)."""
     landed, missing, digests = [], [], {}
     platforms: tuple[tuple[str, str], ...] = ()
     for ref in refs:
