@@ -16,6 +16,8 @@ ROWS = (
     ("load", "concurrent runs / consistent outcomes"),
     ("builder_endpoints", "builder endpoints/inputs tried / refused"),
     ("context", "hostile build contexts / as buildx does"),
+    ("leaks", "login leak paths tried / closed"),
+    ("output", "hostile values printed / shown as text"),
 )
 
 

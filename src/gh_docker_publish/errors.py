@@ -131,6 +131,40 @@ class InputError(PublishError):
         """The error for a value outside a fixed set of choices (auth, mode, builder, ...)."""
         return cls(input_name, f"'{value}' is not one of {', '.join(choices)}.", hint=hint)
 
+    @classmethod
+    def too_many_tags(cls, count: int, limit: int) -> InputError:
+        """More tags than a run publishes (core/limits.py says why this limit)."""
+        return cls(
+            "tags",
+            f"{count} tags; at most {limit} are published in one run (each is a push, and all "
+            "of them go into the outputs, which GitHub caps at 1 MB per job).",
+            hint="Check the tag rules for one that fires too often, or split the tags over "
+            "several steps.",
+        )
+
+    @classmethod
+    def holds_secret(cls, input_name: str, position: int) -> InputError:
+        """A published value (tag, label, annotation) that holds a token or secret of the
+        run (issue 17 item 13); names where it is, never the secret."""
+        return cls(
+            input_name,
+            f"value {position} contains a secret this run holds (a token or a build "
+            "secret); it would be published with the image for anyone who can pull it.",
+            hint=f"Remove the secret from '{input_name}' (check the expressions that build "
+            "it, e.g. ${{ secrets.* }} or ${{ github.token }}).",
+        )
+
+    @classmethod
+    def unusable_token(cls, input_name: str, flaw: str) -> InputError:
+        """A token no HTTP header can carry (issue 17 item 4); ``flaw`` names the character
+        and where it is, never the token."""
+        return cls(
+            input_name,
+            f"the token {flaw}; tokens are printable ASCII without spaces.",
+            hint=f"Copy the token again and set '{input_name}' (or its secret) to exactly "
+            "the token: no spaces, line breaks or invisible characters around or inside it.",
+        )
+
 
     @classmethod
     def digest_push_on_docker_registry(

@@ -27,7 +27,7 @@ import pytest
 
 from gh_docker_publish.core.credentials import Credential
 from gh_docker_publish.core.settings import Secret
-from gh_docker_publish.edges import builders, engine
+from gh_docker_publish.edges import builders, docker_config, engine
 from gh_docker_publish.errors import BuildError, DaemonError, PushError, RegistryError
 from tests.testbed.images import BUSYBOX
 
@@ -356,7 +356,7 @@ def test_push_failing_in_stream_names_landed_and_not_landed(
 
 
 def test_private_docker_config_is_private_and_removed() -> None:
-    with builders.private_docker_config([login("r.example", "u", "p")]) as cfg:
+    with docker_config.private_docker_config([login("r.example", "u", "p")]) as cfg:
         assert (cfg.stat().st_mode & 0o777) == 0o700
         assert ((cfg / "config.json").stat().st_mode & 0o777) == 0o600
         assert '"r.example"' in (cfg / "config.json").read_text()

@@ -6,7 +6,7 @@ upload, a platform manifest that does not land, an index PUT that fails for one 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +177,28 @@ def test_an_index_put_refused_for_one_tag_reports_the_others(
     assert sorted(failure.platforms_landed) == ["linux/amd64", "linux/arm64"]
     index = registry.manifest(request.tags[0].partition("/")[2].rpartition(":")[0], "v1")
     assert index is not None and dict(index.platforms) == failure.platforms_landed
+
+
+def test_a_tag_another_run_moves_after_a_platform_push_does_not_enter_the_index(
+    setup: Callable[..., Any], testbed: Any,
+) -> None:
+    """Classic store: each platform goes under the first tag, then is read back for the
+    index. Another run pushing the same tag right after ours must not put its manifest in
+    our index (issue 17 item 10): the read-back goes by the digest the pusher checked."""
+    request, registry = setup("v1", platform_list=("linux/amd64", "linux/arm64"))
+
+    class AnotherRunMovesTheTag(builders.BuildKitPusher):
+        def push(self, req: builders.BuildRequest, log: Any,
+                 registry: registry_api.RegistryClient) -> builders.DirectPush:
+            done = super().push(req, log, registry)
+            if req.platforms == ("linux/arm64",):  # the other run lands right after ours
+                super().push(replace(req, platforms=("linux/amd64",)), log, registry)
+            return done
+
+    raced = AnotherRunMovesTheTag(testbed.docker_host,
+                                  retry=engine.RetryPolicy(attempts=1))
+    published = platforms.publish(raced, request, registry, False, HookLog())
+    assert sorted(published.platforms) == ["linux/amd64", "linux/arm64"]
+    assert len(set(published.platforms.values())) == 2, published.platforms
+    index = registry.manifest(request.tags[0].partition("/")[2].rpartition(":")[0], "v1")
+    assert index is not None and dict(index.platforms) == published.platforms

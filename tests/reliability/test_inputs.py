@@ -10,7 +10,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from gh_docker_publish.core.context import load_context
 from gh_docker_publish.core.settings import settings_from_values, split_list, split_tags
 from gh_docker_publish.edges import report
 from gh_docker_publish.edges.gha import Console
-from gh_docker_publish.errors import InputError
+from gh_docker_publish.errors import InputError, PublishError
 from gh_docker_publish.flows import publish
 from tests.harness.runner import parse_env_file
 
@@ -242,3 +242,138 @@ def test_a_logged_value_cannot_issue_workflow_commands(line: str) -> None:
     assert not processor.outputs  # nothing set
     assert not any(value in line for value in masker.values)  # only the fence token is masked
     assert all(part.strip() in "\n".join(processor.log) for part in line.split("\n"))
+
+
+# -- tokens no HTTP header can carry (issue 17 item 4) ---------------------------------------
+
+TOKEN = "ghp_" + "A1b2C3d4E5" * 4
+FLAWED_TOKENS = [
+    ("zero-width space", TOKEN[:10] + "\u200b" + TOKEN[10:], "U+200B (ZERO WIDTH SPACE)"),
+    ("newline inside", TOKEN[:10] + "\n" + TOKEN[10:], "a line break"),
+    ("carriage return", TOKEN[:10] + "\r" + TOKEN[10:], "a line break"),
+    ("space inside", TOKEN[:10] + " " + TOKEN[10:], "a space or tab"),
+    ("no-break space", TOKEN[:10] + "\u00a0" + TOKEN[10:], "U+00A0"),
+    ("accented letter", TOKEN[:10] + "\u00e9" + TOKEN[10:], "U+00E9"),
+]
+
+
+@pytest.mark.parametrize("input_name", ["github-token", "token"])
+@pytest.mark.parametrize(
+    ("case", "token", "named"), FLAWED_TOKENS, ids=[c for c, *_ in FLAWED_TOKENS]
+)
+def test_a_token_no_header_can_carry_is_refused_naming_the_input(
+    input_name: str, case: str, token: str, named: str
+) -> None:
+    with pytest.raises(InputError) as failure:
+        _plan({input_name: token})
+    assert failure.value.input_name == input_name
+    text = str(failure.value)
+    assert named in text and f"set '{input_name}'" in text
+    assert TOKEN[:10] not in text and TOKEN[10:] not in text  # no part of the token
+
+
+@pytest.mark.parametrize("input_name", ["github-token", "token"])
+def test_cli_refuses_a_pasted_zero_width_space_before_any_network(
+    input_name: str, tmp_path: Path
+) -> None:
+    """Before: a UnicodeEncodeError traceback from requests, no annotation (issue 17 item 4)."""
+    flawed = TOKEN + "\u200b"
+    env = {**ENV, "PATH": os.environ["PATH"], "HOME": str(tmp_path),
+           "DOCKER_HOST": "unix:///nonexistent.sock", "GITHUB_API_URL": "http://127.0.0.1:9",
+           "GITHUB_ACTIONS": "true", "PYTHONIOENCODING": "utf-8",
+           f"INPUT_{input_name.upper()}": flawed, "INPUT_CONTEXT": HELLO}
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "entrypoint.py")],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out
+    assert f"::error title=Invalid input::Input '{input_name}'" in out, out
+    assert "Traceback" not in out and "daemon" not in out.lower()
+    assert TOKEN not in out.replace(f"::add-mask::{flawed}", "")  # masked first, never shown
+
+
+# -- secrets in published values (issue 17 item 13) -------------------------------------------
+
+PAT = "ghp_" + "Z9y8X7w6V5" * 4
+SECRET_VALUES = [
+    ("tags", "github-token", lambda t: t, "the GITHUB_TOKEN as a tag"),
+    ("tags", "token", lambda t: f"v1-{t.lower()}", "the PAT inside a tag, lower case"),
+    ("labels", "github-token", lambda t: f"org.example.token={t}", "the GITHUB_TOKEN as a label"),
+    ("labels", "token", lambda t: f"x=Bearer {t}", "the PAT inside a label value"),
+    ("labels", "github-token", lambda t: f"{t}=1", "the GITHUB_TOKEN as a label key"),
+    ("annotations", "github-token", lambda t: f"org.example.note=token {t}",
+     "the GITHUB_TOKEN inside an annotation"),
+    ("tags", "secrets", lambda t: "type=raw,value=hunter2-hunter2",
+     "a build secret as a raw tag rule's value"),
+]
+
+
+@pytest.mark.parametrize(("published", "holder", "value", "case"), SECRET_VALUES,
+                         ids=[c for *_, c in SECRET_VALUES])
+def test_a_secret_in_a_tag_or_label_is_refused_before_any_network(
+    published: str, holder: str, value: Callable[[str], str], case: str
+) -> None:
+    """Before: published without a word (issue 17 item 13). The check runs in publish.run
+    before the first network call (a GHES probe, the daemon, the API)."""
+    secret = {"github-token": TOKEN, "token": PAT, "secrets": "hunter2-hunter2"}[holder]
+    values = {"github-token": TOKEN, "token": PAT,
+              "secrets": "id=s,env=GDP_TEST_SECRET" if holder == "secrets" else "",
+              published: value(secret)}
+    env = {**ENV, "GDP_TEST_SECRET": "hunter2-hunter2"}
+    settings = settings_from_values({"context": HELLO, **values}, env)
+    stream = io.StringIO()
+    console = Console({"GITHUB_ACTIONS": "true"}, stream=stream)
+    with pytest.raises(InputError) as failure:
+        publish.run(settings, load_context(env), console, publish.Services())
+    assert failure.value.input_name == published
+    assert secret not in str(failure.value) and secret.lower() not in str(failure.value).lower()
+    assert secret not in stream.getvalue()
+
+
+def test_a_short_build_secret_only_counts_when_it_is_the_whole_value() -> None:
+    from gh_docker_publish.core.published_values import refuse_secrets
+
+    refuse_secrets({"tags": ("v1", "latest")}, ["1"])  # "1" in "v1" is chance, not a leak
+    with pytest.raises(InputError):
+        refuse_secrets({"tags": ("v1", "1")}, ["1"])
+
+
+# -- limits: the number of tags, paths outside the workspace (issue 17) ----------------------
+
+
+def test_more_than_a_hundred_tags_are_refused_before_any_network() -> None:
+    """Before: 10,000 tags took 142 s and wrote a 1 MB metadata output (core/limits.py)."""
+    assert len(_plan({"tags": ",".join(f"v{i}" for i in range(100))}).tags) == 100
+    with pytest.raises(InputError) as failure:
+        _plan({"tags": ",".join(f"v{i}" for i in range(101))})
+    assert failure.value.input_name == "tags" and "at most 100" in str(failure.value)
+
+
+@pytest.mark.parametrize("where", ["absolute", "dotdot"])
+def test_a_context_outside_the_workspace_is_said_before_any_network(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Accepted (the docker CLIs build any directory) but warned about, on the runner,
+    before the first network call."""
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    monkeypatch.chdir(workspace)
+    context = HELLO if where == "absolute" else os.path.relpath(HELLO, workspace)
+    env = {**ENV, "GITHUB_WORKSPACE": str(workspace)}
+    settings = settings_from_values({"context": context, "tags": "v1"}, env)
+    stream = io.StringIO()
+    console = Console({"GITHUB_ACTIONS": "true"}, stream=stream)
+    with pytest.raises((AssertionError, PublishError)):  # the first connect is refused
+        publish.run(settings, load_context(env), console, publish.Services())
+    warnings = [line for line in stream.getvalue().splitlines() if line.startswith("::warning")]
+    assert any(f"Input 'context': '{context}' is outside the workspace" in w for w in warnings)
+    assert any("Input 'file':" in w for w in warnings)
+
+
+def test_a_context_inside_the_workspace_gets_no_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gh_docker_publish.core.limits import outside_workspace
+
+    monkeypatch.chdir(ROOT)
+    assert outside_workspace(str(ROOT), context="examples/hello", file=f"{HELLO}/Dockerfile") == []
+    assert outside_workspace("", context="/") == []  # the CLI has no workspace

@@ -3,6 +3,7 @@ registry ends consistent (each tag a run reports resolves to the digest it repor
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -29,7 +30,8 @@ def org(github: Any) -> Any:
     return github
 
 
-def _cli(testbed: Any, token: str, image: str, tags: str, out: Path) -> subprocess.Popen[str]:
+def _cli(testbed: Any, token: str, image: str, tags: str, out: Path,
+         extra_args: list[str] | None = None) -> subprocess.Popen[str]:
     env = {
         "GITHUB_REPOSITORY": "octo-org/app", "GITHUB_REPOSITORY_OWNER": "octo-org",
         "GITHUB_ACTOR": "octocat", "GITHUB_SHA": SHA, "GITHUB_REF": "refs/heads/main",
@@ -41,7 +43,8 @@ def _cli(testbed: Any, token: str, image: str, tags: str, out: Path) -> subproce
         [sys.executable, "-c", "import sys; from gh_docker_publish.cli import main; "
          "sys.exit(main())", "publish", "--image", image, "--tags", tags,
          "--registry", testbed.registry, "--context", str(HELLO),
-         "--build-args", f"BASE_IMAGE={testbed.busybox_image}", "--output-file", str(out)],
+         "--build-args", f"BASE_IMAGE={testbed.busybox_image}", "--output-file", str(out),
+         *(extra_args or [])],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
@@ -157,3 +160,110 @@ def test_three_concurrent_full_publishes_of_the_same_tags_end_consistent(
     record_property("runs", len(runs))
     record_property("consistent", sum(1 for code, _, _ in runs if code in (0, 1)))
 
+
+
+# -- a shared daemon: another run moves our tag between build and push (issue 17 item 10) --
+
+
+class _Interloper(io.StringIO):
+    """The run's stdout; when ``trigger`` is written, "another run" on the same daemon
+    points ``ref`` at its own image, exactly then (synchronously, on the writing thread)."""
+
+    def __init__(self, client: Any, trigger: str, ref: str, other_image: str) -> None:
+        super().__init__()
+        self.client, self.trigger, self.ref, self.other = client, trigger, ref, other_image
+        self.moved = False
+
+    def write(self, text: str) -> int:
+        if not self.moved and self.trigger in text:
+            self.moved = True
+            engine.tag(self.client, self.other, self.ref)
+        return super().write(text)
+
+
+def _run_in_process(env: dict[str, str], stream: io.StringIO) -> int:
+    from gh_docker_publish import cli
+
+    saved, sys.stdout = sys.stdout, stream
+    try:
+        return cli.run_action(env)
+    finally:
+        sys.stdout = saved
+
+
+def _config_of(registry_reader: Any, name: str, digest: str) -> str:
+    manifest = registry_reader._get("GET", name, f"manifests/{digest}", None).json()
+    return str(manifest["config"]["digest"])
+
+
+@pytest.mark.parametrize(
+    ("moment", "trigger"),
+    [("between build and push", "::group::Push"), ("as the push starts", "Pushing ")],
+)
+def test_a_tag_moved_by_another_run_never_publishes_its_image_as_ours(
+    moment: str, trigger: str, org: Any, testbed: Any, docker_client: Any,
+    registry_reader: Any, small_image: str, tmp_path: Path,
+    unique_name: Callable[[str], str], record_property: Callable[[str, object], None],
+) -> None:
+    """Before: the push went by the local tag, so the other run's image was published and
+    this run exited 0 with a ``digest`` that was not the image it built. Now the tag is
+    re-pointed at our image just before the push, and the manifest that landed is read
+    back by digest: ours, or a clear failure naming the tag as not landed."""
+    from tests.harness.runner import parse_env_file
+    from tests.testbed.runner_env import runner_env
+
+    image = unique_name("moved")
+    ref = f"{testbed.registry}/octo-org/{image}:v1"
+    env = runner_env(testbed, tmp_path / "run", {"image": image, "tags": "v1"},
+                     github_token=org.github_token("octo-org/app"))
+    stream = _Interloper(docker_client.api, trigger, ref, small_image)
+    code = _run_in_process(env, stream)
+    log = stream.getvalue()
+    outputs = dict(parse_env_file((tmp_path / "run" / "output").read_text()))
+    assert stream.moved, log
+    other_id = docker_client.api.inspect_image(small_image)["Id"]
+    assert outputs["imageid"] and outputs["imageid"] != other_id
+    if code == 0:
+        landed = _config_of(registry_reader, f"octo-org/{image}", outputs["digest"])
+        assert landed == outputs["imageid"], (moment, log)  # what we built, not theirs
+    else:
+        assert code == 1 and "not the image this run built" in log, log
+        assert "concurrency:" in log and f"Not landed: {ref}" in log
+        assert outputs["digest"] == ""
+    record_property("runs", 1)
+    record_property("consistent", 1)
+
+
+def test_two_concurrent_runs_on_one_daemon_each_report_only_their_own_image(
+    org: Any, testbed: Any, registry_reader: Any, tmp_path: Path,
+    unique_name: Callable[[str], str], record_property: Callable[[str, object], None],
+) -> None:
+    """Two whole runs, different images (each its own context), one daemon, the
+    same tag, started together, three rounds: a run that exits 0 reports a digest whose
+    config is the image it built; a run that loses the race fails clearly."""
+    token = org.github_token("octo-org/app")
+    name = unique_name("pair")
+    runs, consistent = 0, 0
+    for round_ in range(3):
+        procs = []
+        for i in range(2):
+            out = tmp_path / f"{round_}-{i}" / "outputs"
+            out.parent.mkdir()
+            (out.parent / "Dockerfile").write_text(
+                f"FROM {testbed.busybox_image}\nRUN echo {name}-{round_}-{i} > /who\n"
+            )
+            procs.append((_cli(testbed, token, name, "v1", out,
+                               extra_args=["--context", str(out.parent)]), out))
+        for proc, out in procs:
+            log, _ = proc.communicate(timeout=600)
+            outputs = _outputs(out)
+            runs += 1
+            assert proc.returncode in (0, 1) and "Traceback" not in log, log
+            if proc.returncode == 0:
+                landed = _config_of(registry_reader, f"octo-org/{name}", outputs["digest"])
+                assert landed == outputs["imageid"], log
+            else:
+                assert "not the image this run built" in log, log
+            consistent += 1
+    record_property("runs", runs)
+    record_property("consistent", consistent)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import functools
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -345,6 +346,31 @@ def _check_owner(value: str) -> None:
 SECRET_INPUTS = ("github-token", "token")
 
 
+def token_flaw(token: str) -> str:
+    """What makes ``token`` unusable in an HTTP header, or ``""``: GitHub tokens are
+    printable ASCII, and a pasted zero-width space (not Latin-1: requests cannot encode
+    it) or a line break (an invalid header) would otherwise fail deep in the first call
+    with a traceback or a misleading timeout (issue 17 item 4). Never quotes the token."""
+    for index, char in enumerate(token, start=1):
+        if "!" <= char <= "~":
+            continue
+        if char in "\r\n":
+            kind = "a line break"
+        elif char.isspace():
+            kind = "a space or tab" if char in " \t" else f"a Unicode space (U+{ord(char):04X})"
+        else:
+            name = unicodedata.name(char, "")
+            kind = f"the character U+{ord(char):04X}" + (f" ({name})" if name else "")
+        return f"contains {kind} at position {index}"
+    return ""
+
+
+def _check_token(token: str, input_name: str) -> Secret:
+    if flaw := token_flaw(token):
+        raise InputError.unusable_token(input_name, flaw)
+    return Secret(token)
+
+
 def raw_secrets(env: Mapping[str, str]) -> list[str]:
     """The secret inputs as given, before validation, so an error about any input can
     never print one unmasked."""
@@ -526,8 +552,10 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
         pull=parse_bool(get("pull"), "pull"),
         no_cache=parse_bool(get("no-cache"), "no-cache"),
         push=_parse_push(get("push")),
-        github_token=Secret(get("github-token") or env.get("GITHUB_TOKEN", "").strip()),
-        token=Secret(get("token")),
+        github_token=_check_token(
+            get("github-token") or env.get("GITHUB_TOKEN", "").strip(), "github-token"
+        ),
+        token=_check_token(get("token"), "token"),
         username=get("username"),
         auth=auth,
         subdomain_isolation=isolation,  # type: ignore[arg-type]  # checked just above

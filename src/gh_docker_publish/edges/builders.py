@@ -11,18 +11,16 @@ the last lines for the error, and take the image ID from a structured record
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -40,6 +38,7 @@ from gh_docker_publish.core.build_inputs import (
 from gh_docker_publish.core.credentials import Credential
 from gh_docker_publish.core.progress import Log, ProgressReporter
 from gh_docker_publish.edges import build_context
+from gh_docker_publish.edges.docker_config import private_docker_config
 from gh_docker_publish.edges.engine import RetryPolicy, is_transient, stream_error, tag
 from gh_docker_publish.edges.registry_api import RegistryClient
 from gh_docker_publish.errors import BuildError, PushError
@@ -294,33 +293,6 @@ class ClassicBuilder:
 # --- BuildKit builder (docker buildx CLI) --------------------------------------------------
 
 
-@contextlib.contextmanager
-def private_docker_config(
-    credentials: Sequence[Credential], parent: str | None = None
-) -> Iterator[Path]:
-    """A throw-away DOCKER_CONFIG (0700) holding only ``credentials``; removed on exit.
-
-    buildx then never reads or writes the user's config.json (login-action's state
-    problems, self-hosted runners keeping creds between jobs); its own state (builder
-    instances, activity) lands here too and goes with it.
-    """
-    path = Path(tempfile.mkdtemp(prefix="ghdp-docker-", dir=parent))
-    try:
-        os.chmod(path, 0o700)
-        entries = {
-            c.registry: {
-                "auth": base64.b64encode(f"{c.username}:{c.secret.reveal()}".encode()).decode()
-            }
-            for c in credentials
-        }
-        fd = os.open(path / "config.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"auths": entries}, fh)
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 def _cli_env(
     docker_host: str | None, config_dir: Path, extra: Mapping[str, str] | None = None
 ) -> dict[str, str]:
@@ -559,7 +531,9 @@ def run_buildx(
     started = time.monotonic()
     lines = LineLog(log)
     secret_env = {s.env: s.value for s in request.secrets if s.env}
-    with private_docker_config(request.credentials, temp_dir) as cfg:
+    with private_docker_config(
+        request.credentials, temp_dir, contexts=[request.context]
+    ) as cfg:
         if on_config_dir is not None:
             on_config_dir(cfg)
         env = _cli_env(docker_host, cfg, secret_env)
@@ -697,6 +671,9 @@ class BuildKitPusher:
             raise PushError(
                 "BuildKit pushed, but the registry does not show the image under every tag.",
                 landed=done.landed, not_landed=done.not_landed, digests=done.ref_digests,
+                hint="A tag that does not hold the image this run built either never arrived "
+                "or another push replaced it meanwhile (jobs publishing the same tags side by "
+                "side): run them one at a time, e.g. with a workflow `concurrency:` group.",
             )
         return done
 
@@ -728,7 +705,9 @@ class ReadBack:
 
 def read_back(refs: Sequence[str], registry: RegistryClient, ours: set[str]) -> ReadBack:
     """Which refs hold our image (``ours``: the manifest, index or config digests BuildKit
-    reported), by the registry's own answer (OCI distribution-spec "pulling manifests")."""
+    reported), by the registry's own answer (OCI distribution-spec "pulling manifests").
+    A tag holding another image (a parallel push of the same tag) counts as not landed:
+    what landed must be what this run built (issue 17 item 10)."""
     landed, missing, digests = [], [], {}
     platforms: tuple[tuple[str, str], ...] = ()
     for ref in refs:

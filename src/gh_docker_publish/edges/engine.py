@@ -421,8 +421,13 @@ def push(
     progress_interval: float = 5.0,
     verify: Verify | None = None,
     parallel: int = 4,
+    built: BuiltImage | None = None,
 ) -> PushOutcome:
     """Push each ref by its tag: the first alone, the rest ``parallel`` at a time.
+
+    ``built``: the image this run built. Each ref is pointed at it again just before its
+    push, and the manifest that landed is checked to be it: on a shared daemon another run
+    can move the same local tag between our build and our push (issue 17 item 10).
 
     The first push uploads the blobs; every further tag of the same image only costs a
     HEAD per layer and a manifest PUT (the daemon's V2Metadata knows the digests), so
@@ -438,6 +443,8 @@ def push(
     def push_one(ref: str, repo: str, tag_: str) -> PushedTag:
         def attempt() -> PushedTag:
             progress = ProgressReporter(log, "push", interval=progress_interval, clock=clock)
+            if built is not None:
+                tag(client, built.image_id, ref)  # push what we built, not what ref is now
             log.info(f"Pushing {ref}")
             try:
                 chunks = client.push(
@@ -456,6 +463,8 @@ def push(
                     return landed
                 raise failure from exc
             progress.flush()
+            if built is not None:
+                built.check(ref, pushed.digest, log)
             log.info(f"{ref}: digest {pushed.digest}; {progress.summary()}")
             with state.lock:
                 state.uploaded += progress.bytes_moved()
@@ -490,7 +499,8 @@ def push(
             not_landed=[r for r, _, _ in pairs if r not in state.digests],
             digests=state.digests,
             registry_message=str(failure),
-            hint=denial_hint(str(failure), fields),
+            hint=NOT_OURS_HINT if isinstance(failure, NotOurImage)
+            else denial_hint(str(failure), fields),
         ) from failure
 
     unique = sorted(set(state.digests.values()))
@@ -545,6 +555,51 @@ def _concurrently(
     for thread in threads:
         thread.join()
     return [(pair[0], results[i]) for i, pair in enumerate(pairs)]
+
+
+class NotOurImage(_Failure):
+    """The registry got another image than the one this run built (a shared daemon).
+    Not transient: pushing again would race the other run again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=False)
+
+
+NOT_OURS_HINT = (
+    "Another build on the same Docker daemon moved this tag while we pushed (self-hosted "
+    "runners running jobs side by side). Run publishes of the same tags one at a time, e.g. "
+    "with a workflow `concurrency:` group, or give each job its own tags."
+)
+
+#: ``confirm(digest)`` -> whether the manifest ``digest`` is the built image (None: the
+#: registry could not say); ``registry_api.manifest_is_image`` bound to a client.
+Confirm = Callable[[str], "bool | None"]
+
+
+@dataclass
+class BuiltImage:
+    """The image a run built, and how to ask the registry whether a manifest is it."""
+
+    image_id: str
+    confirm: Confirm
+    _answers: dict[str, bool | None] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check(self, ref: str, digest: str, log: Log) -> None:
+        """Raise NotOurImage when ``digest`` (what landed for ``ref``) is another image.
+        One registry read per distinct digest: every tag of one image shares it."""
+        with self._lock:
+            if digest not in self._answers:
+                self._answers[digest] = self.confirm(digest)
+            answer = self._answers[digest]
+        if answer is None:
+            log.warning(f"{ref}: could not read {digest} back from the registry to confirm "
+                        f"it is the built image {self.image_id}")
+        elif not answer:
+            raise NotOurImage(
+                f"the registry now holds {digest} for {ref}, which is not the image this run "
+                f"built ({self.image_id})"
+            )
 
 
 #: ``verify(ref)`` -> the digest the registry holds for ``ref`` when it is our image, else

@@ -18,7 +18,6 @@ the CLI: ``warning: ...``, a header line per group, no masks.
 from __future__ import annotations
 
 import base64
-import re
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -31,9 +30,19 @@ from actions_toolkit.command import Command
 
 from gh_docker_publish.errors import PublishError
 
-#: What the runner parses as a workflow command: ``::`` starting a line (after blanks), or
-#: the legacy ``##[`` anywhere in one (actions/runner ActionCommandManager).
-_COMMAND_LIKE = re.compile(r"(?:^|\n)[ \t\r]*::|##\[")
+
+def reads_as_command(text: str) -> bool:
+    """Whether the runner could read ``text`` as a workflow command, read the way it reads.
+
+    The runner splits output into lines at ``\n``, a lone ``\r`` or ``\r\n`` (.NET
+    ``StreamReader.ReadLine``), then ``ActionCommand.TryParseV2`` takes a line that starts
+    with ``::`` after ``TrimStart()`` (any Unicode white space, not only blanks), and
+    ``TryParse`` a legacy ``##[`` anywhere (actions/runner src/Runner.Common/
+    ActionCommand.cs). ``str.splitlines`` splits at a superset of those breaks and
+    ``str.lstrip`` strips a superset of .NET's white space, so this errs towards fencing
+    (issue 17 item 11).
+    """
+    return "##[" in text or any(line.lstrip().startswith("::") for line in text.splitlines())
 
 # Workflow commands, GITHUB_OUTPUT/GITHUB_STATE heredocs and GITHUB_STEP_SUMMARY:
 WORKFLOW_COMMANDS_DOCS = (
@@ -91,7 +100,7 @@ class Console:
         message the runner would read as a workflow command anyway (an input's or the
         registry's text that starts a line with ``::`` or holds ``##[``) is fenced here,
         so it is shown, never obeyed."""
-        if self.on_actions and not self._fences and _COMMAND_LIKE.search(message):
+        if self.on_actions and not self._fences and reads_as_command(message):
             with self.stop_commands():
                 self._write(message)
             return

@@ -547,3 +547,20 @@ def pushed_digest(client: RegistryClient, ref: str, image_id: str) -> str | None
     if image_id in (remote.config_digest, remote.digest):
         return remote.digest
     return None
+
+
+def manifest_is_image(
+    client: RegistryClient, repository: str, digest: str, image_id: str
+) -> bool | None:
+    """Whether the manifest ``digest`` in ``repository`` is the local image ``image_id``
+    (its config is the image, or, containerd store, it is the image ID itself); None when
+    the registry cannot be read. By digest, so another push of the tag cannot race it."""
+    if digest == image_id:
+        return True
+    try:
+        remote = client.manifest(repository, digest)
+    except (requests.RequestException, ValueError):
+        return None
+    if remote is None:
+        return None
+    return image_id in (remote.config_digest, remote.digest)

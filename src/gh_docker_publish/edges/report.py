@@ -8,7 +8,9 @@ happen to equal a secret).
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -123,13 +125,36 @@ def render_outputs(result: PublishResult) -> dict[str, str]:
     }
 
 
+#: Markdown that would turn a value into markup: emphasis, code spans, links and images,
+#: table cells, strike-through. ``&<>`` become entities, which also stops raw HTML.
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.splitlines()) if text else ""
+
+
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """A value as literal text in the summary's Markdown, on one line: raw HTML in a label
+    (``</details><a href=...>``) is shown, never rendered (issue 17 item 12)."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(_one_line(text), quote=False))
 
 
-def _token_line(result: PublishResult) -> str:
-    who = f" as `{result.username}`" if result.username else ""
-    why = f": {result.token_reason}" if result.token_reason else ""
+def _code(text: str) -> str:
+    """A value as a Markdown code span (HTML is not rendered inside one): the fence is one
+    backtick longer than the longest run inside, so a backtick in the value cannot end it;
+    a ``|`` is escaped, since GFM splits table cells before reading code spans."""
+    text = _one_line(text).replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _token_line(result: PublishResult, *, markdown: bool) -> str:
+    user, reason = result.username, result.token_reason
+    who = f" as {_code(user) if markdown else user}" if user else ""
+    why = f": {_cell(reason) if markdown else reason}" if reason else ""
     return f"{result.token_label}{who}{why}"
 
 
@@ -156,7 +181,7 @@ def render_summary(result: PublishResult) -> str:
     if result.pushed and result.refs:
         lines += ["Pull it with", "", "```sh", f"docker pull {result.pull_ref}", "```", ""]
     if result.token_source:
-        lines += [f"**Token:** {_token_line(result)}", ""]
+        lines += [f"**Token:** {_token_line(result, markdown=True)}", ""]
     if result.package_url:
         lines += [f"**Package:** [{result.image}]({result.package_url})", ""]
 
@@ -174,7 +199,7 @@ def render_summary(result: PublishResult) -> str:
     if result.seconds:
         details.append(f"| Time | {result.seconds:.1f} s |")
     for key, value in result.labels.items():
-        details.append(f"| `{_cell(key)}` | {_cell(value)} |")
+        details.append(f"| {_code(key)} | {_cell(value)} |")
     if details:
         lines += ["<details><summary>Build details</summary>", "", "| | |", "| --- | --- |",
                   *details, "", "</details>", ""]
@@ -196,7 +221,7 @@ def render_terminal(result: PublishResult) -> str:
                                            or not result.pushed else "")
         lines.append(f"  {ref.ljust(width)}  {digest}".rstrip())
     if result.token_source:
-        lines.append(f"token: {_token_line(result).replace('`', '')}")
+        lines.append(f"token: {_token_line(result, markdown=False)}")
     if result.package_url:
         lines.append(f"package: {result.package_url}")
     if result.pushed and result.refs:

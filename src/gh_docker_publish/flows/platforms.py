@@ -66,13 +66,16 @@ def _one_by_one(
     log: Log,
 ) -> Published:
     first = request.tags[0]
-    repository, first_tag = _split(first)
+    repository = _split(first)[0]
     entries: list[tuple[str, registry_api.RemoteManifest]] = []
     for platform in request.platforms:
         log.info(f"Platform {platform}: build and push")
         try:
-            pusher.push(replace(request, platforms=(platform,), tags=(first,)), log, registry)
-            remote = registry.manifest(repository, first_tag)
+            done = pusher.push(replace(request, platforms=(platform,), tags=(first,)), log,
+                               registry)
+            # By digest: the one the pusher checked is this run's (issue 17 item 10); the
+            # tag itself may already hold another run's push of it.
+            remote = registry.manifest(repository, done.digest)
         except (PushError, requests.RequestException) as exc:
             raise _platform_failure(request, entries, platform, str(exc)) from exc
         if remote is None:

@@ -1,6 +1,6 @@
 """The action's post step: remove the private DOCKER_CONFIG the main step made for buildx.
 
-The main step removes it in a ``finally`` (``builders.private_docker_config``), also on
+The main step removes it in a ``finally`` (``docker_config.private_docker_config``), also on
 SIGTERM. This step is the second net for a main process that died before its
 ``finally`` (SIGKILL, OOM). It runs as ``runs.post-entrypoint`` in a *fresh* container
 (docs.github.com "Metadata syntax": ``post-entrypoint``), so it can only remove a
@@ -9,22 +9,20 @@ self-hosted runner running the CLI); a directory in the main container's own ``/
 went away with that container (the runner starts it with ``docker run --rm``).
 
 The path comes from ``STATE_docker_config`` (``gha.Console.save_state``), which a step
-could in principle tamper with, so only a directory whose name carries our prefix and
-which holds nothing but what ``private_docker_config`` writes is ever removed.
+could in principle tamper with, so only a directory ``docker_config.why_not_ours`` accepts
+(our prefix and run marker; buildx's own files next to the login do not matter) is ever
+removed (issue 17 item 3).
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from gh_docker_publish.edges import docker_config
 from gh_docker_publish.edges.gha import Console
 
 STATE_NAME = "docker_config"
-DIR_PREFIX = "ghdp-docker-"
-#: What private_docker_config and buildx leave in the directory.
-KNOWN_ENTRIES = frozenset({"config.json", "cli-plugins", "iid", "metadata.json", "buildx"})
 
 
 def remove_private_config(path_text: str) -> str:
@@ -32,20 +30,12 @@ def remove_private_config(path_text: str) -> str:
     if not path_text:
         return "no private DOCKER_CONFIG was created"
     path = Path(path_text)
-    if not path.name.startswith(DIR_PREFIX) or not path.is_absolute():
-        return f"{path_text} is not a private DOCKER_CONFIG of this action; left alone"
-    if not path.exists():
+    named_ours = path.is_absolute() and path.name.startswith(docker_config.DIR_PREFIX)
+    if named_ours and not path.exists() and not path.is_symlink():
         return f"{path_text} is already gone"
-    if path.is_symlink() or not path.is_dir():
-        return f"{path_text} is not a directory; left alone"
-    unknown = sorted(p.name for p in path.iterdir() if p.name not in KNOWN_ENTRIES)
-    if unknown:
-        others = ", ".join(unknown)
-        return f"{path_text} holds files this action did not write ({others}); left alone"
-    cli_plugins = path / "cli-plugins"
-    if cli_plugins.is_symlink():
-        cli_plugins.unlink()  # a link to the user's plugins: never follow it
-    shutil.rmtree(path)
+    if reason := docker_config.why_not_ours(path):
+        return f"{path_text} {reason}; left alone"
+    docker_config.remove(path)
     return f"removed {path_text}"
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from gh_docker_publish.core import credentials, metadata, refs, tags
+from gh_docker_publish.core import credentials, limits, metadata, published_values, refs, tags
 from gh_docker_publish.core.context import RunContext
 from gh_docker_publish.core.credentials import UNKNOWN, Credential, PackageLink
 from gh_docker_publish.core.refs import Target
@@ -78,7 +78,7 @@ def plan_tags(settings: Settings, ctx: RunContext, now: datetime) -> tuple[str, 
     """The run's tags (pure), for pull mode's ``tags``.
 
     Raises:
-        InputError: a rule is wrong, or no tag applies to this event.
+        InputError: a rule is wrong, no tag applies to this event, or too many do.
     """
     return _checked_tags(metadata.compute_metadata(settings, ctx, now=now), ctx)
 
@@ -90,7 +90,25 @@ def _checked_tags(meta: metadata.Metadata, ctx: RunContext) -> tuple[str, ...]:
             f"no tag applies to this '{ctx.event_name or 'unknown'}' event.",
             hint="Add a plain tag or a rule that fires on this event (e.g. type=sha).",
         )
+    limits.check_tag_count(meta.tags)
     return meta.tags
+
+
+def refuse_published_secrets(settings: Settings, final: metadata.Metadata) -> None:
+    """No final tag, label or annotation may carry a token or secret of the run (issue 17
+    item 13): checked on what ``compute_metadata`` made, so rules and expressions count.
+
+    Raises:
+        InputError: naming the input; nothing has been contacted yet.
+    """
+    published_values.refuse_secrets(
+        {
+            "tags": final.tags,
+            "labels": [f"{k}={v}" for k, v in final.labels.items()],
+            "annotations": final.annotations,
+        },
+        settings.secrets(),
+    )
 
 
 def plan(
@@ -106,13 +124,15 @@ def plan(
     ``probed``: the GHES registry ``registries.choose`` found (None: refs decides alone).
 
     Raises:
-        InputError: a tag rule or the image does not fit; nothing has been contacted yet.
+        InputError: a tag rule, the number of tags or the image does not fit, or a tag,
+            label or annotation holds a secret of the run; nothing has been contacted yet.
     """
     target = refs.resolve_target(
         settings, ctx, probed_registry=probed.host if probed else None
     )
     meta = metadata.compute_metadata(settings, ctx, now=now, repository=target.repository)
     tag_list = _checked_tags(meta, ctx)
+    refuse_published_secrets(settings, meta)
     decision = tags.push_decision(settings.push, ctx.event_name, ctx.is_fork_pull_request)
     return Plan(
         target=target,
@@ -167,6 +187,9 @@ def run(
     now = services.now()
     the_plan = plan(settings, ctx, now)  # every input checked before the network
     _check_dockerfile(settings)
+    for warning in limits.outside_workspace(ctx.workspace, context=settings.context,
+                                            file=settings.file):
+        console.warning(warning)
     probed = registries.choose(settings, ctx)  # may probe the GHES registries
     if probed is not None:
         the_plan = the_plan.retarget(
@@ -257,12 +280,14 @@ def run(
         return result
 
     preflight.after_build(client, built.image_id, target, services.image_limits, console)
+    registry = registry_api.RegistryClient(credential, scheme=scheme, deadline=retry.deadline)
     try:
         with console.group(f"Push {len(the_plan.refs)} tag(s) to {target.name}"):
             pushed = engine.push(
                 client, the_plan.refs, credential, console,
                 hint_fields=_hints(target, ctx, credential), retry=retry,
-                verify=_verifier(credential, built.image_id, retry, scheme),
+                verify=_verifier(registry, built.image_id),
+                built=_built_image(registry, target, built.image_id),
             )
     except PushError as failure:
         partial = replace(
@@ -572,13 +597,22 @@ def _show_build_tail(failure: BuildError, console: Console) -> None:
             console.info(f"  {line}")
 
 
-def _verifier(
-    credential: Credential, image_id: str, retry: engine.RetryPolicy, scheme: str
-) -> engine.Verify:
+def _verifier(client: registry_api.RegistryClient, image_id: str) -> engine.Verify:
     """Asks the registry whether a ref already holds the built image: used when a push's
     outcome is unknown (timeout, dropped connection), before retrying or failing."""
-    client = registry_api.RegistryClient(credential, scheme=scheme, deadline=retry.deadline)
     return lambda ref: registry_api.pushed_digest(client, ref, image_id)
+
+
+def _built_image(
+    client: registry_api.RegistryClient, target: refs.Target, image_id: str
+) -> engine.BuiltImage:
+    """What the push must land: pushed by a tag re-pointed at it, then read back by digest
+    (issue 17 item 10: a run on the same daemon may move the tag meanwhile)."""
+    return engine.BuiltImage(
+        image_id, lambda digest: registry_api.manifest_is_image(
+            client, target.path, digest, image_id
+        )
+    )
 
 
 def _hints(target: refs.Target, ctx: RunContext, credential: Credential | None
