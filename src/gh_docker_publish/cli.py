@@ -29,7 +29,7 @@ from gh_docker_publish.core.settings import (
 from gh_docker_publish.edges import report
 from gh_docker_publish.edges.gha import Console
 from gh_docker_publish.errors import PublishError
-from gh_docker_publish.flows import modes, publish
+from gh_docker_publish.flows import merge, modes, publish
 
 #: Inputs that are secrets: never flags. The CLI reads them from these variables.
 TOKEN_ENV = {"github-token": "GITHUB_TOKEN", "token": "GH_DOCKER_PUBLISH_TOKEN"}
@@ -103,10 +103,11 @@ def _publish(
 ) -> None:
     _mask(settings, console)
     services = publish.Services(docker_host=docker_host or env.get("DOCKER_HOST") or None)
-    if settings.mode != "publish":
+    if settings.mode in ("pull", "cleanup"):
         modes.run(settings, ctx, console, services)
         return
-    result = publish.run(settings, ctx, console, services)
+    run = merge.run if settings.mode == "merge" else publish.run
+    result = run(settings, ctx, console, services)
     if not console.on_actions:
         print(report.render_terminal(result), file=sys.stdout)
 

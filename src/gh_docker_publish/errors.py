@@ -64,6 +64,22 @@ class InputError(PublishError):
         """The error for a value outside a fixed set of choices (auth, mode, builder, ...)."""
         return cls(input_name, f"'{value}' is not one of {', '.join(choices)}.", hint=hint)
 
+    @classmethod
+    def digest_push_on_docker_registry(
+        cls, input_name: str, registry: str, *, docs_url: str
+    ) -> InputError:
+        """An input that needs a push by digest (``push-by-digest``, ``mode: merge``, a
+        builder elsewhere that pushes itself) aimed at GitHub's Docker registry (GHES),
+        which takes IMAGE:VERSION only: "pushing by digest is not supported" (its docs)."""
+        return cls(
+            input_name,
+            f"{registry} is GitHub's Docker registry, which takes IMAGE:VERSION and cannot be "
+            "pushed by digest (IMAGE@SHA); nothing was built.",
+            hint="Publish to the Container registry (containers.HOSTNAME, or ghcr.io), or "
+            "build every platform in one job with 'platforms'.",
+            docs_url=docs_url,
+        )
+
 
 class CredentialError(PublishError):
     """The credential at hand cannot do what the run needs (missing PAT, scope, permission)."""

@@ -130,6 +130,19 @@ def digest_error(input_name: str, value: str) -> InputError:
     )
 
 
+def refuse_digest_push(target: Target, input_name: str) -> None:
+    """GitHub's Docker registry takes IMAGE:VERSION only, never IMAGE@SHA (the seed rule):
+    an input that pushes or assembles by digest is refused there, before any build.
+
+    Raises:
+        InputError: ``target`` is GitHub's Docker registry (GHES).
+    """
+    if target.github_hosted and target.flavour is Flavour.DOCKER:
+        raise InputError.digest_push_on_docker_registry(
+            input_name, target.registry, docs_url=DOCKER_REGISTRY_DOCS
+        )
+
+
 def validate_tag(tag: str, input_name: str = "tags") -> str:
     """Check a plain tag against the reference grammar; return it unchanged (case kept)."""
     if is_digest(tag):

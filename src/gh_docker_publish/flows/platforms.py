@@ -18,6 +18,7 @@ Two routes, chosen by the daemon's image store (issue 13, DESIGN.md §4b):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import requests
@@ -59,6 +60,52 @@ def publish(
     return _one_by_one(pusher, request, registry, log)
 
 
+@dataclass(frozen=True)
+class ByDigest:
+    """One platform job's image (``push-by-digest``, issue 16): its manifest digest, the
+    platform the registry says it is for, and the tag it needed (classic store only)."""
+
+    digest: str
+    platform: str
+    staging_ref: str  # "" when BuildKit pushed by digest alone
+
+
+def publish_by_digest(
+    pusher: builders.BuildKitPusher,
+    request: builders.BuildRequest,
+    registry: registry_api.RegistryClient,
+    containerd_store: bool,
+    staging_ref: str,
+    log: Log,
+) -> ByDigest:
+    """Push ``request``'s one platform for a later ``mode: merge``, tags left alone.
+
+    The containerd store (or BuildKit elsewhere) pushes by digest alone. The classic
+    store's docker driver cannot ("push-by-digest is currently not implemented for docker
+    driver"): its BuildKit hands the push to the daemon, which pushes tags only. There the
+    image goes under ``staging_ref``, a tag of its own (``<tag>-<os>-<arch>``), never one of
+    the run's tags, and the merge reads it by digest as well.
+
+    Raises:
+        PushError / BuildError: from the push; requests.RequestException: reading back.
+    """
+    name, _, _ = staging_ref.rpartition(":")
+    repository = name.partition("/")[2]
+    if containerd_store:
+        remote = pusher.push_by_digest(request, name, log, registry)
+        staging_ref = ""
+    else:
+        done = pusher.push(replace(request, tags=(staging_ref,)), log, registry)
+        found = registry.manifest(repository, done.digest)
+        if found is None:
+            raise PushError(f"{staging_ref} was pushed, but {name}@{done.digest} is not there.",
+                            landed=done.landed, digests=done.ref_digests)
+        remote = found
+    platform = registry.platform_of(repository, remote)
+    log.info(f"Platform {platform}: {name}@{remote.digest}")
+    return ByDigest(remote.digest, platform, staging_ref)
+
+
 def _one_by_one(
     pusher: builders.BuildKitPusher,
     request: builders.BuildRequest,
@@ -78,19 +125,34 @@ def _one_by_one(
         if remote is None:
             raise _platform_failure(request, entries, platform, "the registry shows no manifest")
         entries.append((platform, remote))
-    media_type, body = registry_api.index_body(entries)
-    landed: list[str] = []
+    digests = put_index(registry, request.tags, entries, log)
+    platforms = {platform: remote.digest for platform, remote in entries}
+    return Published(digests[first], "", tuple(digests), digests, platforms)
+
+
+def put_index(
+    registry: registry_api.RegistryClient,
+    refs: Sequence[str],
+    entries: list[tuple[str, registry_api.RemoteManifest]],
+    log: Log,
+    annotations: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """PUT one index over ``entries`` under every ref (in order); ref -> index digest.
+    Also ``mode: merge``'s last step (flows/merge.py), once every platform is verified.
+
+    Raises:
+        PushError: a PUT was refused; which refs hold the index and which do not.
+    """
+    media_type, body = registry_api.index_body(entries, annotations)
     digests: dict[str, str] = {}
-    for ref in request.tags:
+    for ref in refs:
         repo, tag_name = _split(ref)
         try:
             digests[ref] = registry.put_manifest(repo, tag_name, media_type, body)
         except requests.RequestException as exc:
-            raise _index_failure(request, entries, landed, digests, ref, str(exc)) from exc
-        landed.append(ref)
+            raise _index_failure(refs, entries, digests, ref, str(exc)) from exc
         log.info(f"Index {digests[ref]} -> {ref}")
-    platforms = {platform: remote.digest for platform, remote in entries}
-    return Published(digests[first], "", tuple(landed), digests, platforms)
+    return digests
 
 
 def _split(ref: str) -> tuple[str, str]:
@@ -116,17 +178,16 @@ def _platform_failure(
 
 
 def _index_failure(
-    request: builders.BuildRequest,
+    refs: Sequence[str],
     entries: list[tuple[str, registry_api.RemoteManifest]],
-    landed: list[str],
     digests: dict[str, str],
     ref: str,
     reason: str,
 ) -> PushError:
     return PushError(
         f"Every platform was pushed, but the index could not be stored as {ref} ({reason}).",
-        landed=landed,
-        not_landed=[r for r in request.tags if r not in landed],
+        landed=list(digests),
+        not_landed=[r for r in refs if r not in digests],
         digests=digests,
         hint="Run the job again: the platform images are in the registry already.",
         platforms_landed={p: m.digest for p, m in entries},

@@ -115,6 +115,8 @@ def run(
     probed = registries.choose(settings, ctx)
     the_plan = plan(settings, ctx, now, probed)
     target = the_plan.target
+    if settings.push_by_digest:
+        refs.refuse_digest_push(target, "push-by-digest")
     for warning in target.warnings:
         console.warning(warning)
     console.info(registries.explain(target, settings, ctx, probed))
@@ -122,18 +124,24 @@ def run(
     client = engine.connect(services.docker_host, timeout=services.docker_timeout)
     # What this engine's builder cannot build is refused now, before any registry call.
     builder, builder_reason = _choose_builder(client, settings, services, console)
+    if settings.push_by_digest and not isinstance(builder, builders.BuildKitBuilder):
+        raise InputError(
+            "push-by-digest", f"needs BuildKit, but the builder is {builder.name} "
+            f"({builder_reason}).", hint="Install the docker buildx plugin, or set builder: "
+            "buildkit to see why it is not used.",
+        )
 
     choice: TokenChoice | None = None
     username = ""
     if the_plan.push:
-        choice, username = _choose_credentials(settings, ctx, target, console, services)
+        choice, username = choose_credentials(settings, ctx, target, console, services)
         console.info(f"Token: {choice.describe()}")
     else:
         console.info(f"Not pushing: {the_plan.push_reason}")
 
     # The repository's description and license (for the labels) are read while we log in.
-    repo_info = _in_background(
-        lambda: _repository_info(settings, ctx, target, choice, services)
+    repo_info = in_background(
+        lambda: repository_info(settings, ctx, target, choice, services)
     )
     auth: engine.AuthConfig | None = None
     if choice is not None:
@@ -146,7 +154,7 @@ def run(
             preflight.before_build(
                 target, username, choice.secret.reveal(),
                 scheme=registries.registry_scheme(target.registry, ctx),
-                fields=_hints(target, ctx, choice), who=f"the {choice.label}", log=console,
+                fields=denial_hints(target, ctx, choice), who=f"the {choice.label}", log=console,
             )
     preflight.warn_engine(client, target, console)
 
@@ -156,7 +164,7 @@ def run(
     # The final tags, labels and annotations: the same rules as the plan's, now with the
     # repository's facts for the labels (metadata.compute_metadata is their one maker).
     meta = metadata.compute_metadata(
-        settings, ctx, now=now, repository=target.repository, repo_info=_repo_json(info)
+        settings, ctx, now=now, repository=target.repository, repo_info=repo_json(info)
     )
     image_labels = dict(meta.labels)
 
@@ -182,6 +190,12 @@ def run(
         push_skipped_reason="" if the_plan.push else the_plan.push_reason,
         builder=builder.name,
     )
+    if settings.push_by_digest and isinstance(builder, builders.BuildKitBuilder):
+        native = builders.runnable_platforms(client)[:1] or ["linux/amd64"]
+        return _push_by_digest(
+            builder, request, result, the_plan, auth, ctx, console, retry, started,
+            platform=(settings.platforms or tuple(native))[0],
+        )
     if len(settings.platforms) > 1 and isinstance(builder, builders.BuildKitBuilder):
         return _publish_platforms(
             builder, request, result, the_plan, auth, ctx, console, retry, started
@@ -197,7 +211,7 @@ def run(
     try:
         with console.group(f"Push {len(the_plan.refs)} tag(s) to {target.name}"):
             pushed = engine.push(
-                client, the_plan.refs, auth, console, hint_fields=_hints(target, ctx, choice),
+                client, the_plan.refs, auth, console, hint_fields=denial_hints(target, ctx, choice),
                 retry=retry,
                 verify=_verifier(
                     auth, built.image_id, retry, registries.registry_scheme(target.registry, ctx)
@@ -228,7 +242,7 @@ def run(
     return result
 
 
-def _choose_credentials(
+def choose_credentials(
     settings: Settings,
     ctx: RunContext,
     target: refs.Target,
@@ -274,7 +288,7 @@ def _package_link(
     return package.repository
 
 
-def _repository_info(
+def repository_info(
     settings: Settings,
     ctx: RunContext,
     target: refs.Target,
@@ -295,7 +309,7 @@ def _repository_info(
     return info, ""
 
 
-def _in_background(work: Callable[[], T]) -> Callable[[], T]:
+def in_background(work: Callable[[], T]) -> Callable[[], T]:
     """Start ``work`` on a daemon thread; the returned call waits for its result (or
     raises its exception). A daemon thread never holds up the exit of a failed run."""
     outcome: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
@@ -317,7 +331,7 @@ def _in_background(work: Callable[[], T]) -> Callable[[], T]:
     return result
 
 
-def _repo_json(info: RepositoryInfo | None) -> dict[str, Any] | None:
+def repo_json(info: RepositoryInfo | None) -> dict[str, Any] | None:
     if info is None:
         return None
     return {
@@ -437,10 +451,7 @@ def _publish_platforms(
                          seconds=time.monotonic() - started)
         report.write(result, console)
         return result
-    registry = registry_api.RegistryClient(
-        auth["serveraddress"], auth["username"], auth["password"],
-        scheme=registries.registry_scheme(target.registry, ctx), deadline=retry.deadline,
-    )
+    registry = registry_client(auth, ctx, retry)
     try:
         with (
             console.group(f"Build and push {target.name} for {', '.join(request.platforms)}"),
@@ -472,6 +483,72 @@ def _publish_platforms(
     return result
 
 
+def _push_by_digest(
+    builder: builders.BuildKitBuilder,
+    request: builders.BuildRequest,
+    result: report.PublishResult,
+    the_plan: Plan,
+    auth: engine.AuthConfig | None,
+    ctx: RunContext,
+    console: Console,
+    retry: engine.RetryPolicy,
+    started: float,
+    *,
+    platform: str,
+) -> report.PublishResult:
+    """A matrix job's half of issue 16: one platform, pushed under no tag of the run; its
+    digest (the ``digest`` output) goes to the job that runs ``mode: merge``."""
+    target = the_plan.target
+    if auth is None:
+        built = _build(builder, "push-by-digest, not pushed", replace(request, tags=()),
+                       the_plan, console)
+        result = replace(result, imageid=built.image_id, not_landed=the_plan.refs,
+                         seconds=time.monotonic() - started)
+        report.write(result, console)
+        return result
+    staging = target.ref(tags.staging_tag(the_plan.tags[0], platform))
+    try:
+        with (
+            console.group(f"Build {target.name} for {platform} and push it by digest"),
+            console.stop_commands(),
+        ):
+            done = platforms.publish_by_digest(
+                builder.pusher(retry), replace(request, tags=()),
+                registry_client(auth, ctx, retry), builder.containerd_store, staging, console,
+            )
+    except PushError as failure:
+        report.write(replace(result, tags=(), refs=(), landed=tuple(failure.landed),
+                             seconds=time.monotonic() - started), console)
+        raise
+    except BuildError as failure:
+        _show_build_tail(failure, console)
+        raise
+    if done.staging_ref:
+        console.notice(
+            f"The classic image store cannot push by digest: {target.name}@{done.digest} "
+            f"also holds the tag {done.staging_ref}. The merge job tags the index."
+        )
+    by_digest = f"{target.name}@{done.digest}"
+    landed = (by_digest, done.staging_ref) if done.staging_ref else (by_digest,)
+    result = replace(
+        result, tags=(), refs=landed, landed=landed, digest=done.digest, pushed=True,
+        ref_digests=dict.fromkeys(landed, done.digest), platforms={done.platform: done.digest},
+        seconds=time.monotonic() - started,
+    )
+    report.write(result, console)
+    return result
+
+
+def registry_client(
+    auth: engine.AuthConfig, ctx: RunContext, retry: engine.RetryPolicy
+) -> registry_api.RegistryClient:
+    """Our registry client with the login the run chose (the chosen token only)."""
+    return registry_api.RegistryClient(
+        auth["serveraddress"], auth["username"], auth["password"],
+        scheme=registries.registry_scheme(auth["serveraddress"], ctx), deadline=retry.deadline,
+    )
+
+
 def _show_build_tail(failure: BuildError, console: Console) -> None:
     """The build's last lines outside its group, which the log shows folded: the reason a
     build failed is usually there. Still build output, so still fenced."""
@@ -495,7 +572,9 @@ def _verifier(
     return lambda ref: registry_api.pushed_digest(client, ref, image_id)
 
 
-def _hints(target: refs.Target, ctx: RunContext, choice: TokenChoice | None) -> dict[str, str]:
+def denial_hints(
+    target: refs.Target, ctx: RunContext, choice: TokenChoice | None
+) -> dict[str, str]:
     """Values for the denial hints: where the user fixes a refused push."""
     return {
         "repository": ctx.repository,
