@@ -110,12 +110,7 @@ def run(
                 registry, the_plan.refs, entries, console, index_annotations
             )
     except PushError as failure:
-        report.write(replace(
-            result, pushed=bool(failure.landed), landed=tuple(failure.landed),
-            not_landed=tuple(failure.not_landed), ref_digests=failure.digests,
-            digest=next(iter(failure.digests.values()), ""),
-            platforms=failure.platforms_landed, seconds=time.monotonic() - started,
-        ), console)
+        report.write(publish.failed_push(result, failure, started), console)
         raise
     result = replace(
         result, digest=digests[the_plan.refs[0]], pushed=True, landed=the_plan.refs,

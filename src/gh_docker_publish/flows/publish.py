@@ -461,15 +461,7 @@ def _publish_platforms(
                 builder.pusher(retry), request, registry, builder.containerd_store, console
             )
     except PushError as failure:
-        partial = replace(
-            result, pushed=bool(failure.landed), landed=tuple(failure.landed),
-            not_landed=tuple(failure.not_landed), ref_digests=failure.digests,
-            digest=next(iter(failure.digests.values()), ""),
-            platforms=failure.platforms_landed,
-            platforms_not_landed=tuple(failure.platforms_not_landed),
-            seconds=time.monotonic() - started,
-        )
-        report.write(partial, console)
+        report.write(failed_push(result, failure, started), console)
         raise
     except BuildError as failure:
         _show_build_tail(failure, console)
@@ -537,6 +529,19 @@ def _push_by_digest(
     )
     report.write(result, console)
     return result
+
+
+def failed_push(
+    result: report.PublishResult, failure: PushError, started: float
+) -> report.PublishResult:
+    """The result of a push that failed part-way: what landed, per tag and per platform."""
+    return replace(
+        result, pushed=bool(failure.landed), landed=tuple(failure.landed),
+        not_landed=tuple(failure.not_landed), ref_digests=failure.digests,
+        digest=next(iter(failure.digests.values()), ""), platforms=failure.platforms_landed,
+        platforms_not_landed=tuple(failure.platforms_not_landed),
+        seconds=time.monotonic() - started,
+    )
 
 
 def registry_client(
