@@ -102,6 +102,38 @@ class BuildError(PublishError):
         super().__init__(message, hint=hint)
         self.log_tail = list(log_tail)
 
+    @classmethod
+    def dockerfile_link_outside(cls, path: object, target: str) -> BuildError:
+        """A symlinked Dockerfile leading out of its directory: read by neither docker CLI
+        (BuildKit resolves it inside that directory), nor by us (issue 17)."""
+        how = "an absolute path" if target.startswith("/") else "a path above its directory"
+        return cls(
+            f"The Dockerfile {path} is a symbolic link to {how}; BuildKit reads a "
+            "symlinked Dockerfile only inside its own directory, so it is not read.",
+            hint="Point 'file' at the Dockerfile itself, or make the link relative to a "
+            "file next to it or below it.",
+        )
+
+    @classmethod
+    def bad_ignore_file(cls, path: object, reason: str) -> BuildError:
+        """An ignore file BuildKit refuses; the build would fail on it there too."""
+        return cls(
+            f"The ignore file {path} cannot be used: {reason}.",
+            hint="Fix that line (patterns: docs.docker.com/build/concepts/context/"
+            "#dockerignore-files).",
+        )
+
+    @classmethod
+    def classic_context_mismatch(cls, dockerfile: str, reason: str) -> BuildError:
+        """The classic daemon deletes the Dockerfile and .dockerignore by the tar's
+        .dockerignore; when no content gets that right, refuse rather than differ."""
+        return cls(
+            "The classic builder cannot send this context as BuildKit would: the daemon "
+            f"keeps or deletes the Dockerfile ({dockerfile}) and .dockerignore by the "
+            f".dockerignore it receives, and {reason}.",
+            hint="Use the BuildKit builder (builder: buildkit or auto with docker buildx).",
+        )
+
 
 class PushError(RegistryError):
     """A push failed part-way: says which refs landed (with digests) and which did not,
