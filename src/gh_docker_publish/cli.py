@@ -1,6 +1,6 @@
 """The two ways in: the action (``run_action``, from ``entrypoint.py``) and the command
-line (``gh-docker-publish publish|pull|cleanup ...``). Both run the same pipeline; these are
-the only places that turn an error into an exit code.
+line (``gh-docker-publish publish|pull|cleanup|merge ...``). Both run the same pipeline;
+these are the only places that turn an error into an exit code.
 
 The CLI's flags are the action's inputs: their help is action.yml's descriptions (one
 source; a new input gets its flag and help without a change here), inputs whose values are
@@ -71,7 +71,7 @@ def run_action(env: Mapping[str, str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
-    """``gh-docker-publish publish|pull|cleanup [flags]``: the same pipeline outside Actions."""
+    """``gh-docker-publish COMMAND [flags]``: the same pipeline outside Actions."""
     env = os.environ if env is None else env
     args = _parser().parse_args(argv)
     env = _stand_in_workflow(env, args.repository)
@@ -113,7 +113,7 @@ def cli_flag(input_name: str) -> str | None:
     if input_name in TOKEN_ENV:
         return TOKEN_ENV[input_name]
     if input_name == "mode":
-        return "the subcommand (publish, pull or cleanup)"
+        return "the subcommand (publish, pull, cleanup or merge)"
     return f"--{input_name}" if input_name in INPUT_NAMES else None
 
 
