@@ -189,3 +189,25 @@ def test_two_digests_for_one_platform_without_claims(
                "digests": f"{first.outputs['digest']}\n{second.outputs['digest']}"}, token)
     assert out.code == 1
     assert "are both for linux/arm64" in out.log and "nothing was tagged" in out.log
+
+
+def test_token_rules_hold_in_both_halves(
+    octo: Any, job: Any, registry_reader: Any, unique_name: Any, context: Path,
+) -> None:
+    """GITHUB_TOKEN writes only its own repository's packages: another repository's
+    package needs a PAT, in the platform job and in the merge job alike, and both say so
+    before the registry sees a request for the image."""
+    octo.repo("octo-org/other")
+    token = octo.github_token("octo-org/app")
+    image = unique_name("foreign")
+    mark = registry_reader.since()
+    platform_job = job({"image": image, "repository": "octo-org/other", "context": str(context),
+                        "platforms": "linux/arm64", "push-by-digest": "true"}, token)
+    merge_job = job({"image": image, "repository": "octo-org/other", "mode": "merge",
+                     "digests": "sha256:" + "1" * 64}, token)
+    for out in (platform_job, merge_job):
+        assert out.code == 1
+        assert "token" in out.log.lower() and "octo-org/other" in out.log, out.log
+        assert out.outputs.get("digest", "") == ""
+    seen = [path for _, path, _ in registry_reader.access_log(since=mark).requests]
+    assert not [path for path in seen if image in path], seen
