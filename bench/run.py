@@ -1,4 +1,4 @@
-"""``make bench``: B0 (issue 15) and B1-B5 of the BuildKit issue, side by side in one
+"""``make bench``: B0 (issue 15) and B1-B6 of the BuildKit issues, side by side in one
 process on the test bed.
 
 Each benchmark runs its arms interleaved (action, baseline, action, ...) ``BENCH_RUNS``
@@ -26,6 +26,7 @@ its baseline. Results go to ``bench/results.json`` as ``[{name, ratio, target, r
 - B5: peak RSS of the action process on B2's context, as a separate process: its VmHWM plus
   the VmHWM of the descendants alive at the same sample (docker CLI, buildx plugin) -- an
   upper bound of what is resident at once.
+- B6: a two-platform publish vs the plain CLI's way on the same engine (issue 13).
 
 No timing is asserted anywhere; the numbers depend on the machine and its other load.
 """
@@ -759,7 +760,7 @@ def table(results: Sequence[Result]) -> str:
 
 
 def main() -> int:
-    selected = set(sys.argv[1:]) or {"B0", "B1", "B2", "B3", "B4", "B5"}
+    selected = set(sys.argv[1:]) or {"B0", "B1", "B2", "B3", "B4", "B5", "B6"}
     bench = Bench()
     results: list[Result] = []
     context = big_context() if selected & {"B2", "B5"} else None

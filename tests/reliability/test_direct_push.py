@@ -79,6 +79,16 @@ def setup(
     return make
 
 
+def assert_retried_by_us_if_the_daemon_pushed(log: HookLog) -> None:
+    """A classic store's daemon pushes for BuildKit ("pushing … with docker") and gives up
+    on a failed manifest PUT, so our re-run of buildx lands it; the containerd store's
+    BuildKit retries the PUT itself (seen on Engine 28.5), and no re-run is needed."""
+    if any("with docker" in line for line in log.lines):
+        assert "retry 1/2" in log.text, log.text
+    else:
+        assert "retry 1/2" not in log.text, log.text
+
+
 def pusher(testbed: Any, attempts: int = 3) -> builders.BuildKitPusher:
     return builders.BuildKitPusher(
         testbed.docker_host, retry=engine.RetryPolicy(attempts=attempts, initial=0.05,
@@ -95,7 +105,7 @@ def test_a_5xx_on_the_manifest_is_retried_and_lands(
     log = HookLog()
     done = pusher(testbed).push(request, log, registry)
     assert registry_proxy.injected() == 2
-    assert "retry 1/2" in log.text, log.text
+    assert_retried_by_us_if_the_daemon_pushed(log)
     assert done.landed == tuple(request.tags) and done.digest.startswith("sha256:")
 
 
@@ -109,7 +119,7 @@ def test_a_429_with_retry_after_is_retried_and_lands(
     log = HookLog()
     done = pusher(testbed).push(request, log, registry)
     assert registry_proxy.injected() == 2
-    assert "retry 1/2" in log.text, log.text
+    assert_retried_by_us_if_the_daemon_pushed(log)
     assert done.landed == tuple(request.tags)
 
 

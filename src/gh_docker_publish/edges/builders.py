@@ -523,7 +523,7 @@ class BuildKitBuilder:
             request, log, buildx=self._buildx, docker_host=self._host,
             temp_dir=self._temp_dir, on_config_dir=self._on_config_dir,
         )
-        image_id = run.iid or _image_id_from(run.metadata)
+        image_id = _image_id_from(run.metadata) or run.iid
         if not image_id:
             raise BuildError("docker buildx did not report an image ID.", log_tail=run.tail)
         return BuildResult(image_id, self.name, tuple(run.tail), run.seconds)
@@ -800,9 +800,12 @@ def _stop(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
 
 
 def _image_id_from(metadata: Mapping[str, Any]) -> str:
-    # docker driver: containerimage.digest is the config digest (= image ID).
-    return str(metadata.get("containerimage.config.digest")
-               or metadata.get("containerimage.digest") or "")
+    """The ID the daemon knows the built image by: ``containerimage.digest``, on either
+    image store (the classic store names an image by its config digest, which it is there;
+    the containerd store by its manifest or index digest, which it is there). --iidfile
+    holds the config digest on both, so it is only the fallback (found by "bed" on
+    Engine 28.5: ``docker image history <iidfile's digest>`` says "No such image")."""
+    return str(metadata.get("containerimage.digest") or "")
 
 
 # --- choosing -----------------------------------------------------------------------------
