@@ -99,6 +99,10 @@ def _matrix(job: Any, image: str, context: Path, token: str) -> dict[str, str]:
         assert out.code == 0, out.log
         assert out.outputs["digest"].startswith("sha256:")
         assert out.outputs["tags"] == ""  # no tag of the run: the merge job sets them
+        # buildx's docker driver cannot push by digest alone: a tag of the platform's own.
+        own = f"v1-{platform.replace('/', '-')}"
+        assert out.outputs["refs"].splitlines() == [
+            f"{out.outputs['image']}@{out.outputs['digest']}", f"{out.outputs['image']}:{own}"]
         assert json.loads(out.outputs["metadata"])["platforms"] == {
             platform: out.outputs["digest"]}
         digests[platform] = out.outputs["digest"]

@@ -46,7 +46,7 @@ from gh_docker_publish.edges.engine import (
     stream_error,
     tag,
 )
-from gh_docker_publish.edges.registry_api import RegistryClient, RemoteManifest
+from gh_docker_publish.edges.registry_api import RegistryClient
 from gh_docker_publish.errors import BuildError, PushError
 
 TAIL_LINES = 20
@@ -654,13 +654,9 @@ class BuildKitPusher:
         self._on_config_dir = on_config_dir
         self._retry = retry or RetryPolicy()
 
-    def argv(
-        self, request: BuildRequest, metadata: Path, outputs: Sequence[str] | None = None
-    ) -> list[str]:
-        """``outputs`` default: ``--push`` under every tag of ``request``."""
-        if outputs is None:
-            outputs = ["--push", *(arg for ref in request.tags for arg in ("--tag", ref))]
-        argv = buildx_build_argv(self._buildx, request, outputs, metadata)
+    def argv(self, request: BuildRequest, metadata: Path) -> list[str]:
+        tags = [arg for ref in request.tags for arg in ("--tag", ref)]
+        argv = buildx_build_argv(self._buildx, request, ["--push", *tags], metadata)
         return [argv[0], *self._builder_args, *argv[1:]]
 
     def push(self, request: BuildRequest, log: Log, registry: RegistryClient) -> DirectPush:
@@ -671,7 +667,27 @@ class BuildKitPusher:
             PushError: buildx failed while pushing, or a tag does not hold the image
                 afterwards; ``landed``/``not_landed`` come from the registry.
         """
-        run = self._run(request, log, registry, None)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                run = run_buildx(
+                    lambda cfg: self.argv(request, cfg / "metadata.json"), request, log,
+                    buildx=self._buildx, docker_host=self._host, temp_dir=self._temp_dir,
+                    on_config_dir=self._on_config_dir,
+                )
+                break
+            except BuildError as failure:
+                pushing = any(_PUSHING.search(line) for line in failure.log_tail)
+                if not pushing:
+                    raise
+                delay = min(self._retry.maximum, self._retry.initial * 2 ** (attempt - 1))
+                if (attempt >= self._retry.attempts or not is_transient(str(failure))
+                        or self._retry.out_of_time(delay)):
+                    self._raise_push_failure(request, registry, failure)
+                log.warning(f"The push failed ({failure}); retry {attempt}/"
+                            f"{self._retry.attempts - 1} in {delay:.1f} s")
+                self._retry.sleep(delay)
         pushed = str(run.metadata.get("containerimage.digest") or "")
         config = str(run.metadata.get("containerimage.config.digest") or "")
         result = read_back(request.tags, registry, {pushed, config} - {""})
@@ -684,59 +700,6 @@ class BuildKitPusher:
                 landed=done.landed, not_landed=done.not_landed, digests=done.ref_digests,
             )
         return done
-
-    def push_by_digest(
-        self, request: BuildRequest, name: str, log: Log, registry: RegistryClient
-    ) -> RemoteManifest:
-        """Build and push ``request`` to ``name`` by digest, under no tag (buildx's
-        ``push-by-digest=true,name-canonical=true`` image output; BuildKit elsewhere or the
-        containerd store: the classic store's docker driver cannot, flows/platforms.py).
-        Returns the manifest as the registry serves it under its digest.
-
-        Raises:
-            BuildError: the build failed. PushError: the registry does not show the digest.
-        """
-        output = f"type=image,name={name},push-by-digest=true,name-canonical=true,push=true"
-        run = self._run(request, log, registry, ["--output", output])
-        digest = str(run.metadata.get("containerimage.digest") or "")
-        repository = name.partition("/")[2]
-        try:
-            remote = registry.manifest(repository, digest) if digest else None
-        except (requests.RequestException, ValueError):
-            remote = None
-        if remote is None:
-            raise PushError(
-                f"BuildKit pushed by digest, but {name} does not show {digest or 'a digest'}.",
-                not_landed=[f"{name}@{digest}"] if digest else [name],
-                hint="Run the job again; the build comes from the cache.",
-            )
-        return remote
-
-    def _run(
-        self, request: BuildRequest, log: Log, registry: RegistryClient,
-        outputs: Sequence[str] | None,
-    ) -> BuildxRun:
-        """buildx with ``outputs``; a transient failure while pushing runs it again."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return run_buildx(
-                    lambda cfg: self.argv(request, cfg / "metadata.json", outputs), request,
-                    log, buildx=self._buildx, docker_host=self._host, temp_dir=self._temp_dir,
-                    on_config_dir=self._on_config_dir,
-                )
-            except BuildError as failure:
-                pushing = any(_PUSHING.search(line) for line in failure.log_tail)
-                if not pushing:
-                    raise
-                delay = min(self._retry.maximum, self._retry.initial * 2 ** (attempt - 1))
-                if (attempt >= self._retry.attempts or not is_transient(str(failure))
-                        or self._retry.out_of_time(delay)):
-                    self._raise_push_failure(request, registry, failure)
-                log.warning(f"The push failed ({failure}); retry {attempt}/"
-                            f"{self._retry.attempts - 1} in {delay:.1f} s")
-                self._retry.sleep(delay)
 
     def _raise_push_failure(
         self, request: BuildRequest, registry: RegistryClient, failure: BuildError

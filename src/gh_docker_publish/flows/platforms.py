@@ -63,46 +63,41 @@ def publish(
 @dataclass(frozen=True)
 class ByDigest:
     """One platform job's image (``push-by-digest``, issue 16): its manifest digest, the
-    platform the registry says it is for, and the tag it needed (classic store only)."""
+    platform the registry says it is for, and the tag of its own it needed."""
 
     digest: str
     platform: str
-    staging_ref: str  # "" when BuildKit pushed by digest alone
+    staging_ref: str
 
 
 def publish_by_digest(
     pusher: builders.BuildKitPusher,
     request: builders.BuildRequest,
     registry: registry_api.RegistryClient,
-    containerd_store: bool,
     staging_ref: str,
     log: Log,
 ) -> ByDigest:
-    """Push ``request``'s one platform for a later ``mode: merge``, tags left alone.
+    """Push ``request``'s one platform for a later ``mode: merge``, the run's tags left
+    alone; the digest is the registry's.
 
-    The containerd store (or BuildKit elsewhere) pushes by digest alone. The classic
-    store's docker driver cannot ("push-by-digest is currently not implemented for docker
-    driver"): its BuildKit hands the push to the daemon, which pushes tags only. There the
-    image goes under ``staging_ref``, a tag of its own (``<tag>-<os>-<arch>``), never one of
-    the run's tags, and the merge reads it by digest as well.
+    The daemon's BuildKit (buildx's docker driver) cannot push by digest alone, on either
+    image store ("push-by-digest is currently not implemented for docker driver": buildx
+    refuses it before the build; seen on Engine 20.10 classic and 28.5 containerd). So the
+    image goes under ``staging_ref``, a tag of its own (``<tag>-<os>-<arch>``), never one
+    of the run's tags, and the merge job reads it by digest.
 
     Raises:
         PushError / BuildError: from the push; requests.RequestException: reading back.
     """
     name, _, _ = staging_ref.rpartition(":")
     repository = name.partition("/")[2]
-    if containerd_store:
-        remote = pusher.push_by_digest(request, name, log, registry)
-        staging_ref = ""
-    else:
-        done = pusher.push(replace(request, tags=(staging_ref,)), log, registry)
-        found = registry.manifest(repository, done.digest)
-        if found is None:
-            raise PushError(f"{staging_ref} was pushed, but {name}@{done.digest} is not there.",
-                            landed=done.landed, digests=done.ref_digests)
-        remote = found
+    done = pusher.push(replace(request, tags=(staging_ref,)), log, registry)
+    remote = registry.manifest(repository, done.digest)
+    if remote is None:
+        raise PushError(f"{staging_ref} was pushed, but {name}@{done.digest} is not there.",
+                        landed=done.landed, digests=done.ref_digests)
     platform = registry.platform_of(repository, remote)
-    log.info(f"Platform {platform}: {name}@{remote.digest}")
+    log.info(f"Platform {platform}: {name}@{remote.digest} (also {staging_ref})")
     return ByDigest(remote.digest, platform, staging_ref)
 
 

@@ -527,7 +527,7 @@ def _push_by_digest(
         ):
             done = platforms.publish_by_digest(
                 builder.pusher(retry), replace(request, tags=()),
-                registry_client(auth, ctx, retry), builder.containerd_store, staging, console,
+                registry_client(auth, ctx, retry), staging, console,
             )
     except PushError as failure:
         report.write(replace(result, tags=(), refs=(), landed=tuple(failure.landed),
@@ -536,13 +536,13 @@ def _push_by_digest(
     except BuildError as failure:
         _show_build_tail(failure, console)
         raise
-    if done.staging_ref:
-        console.notice(
-            f"The classic image store cannot push by digest: {target.name}@{done.digest} "
-            f"also holds the tag {done.staging_ref}. The merge job tags the index."
-        )
+    console.notice(
+        f"{target.name}@{done.digest} is pushed for the merge job, which tags the index. "
+        f"The daemon's BuildKit cannot push by digest alone: the image also holds the tag "
+        f"{done.staging_ref}."
+    )
     by_digest = f"{target.name}@{done.digest}"
-    landed = (by_digest, done.staging_ref) if done.staging_ref else (by_digest,)
+    landed = (by_digest, done.staging_ref)
     result = replace(
         result, tags=(), refs=landed, landed=landed, digest=done.digest, pushed=True,
         ref_digests=dict.fromkeys(landed, done.digest), platforms={done.platform: done.digest},
