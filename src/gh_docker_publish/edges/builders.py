@@ -684,7 +684,7 @@ class BuildKitPusher:
                 delay = min(self._retry.maximum, self._retry.initial * 2 ** (attempt - 1))
                 if (attempt >= self._retry.attempts or not is_transient(str(failure))
                         or self._retry.out_of_time(delay)):
-                    self._raise_push_failure(request, registry, failure)
+                    self._raise_push_failure(request, failure)
                 log.warning(f"The push failed ({failure}); retry {attempt}/"
                             f"{self._retry.attempts - 1} in {delay:.1f} s")
                 self._retry.sleep(delay)
@@ -701,9 +701,8 @@ class BuildKitPusher:
             )
         return done
 
-    def _raise_push_failure(
-        self, request: BuildRequest, registry: RegistryClient, failure: BuildError
-    ) -> None:
+    @staticmethod
+    def _raise_push_failure(request: BuildRequest, failure: BuildError) -> None:
         """A failed push: BuildKit puts the tags last, so a tag landed only if the registry
         shows it (none do after a failure mid-upload)."""
         raise PushError(
