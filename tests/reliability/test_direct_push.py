@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from gh_docker_publish.core.credentials import Credential
+from gh_docker_publish.core.settings import Secret
 from gh_docker_publish.edges import builders, engine, registry_api
 from gh_docker_publish.errors import PushError
 from gh_docker_publish.flows import platforms
@@ -60,8 +62,8 @@ def setup(
     github.org("octo-org", members={"octocat": "admin"})
     github.repo("octo-org/app")
     token = github.github_token("octo-org/app")
-    auth = engine.login(docker_client.api, registry_proxy.address, "octocat", token,
-                        log=HookLog(), retry=engine.RetryPolicy(attempts=1))
+    cred = Credential(registry_proxy.address, "octocat", Secret(token), "github-token", "test")
+    engine.login(docker_client.api, cred, log=HookLog(), retry=engine.RetryPolicy(attempts=1))
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text(
@@ -72,9 +74,9 @@ def setup(
              ) -> tuple[builders.BuildRequest, registry_api.RegistryClient]:
         request = builders.BuildRequest(
             context=ctx, tags=[f"{registry_proxy.address}/octo-org/{name}:{t}" for t in tags],
-            platforms=platform_list, registry_auths={registry_proxy.address: auth},
+            platforms=platform_list, credentials=(cred,),
         )
-        return request, registry_api.RegistryClient(registry_proxy.address, "octocat", token)
+        return request, registry_api.RegistryClient(cred)
 
     return make
 

@@ -10,6 +10,7 @@ here too (https://docs.github.com/en/actions/reference/workflows-and-actions/met
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -128,6 +129,12 @@ class Settings:
     push_by_digest: bool = False  # a matrix job: one platform, pushed without tags (issue 16)
     digests: tuple[build_inputs.PlatformDigest, ...] = ()  # mode merge: the matrix's digests
     notices: tuple[str, ...] = field(default=(), compare=False)
+
+    @functools.cached_property
+    def destination(self) -> refs.ImageName:
+        """``image`` parsed once (optional host, lowercase path): what refs and registries
+        read instead of parsing ``image`` again. Validated when the settings were made."""
+        return refs.parse_image(self.image)
 
     def secrets(self) -> list[str]:
         """The non-empty secret values, for the caller to mask the moment settings load."""

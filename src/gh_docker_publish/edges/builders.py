@@ -37,15 +37,10 @@ from gh_docker_publish.core.build_inputs import (
     cache_type,
     classic_conflicts,
 )
+from gh_docker_publish.core.credentials import Credential
 from gh_docker_publish.core.progress import Log, ProgressReporter
 from gh_docker_publish.edges import build_context
-from gh_docker_publish.edges.engine import (
-    AuthConfig,
-    RetryPolicy,
-    is_transient,
-    stream_error,
-    tag,
-)
+from gh_docker_publish.edges.engine import RetryPolicy, is_transient, stream_error, tag
 from gh_docker_publish.edges.registry_api import RegistryClient
 from gh_docker_publish.errors import BuildError, PushError
 
@@ -71,7 +66,8 @@ class BuildRequest:
     provenance: str = ""  # BuildKit only; "" or buildx's --provenance value
     sbom: str = ""  # BuildKit only; "" or buildx's --sbom value
     #: Credentials for pulling base images, by registry host. Not build secrets.
-    registry_auths: Mapping[str, AuthConfig] = field(default_factory=dict)
+    #: The run's credentials buildx may use (the push login): in its private config only.
+    credentials: tuple[Credential, ...] = ()
 
     def dockerfile_path(self) -> Path:
         """The Dockerfile on disk, the way ``docker build -f`` resolves it."""
@@ -233,11 +229,10 @@ class ClassicBuilder:
         dockerfile = request.dockerfile_path()
         problems = buildkit_only_features(build_context.read_dockerfile(dockerfile))
         if problems:
-            raise BuildError(
+            raise BuildError.needs_buildkit(
                 f"{dockerfile} needs BuildKit, which the classic builder lacks: "
                 + "; ".join(problems),
-                hint="Use the BuildKit builder (install docker buildx; builder: auto or "
-                "buildkit), or remove these features from the Dockerfile.",
+                "remove these features from the Dockerfile",
             )
         used = classic_conflicts(
             platforms=request.platforms,
@@ -247,10 +242,9 @@ class ClassicBuilder:
             provenance=request.provenance,
         )
         if used:
-            raise BuildError(
+            raise BuildError.needs_buildkit(
                 f"The classic builder cannot honour {', '.join(used)}: BuildKit only.",
-                hint="Use the BuildKit builder (install docker buildx; builder: auto or "
-                "buildkit), or drop these inputs.",
+                "drop these inputs",
             )
         lines = LineLog(log)
         first_tag = request.tags[0] if request.tags else None
@@ -302,9 +296,9 @@ class ClassicBuilder:
 
 @contextlib.contextmanager
 def private_docker_config(
-    auths: Mapping[str, AuthConfig], parent: str | None = None
+    credentials: Sequence[Credential], parent: str | None = None
 ) -> Iterator[Path]:
-    """A throw-away DOCKER_CONFIG (0700) holding only ``auths``; removed on exit.
+    """A throw-away DOCKER_CONFIG (0700) holding only ``credentials``; removed on exit.
 
     buildx then never reads or writes the user's config.json (login-action's state
     problems, self-hosted runners keeping creds between jobs); its own state (builder
@@ -314,10 +308,10 @@ def private_docker_config(
     try:
         os.chmod(path, 0o700)
         entries = {
-            registry: {
-                "auth": base64.b64encode(f"{a['username']}:{a['password']}".encode()).decode()
+            c.registry: {
+                "auth": base64.b64encode(f"{c.username}:{c.secret.reveal()}".encode()).decode()
             }
-            for registry, a in auths.items()
+            for c in credentials
         }
         fd = os.open(path / "config.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -561,7 +555,7 @@ def run_buildx(
     started = time.monotonic()
     lines = LineLog(log)
     secret_env = {s.env: s.value for s in request.secrets if s.env}
-    with private_docker_config(request.registry_auths, temp_dir) as cfg:
+    with private_docker_config(request.credentials, temp_dir) as cfg:
         if on_config_dir is not None:
             on_config_dir(cfg)
         try:
@@ -576,11 +570,7 @@ def run_buildx(
                 errors="replace",
             )
         except OSError as exc:
-            raise BuildError(
-                f"Cannot run {buildx}: {exc}",
-                hint="Install the docker buildx plugin (docker-buildx), or use "
-                "builder: classic.",
-            ) from exc
+            raise BuildError.buildx_unusable(f"Cannot run {buildx}: {exc}") from exc
         assert proc.stdout is not None
         with proc:  # on exit: close stdout, wait for buildx
             try:
@@ -630,7 +620,7 @@ class BuildKitPusher:
     Used wherever the daemon cannot hold (or does not get) the image: several platforms
     on the containerd store, one platform at a time on a classic store (flows/platforms.py),
     and builders elsewhere (``builder_args``: e.g. ``--builder NAME``). buildx sees only the
-    registry logins in ``request.registry_auths`` (the chosen token), in the private 0700
+    credentials in ``request.credentials`` (the chosen token), in the private 0700
     DOCKER_CONFIG. A transient failure (5xx, 429, a dropped connection: engine.is_transient
     on buildx's ERROR line) re-runs buildx: the build is cached, only the push repeats.
     """
@@ -911,8 +901,5 @@ def detect_builder(
         )
         return builder, found
     if mode == "buildkit":
-        raise BuildError(
-            f"BuildKit was requested but is not usable: {found}.",
-            hint="Install the docker buildx plugin (docker-buildx), or use builder: classic.",
-        )
+        raise BuildError.buildx_unusable(f"BuildKit was requested but is not usable: {found}.")
     return ClassicBuilder(client), f"classic builder: {found}"

@@ -27,6 +27,7 @@ from gh_docker_publish.core.progress import Log
 from gh_docker_publish.core.settings import Settings
 from gh_docker_publish.edges import engine, preflight, registries, registry_api, report
 from gh_docker_publish.edges.gha import Console
+from gh_docker_publish.edges.github_api import ApiClients
 from gh_docker_publish.errors import InputError, PushError, RegistryError
 from gh_docker_publish.flows import platforms, publish
 
@@ -52,9 +53,8 @@ def run(
     for note in settings.notices:
         console.notice(note)
     now = services.now()
-    publish.plan_tags(settings, ctx, now)  # inputs before the network: choose() may probe GHES
-    probed = registries.choose(settings, ctx)
-    the_plan = publish.plan(settings, ctx, now, probed)
+    # Every input is checked before the network; only then may choose() probe GHES.
+    the_plan, probed = publish.probe_registry(publish.plan(settings, ctx, now), settings, ctx)
     target = the_plan.target
     refs.refuse_digest_push(target, "mode")
     for warning in target.warnings:
@@ -76,16 +76,16 @@ def run(
         report.write(result, console)
         return result
 
-    choice, username = publish.choose_credentials(settings, ctx, target, console, services)
-    console.info(f"Token: {choice.describe()}")
+    apis = ApiClients(services.github_api, ctx.api_url)  # one client per token this run
+    credential = publish.choose_credential(settings, ctx, target, console, apis)
+    console.info(f"Token: {credential.describe()}")
     repo_info = publish.in_background(
-        lambda: publish.repository_info(settings, ctx, target, choice, services)
+        lambda: publish.repository_info(settings, target, credential, apis)
     )
-    scheme = registries.registry_scheme(target.registry, ctx)
     # The token must be able to push here before anything is read or written.
     preflight.before_build(
-        target, username, choice.secret.reveal(), scheme=scheme,
-        fields=publish.denial_hints(target, ctx, choice), who=f"the {choice.label}", log=console,
+        target, credential, scheme=registry_api.scheme_for(target.registry, ctx.server_url),
+        fields=publish.hints(target, ctx, credential), log=console,
     )
     info, warning = repo_info()
     if warning:
@@ -95,12 +95,11 @@ def run(
         settings, ctx, now=now, repository=target.repository, repo_info=publish.repo_json(info)
     )
     result = replace(
-        result, token_source=choice.source, username=username, token_reason=choice.reason,
+        result, token_source=credential.source, username=credential.username,
+        token_reason=credential.reason,
         labels=dict(meta.labels), version=meta.version, annotations=meta.annotations,
     )
-    auth: engine.AuthConfig = {"username": username, "password": choice.secret.reveal(),
-                               "serveraddress": target.registry}
-    registry = publish.registry_client(auth, ctx, retry)
+    registry = publish.registry_client(credential, ctx, retry)
     with console.group(f"Check {len(settings.digests)} digest(s) in {target.name}"):
         entries = verify(registry, target, settings.digests, console)
     index_annotations = {key: value for key, value in meta.annotation_values.items() if value}

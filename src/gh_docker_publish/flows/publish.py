@@ -18,7 +18,8 @@ from typing import Any, TypeVar, cast
 
 from gh_docker_publish.core import credentials, metadata, refs, tags
 from gh_docker_publish.core.context import RunContext
-from gh_docker_publish.core.credentials import UNKNOWN, PackageLink, TokenChoice
+from gh_docker_publish.core.credentials import UNKNOWN, Credential, PackageLink
+from gh_docker_publish.core.refs import Target
 from gh_docker_publish.core.settings import Settings
 from gh_docker_publish.edges import (
     build_context,
@@ -30,7 +31,7 @@ from gh_docker_publish.edges import (
     report,
 )
 from gh_docker_publish.edges.gha import Console
-from gh_docker_publish.edges.github_api import GitHubApi, RepositoryInfo
+from gh_docker_publish.edges.github_api import ApiClients, GitHubApi, RepositoryInfo
 from gh_docker_publish.errors import BuildError, InputError, PublishError, PushError
 from gh_docker_publish.flows import platforms, post_step, pull
 
@@ -53,30 +54,42 @@ class Services:
 
 @dataclass(frozen=True)
 class Plan:
-    """What a run will do, known before touching the daemon or the registry."""
+    """What a run will do, known before touching the daemon or the registry: made once
+    (``plan``), carried through the run, and what the dry run prints (``render_plan``)."""
 
     target: refs.Target
     tags: tuple[str, ...]
     refs: tuple[str, ...]
     push: bool
     push_reason: str
+    #: The labels from the inputs and the run's facts (the repository's own facts, read
+    #: from the API during the run, are added to the image's labels then).
+    labels: dict[str, str] = field(default_factory=dict)
+    #: The push credential once chosen (the dry run chooses it without any API call).
+    credential: Credential | None = None
+
+    def retarget(self, target: Target) -> Plan:
+        """The same plan for the registry the GHES probe found."""
+        return replace(self, target=target, refs=tuple(target.ref(tag) for tag in self.tags))
 
 
 def plan_tags(settings: Settings, ctx: RunContext, now: datetime) -> tuple[str, ...]:
-    """The run's tags (pure). ``type=`` rules are only checked here, so ``run`` calls this
-    before the GHES registry probe: a bad rule must not wait for the network.
+    """The run's tags (pure), for pull mode's ``tags``.
 
     Raises:
         InputError: a rule is wrong, or no tag applies to this event.
     """
-    tag_list = metadata.compute_metadata(settings, ctx, now=now).tags
-    if not tag_list:
+    return _checked_tags(metadata.compute_metadata(settings, ctx, now=now), ctx)
+
+
+def _checked_tags(meta: metadata.Metadata, ctx: RunContext) -> tuple[str, ...]:
+    if not meta.tags:
         raise InputError(
             "tags",
             f"no tag applies to this '{ctx.event_name or 'unknown'}' event.",
             hint="Add a plain tag or a rule that fires on this event (e.g. type=sha).",
         )
-    return tag_list
+    return meta.tags
 
 
 def plan(
@@ -85,7 +98,9 @@ def plan(
     now: datetime,
     probed: registries.RegistryChoice | None = None,
 ) -> Plan:
-    """The pure part of a run: where the image goes, its tags, and whether it is pushed.
+    """The pure part of a run: where the image goes, its tags and labels, and whether it is
+    pushed. ``run`` makes it before the GHES registry probe (a bad rule must not wait for
+    the network) and retargets it to the probed registry.
 
     ``probed``: the GHES registry ``registries.choose`` found (None: refs decides alone).
 
@@ -95,7 +110,8 @@ def plan(
     target = refs.resolve_target(
         settings, ctx, probed_registry=probed.host if probed else None
     )
-    tag_list = plan_tags(settings, ctx, now)
+    meta = metadata.compute_metadata(settings, ctx, now=now, repository=target.repository)
+    tag_list = _checked_tags(meta, ctx)
     decision = tags.push_decision(settings.push, ctx.event_name, ctx.is_fork_pull_request)
     return Plan(
         target=target,
@@ -103,7 +119,49 @@ def plan(
         refs=tuple(target.ref(tag) for tag in tag_list),
         push=decision.push,
         push_reason=decision.reason,
+        labels=dict(meta.labels),
     )
+
+
+def probe_registry(
+    the_plan: Plan, settings: Settings, ctx: RunContext
+) -> tuple[Plan, registries.RegistryChoice | None]:
+    """The plan retargeted to the GHES registry ``registries.choose`` probes for (the first
+    network call, so made after every input is checked), and that choice for the log."""
+    probed = registries.choose(settings, ctx)
+    if probed is None:
+        return the_plan, None
+    return the_plan.retarget(
+        refs.resolve_target(settings, ctx, probed_registry=probed.host)
+    ), probed
+
+
+def dry_run(settings: Settings, ctx: RunContext, now: datetime) -> tuple[Plan, str]:
+    """The plan with its push credential chosen from the inputs alone (no daemon, no
+    registry, no API call), and why no token is usable ("" when one is)."""
+    the_plan = plan(settings, ctx, now)
+    if not the_plan.push:
+        return the_plan, ""
+    try:
+        return replace(the_plan, credential=credentials.choose_token(
+            settings, ctx, the_plan.target)), ""
+    except PublishError as exc:
+        return the_plan, str(exc)
+
+
+def render_plan(the_plan: Plan, token_problem: str = "") -> str:
+    """The dry run's text: image, refs, token (or why none) or why not pushing, labels."""
+    lines = [f"image:    {the_plan.target.name}", "refs:"]
+    lines += [f"  {ref}" for ref in the_plan.refs]
+    if the_plan.credential is not None:
+        lines.append(f"token:    {the_plan.credential.describe()}")
+    elif the_plan.push:
+        lines.append(f"token:    none usable: {token_problem}")
+    else:
+        lines.append(f"push:     no ({the_plan.push_reason})")
+    lines.append("labels:")
+    lines += [f"  {key}={value}" for key, value in sorted(the_plan.labels.items())]
+    return "\n".join(lines)
 
 
 def run(
@@ -119,10 +177,9 @@ def run(
     for note in settings.notices:
         console.notice(note)
     now = services.now()
-    plan_tags(settings, ctx, now)  # inputs before the network: choose() may probe GHES
+    the_plan = plan(settings, ctx, now)  # every input checked before the network
     _check_dockerfile(settings)
-    probed = registries.choose(settings, ctx)
-    the_plan = plan(settings, ctx, now, probed)
+    the_plan, probed = probe_registry(the_plan, settings, ctx)
     target = the_plan.target
     if settings.push_by_digest:
         refs.refuse_digest_push(target, "push-by-digest")
@@ -140,30 +197,27 @@ def run(
             "buildkit to see why it is not used.",
         )
 
-    choice: TokenChoice | None = None
-    username = ""
+    apis = ApiClients(services.github_api, ctx.api_url)  # one client per token this run
+    scheme = registry_api.scheme_for(target.registry, ctx.server_url)
+    credential: Credential | None = None
     if the_plan.push:
-        choice, username = choose_credentials(settings, ctx, target, console, services)
-        console.info(f"Token: {choice.describe()}")
+        credential = choose_credential(settings, ctx, target, console, apis)
+        the_plan = replace(the_plan, credential=credential)
+        console.info(f"Token: {credential.describe()}")
     else:
         console.info(f"Not pushing: {the_plan.push_reason}")
 
     # The repository's description and license (for the labels) are read while we log in.
     repo_info = in_background(
-        lambda: repository_info(settings, ctx, target, choice, services)
+        lambda: repository_info(settings, target, credential, apis)
     )
-    auth: engine.AuthConfig | None = None
-    if choice is not None:
+    if credential is not None:
         with console.group(f"Log in to {target.registry}"):
-            auth = engine.login(
-                client, target.registry, username, choice.secret.reveal(), log=console,
-                retry=retry,
-            )
+            engine.login(client, credential, log=console, retry=retry)
             # Fail in seconds, not after the build, when this token may not push here.
             preflight.before_build(
-                target, username, choice.secret.reveal(),
-                scheme=registries.registry_scheme(target.registry, ctx),
-                fields=denial_hints(target, ctx, choice), who=f"the {choice.label}", log=console,
+                target, credential, scheme=scheme, fields=hints(target, ctx, credential),
+                log=console,
             )
     preflight.warn_engine(client, target, console)
 
@@ -178,19 +232,17 @@ def run(
     image_labels = dict(meta.labels)
 
     # Base images of other owners: pulled now with a token that reads them (pull.py).
-    settings = pull.prepare_bases(
-        client, settings, ctx, target, choice, auth, console, services.github_api
-    )
-    request = _request(settings, the_plan, image_labels, auth)
+    settings = pull.prepare_bases(client, settings, ctx, target, credential, console, apis)
+    request = _request(settings, the_plan, image_labels, credential)
     result = report.PublishResult(
         image=target.name,
         registry=target.registry,
         tags=the_plan.tags,
         refs=the_plan.refs,
         package_url=refs.package_url(target, ctx),
-        token_source=choice.source if choice else "",
-        username=username,
-        token_reason=choice.reason if choice else "",
+        token_source=credential.source if credential else "",
+        username=credential.username if credential else "",
+        token_reason=credential.reason if credential else "",
         labels=image_labels,
         version=meta.version,
         annotations=meta.annotations,
@@ -202,16 +254,16 @@ def run(
     if settings.push_by_digest and isinstance(builder, builders.BuildKitBuilder):
         native = builders.runnable_platforms(client)[:1] or ["linux/amd64"]
         return _push_by_digest(
-            builder, request, result, the_plan, auth, ctx, console, retry, started,
+            builder, request, result, the_plan, credential, ctx, console, retry, started,
             platform=(settings.platforms or tuple(native))[0],
         )
     if len(settings.platforms) > 1 and isinstance(builder, builders.BuildKitBuilder):
         return _publish_platforms(
-            builder, request, result, the_plan, auth, ctx, console, retry, started
+            builder, request, result, the_plan, credential, ctx, console, retry, started
         )
     built = _build(builder, builder_reason, request, the_plan, console)
     result = replace(result, imageid=built.image_id, builder=built.builder)
-    if auth is None:
+    if credential is None:
         result = replace(result, not_landed=the_plan.refs, seconds=time.monotonic() - started)
         report.write(result, console)
         return result
@@ -220,11 +272,9 @@ def run(
     try:
         with console.group(f"Push {len(the_plan.refs)} tag(s) to {target.name}"):
             pushed = engine.push(
-                client, the_plan.refs, auth, console, hint_fields=denial_hints(target, ctx, choice),
-                retry=retry,
-                verify=_verifier(
-                    auth, built.image_id, retry, registries.registry_scheme(target.registry, ctx)
-                ),
+                client, the_plan.refs, credential, console,
+                hint_fields=hints(target, ctx, credential), retry=retry,
+                verify=_verifier(credential, built.image_id, retry, scheme),
             )
     except PushError as failure:
         partial = replace(
@@ -251,39 +301,30 @@ def run(
     return result
 
 
-def choose_credentials(
+def choose_credential(
     settings: Settings,
     ctx: RunContext,
     target: refs.Target,
     console: Console,
-    services: Services,
-) -> tuple[TokenChoice, str]:
-    """Which token pushes, and the user name that goes with it (masked together)."""
+    apis: ApiClients,
+) -> Credential:
+    """The push credential (``credentials.choose_token``), masked with its user name."""
     link: PackageLink = UNKNOWN
     if credentials.should_ask_packages_api(settings, ctx, target):
-        link = _package_link(settings, ctx, target, console, services)
-    choice = credentials.choose_token(settings, ctx, target, link)
-    username = choice.username or ""
-    if not username and choice.source == "github-token":
-        username = ctx.actor or "x-access-token"
-    if not username:
-        api = services.github_api(ctx.api_url, choice.secret.reveal())
-        username = api.token_owner().login
-    console.mask_login(username, choice.secret.reveal())
-    return choice, username
+        link = _package_link(settings, target, console, apis)
+    credential = credentials.choose_token(
+        settings, ctx, target, link, pat_owner=lambda: apis.owner(settings.token).login
+    )
+    console.mask_login(credential.username, credential.secret.reveal())
+    return credential
 
 
 def _package_link(
-    settings: Settings,
-    ctx: RunContext,
-    target: refs.Target,
-    console: Console,
-    services: Services,
+    settings: Settings, target: refs.Target, console: Console, apis: ApiClients
 ) -> PackageLink:
     """Ask the Packages API (PAT only) which repository an existing package is linked to."""
-    api = services.github_api(ctx.api_url, settings.token.reveal())
     try:
-        package = api.package(target.owner, target.package_name)
+        package = apis(settings.token).package(target.owner, target.package_name)
     except PublishError as exc:
         console.warning(f"Could not ask the Packages API about {target.name}: {exc}")
         return UNKNOWN
@@ -299,18 +340,17 @@ def _package_link(
 
 def repository_info(
     settings: Settings,
-    ctx: RunContext,
     target: refs.Target,
-    choice: TokenChoice | None,
-    services: Services,
+    credential: Credential | None,
+    apis: ApiClients,
 ) -> tuple[RepositoryInfo | None, str]:
     """The package repository's description and license for the labels, or a warning (not
     a failure) saying why the labels use the run context only."""
-    secret = choice.secret if choice else (settings.github_token or settings.token)
+    secret = credential.secret if credential else (settings.github_token or settings.token)
     if not secret:
         return None, f"No token to read {target.repository} from the GitHub API; {CONTEXT_ONLY}"
     try:
-        info = services.github_api(ctx.api_url, secret.reveal()).repository(target.repository)
+        info = apis(secret).repository(target.repository)
     except PublishError as exc:
         return None, f"Cannot read {target.repository} from the API ({exc}); {CONTEXT_ONLY}"
     if info is None:
@@ -364,7 +404,7 @@ def _request(
     settings: Settings,
     the_plan: Plan,
     image_labels: dict[str, str],
-    auth: engine.AuthConfig | None,
+    credential: Credential | None,
 ) -> builders.BuildRequest:
     """What to build. Our registry login goes to buildx too (private base images on the
     same registry, a registry cache, BuildKit's own push)."""
@@ -386,7 +426,7 @@ def _request(
         cache_to=settings.cache_to,
         provenance=settings.provenance,
         sbom=settings.sbom,
-        registry_auths={auth["serveraddress"]: auth} if auth else {},
+        credentials=(credential,) if credential else (),
     )
 
 
@@ -450,7 +490,7 @@ def _publish_platforms(
     request: builders.BuildRequest,
     result: report.PublishResult,
     the_plan: Plan,
-    auth: engine.AuthConfig | None,
+    credential: Credential | None,
     ctx: RunContext,
     console: Console,
     retry: engine.RetryPolicy,
@@ -463,7 +503,7 @@ def _publish_platforms(
     how = ("containerd image store: BuildKit pushes the index" if builder.containerd_store
            else "classic image store: one build per platform, then one index")
     console.info(f"Builder: buildkit, {len(request.platforms)} platforms ({how})")
-    if auth is None:
+    if credential is None:
         image_id = ""
         for platform in request.platforms:
             only = replace(request, platforms=(platform,), tags=())
@@ -472,7 +512,7 @@ def _publish_platforms(
                          seconds=time.monotonic() - started)
         report.write(result, console)
         return result
-    registry = registry_client(auth, ctx, retry)
+    registry = registry_client(credential, ctx, retry)
     try:
         with (
             console.group(f"Build and push {target.name} for {', '.join(request.platforms)}"),
@@ -501,7 +541,7 @@ def _push_by_digest(
     request: builders.BuildRequest,
     result: report.PublishResult,
     the_plan: Plan,
-    auth: engine.AuthConfig | None,
+    credential: Credential | None,
     ctx: RunContext,
     console: Console,
     retry: engine.RetryPolicy,
@@ -512,7 +552,7 @@ def _push_by_digest(
     """A matrix job's half of issue 16: one platform, pushed under no tag of the run; its
     digest (the ``digest`` output) goes to the job that runs ``mode: merge``."""
     target = the_plan.target
-    if auth is None:
+    if credential is None:
         built = _build(builder, "push-by-digest, not pushed", replace(request, tags=()),
                        the_plan, console)
         result = replace(result, imageid=built.image_id, not_landed=the_plan.refs,
@@ -527,7 +567,7 @@ def _push_by_digest(
         ):
             done = platforms.publish_by_digest(
                 builder.pusher(retry), replace(request, tags=()),
-                registry_client(auth, ctx, retry), staging, console,
+                registry_client(credential, ctx, retry), staging, console,
             )
     except PushError as failure:
         report.write(replace(result, tags=(), refs=(), landed=tuple(failure.landed),
@@ -566,12 +606,13 @@ def failed_push(
 
 
 def registry_client(
-    auth: engine.AuthConfig, ctx: RunContext, retry: engine.RetryPolicy
+    credential: Credential, ctx: RunContext, retry: engine.RetryPolicy
 ) -> registry_api.RegistryClient:
-    """Our registry client with the login the run chose (the chosen token only)."""
+    """The one registry client for the run's chosen credential, over the scheme
+    ``registry_api.scheme_for`` decides for its host, within the run's deadline."""
     return registry_api.RegistryClient(
-        auth["serveraddress"], auth["username"], auth["password"],
-        scheme=registries.registry_scheme(auth["serveraddress"], ctx), deadline=retry.deadline,
+        credential, scheme=registry_api.scheme_for(credential.registry, ctx.server_url),
+        deadline=retry.deadline,
     )
 
 
@@ -587,25 +628,21 @@ def _show_build_tail(failure: BuildError, console: Console) -> None:
 
 
 def _verifier(
-    auth: engine.AuthConfig, image_id: str, retry: engine.RetryPolicy, scheme: str
+    credential: Credential, image_id: str, retry: engine.RetryPolicy, scheme: str
 ) -> engine.Verify:
     """Asks the registry whether a ref already holds the built image: used when a push's
     outcome is unknown (timeout, dropped connection), before retrying or failing."""
-    client = registry_api.RegistryClient(
-        auth["serveraddress"], auth["username"], auth["password"], scheme=scheme,
-        deadline=retry.deadline,
-    )
+    client = registry_api.RegistryClient(credential, scheme=scheme, deadline=retry.deadline)
     return lambda ref: registry_api.pushed_digest(client, ref, image_id)
 
 
-def denial_hints(
-    target: refs.Target, ctx: RunContext, choice: TokenChoice | None
-) -> dict[str, str]:
+def hints(target: refs.Target, ctx: RunContext, credential: Credential | None
+           ) -> dict[str, str]:
     """Values for the denial hints: where the user fixes a refused push."""
     return {
         "repository": ctx.repository,
         "image": target.name,
         "registry": target.registry,
-        "token_source": choice.source if choice else "",
+        "token_source": credential.source if credential else "",
         "package_settings_url": refs.package_url(target, ctx),
     }
