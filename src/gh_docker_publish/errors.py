@@ -133,16 +133,18 @@ class InputError(PublishError):
 
     @classmethod
     def digest_push_on_docker_registry(
-        cls, input_name: str, registry: str, *, docs_url: str
+        cls, input_name: str, registry: str, *, why: str = "", hint: str = "", docs_url: str
     ) -> InputError:
-        """An input that needs a push by digest (``push-by-digest``, ``mode: merge``, a
-        builder elsewhere that pushes itself) aimed at GitHub's Docker registry (GHES),
-        which takes IMAGE:VERSION only: "pushing by digest is not supported" (its docs)."""
+        """An input that makes something push by digest (several platforms, an attestation,
+        a builder elsewhere, ``push-by-digest``, ``mode: merge``) aimed at GitHub's Docker
+        registry (GHES), which takes IMAGE:VERSION only: "pushing by digest is not
+        supported" (its docs)."""
         return cls(
             input_name,
-            f"{registry} is GitHub's Docker registry, which takes IMAGE:VERSION and cannot be "
-            "pushed by digest (IMAGE@SHA); nothing was built.",
-            hint="Publish to the Container registry (containers.HOSTNAME, or ghcr.io), or "
+            f"{why}{registry} is GitHub's Docker registry, which takes IMAGE:VERSION and "
+            "cannot be pushed by digest (IMAGE@SHA); nothing was built.",
+            hint=hint
+            or "Publish to the Container registry (containers.HOSTNAME, or ghcr.io), or "
             "build every platform in one job with 'platforms'.",
             docs_url=docs_url,
         )
@@ -223,6 +225,11 @@ class BuildError(PublishError):
             message,
             hint="Install the docker buildx plugin (docker-buildx), or use builder: classic.",
         )
+
+    @classmethod
+    def builder_unreachable(cls, where: str, reason: str, *, hint: str) -> BuildError:
+        """The ``builder`` input names BuildKit elsewhere that does not answer as one."""
+        return cls(f"Input 'builder': {where} {reason}; nothing was built.", hint=hint)
 
     @classmethod
     def dockerfile_link_outside(cls, path: object, target: str) -> BuildError:

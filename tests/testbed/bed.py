@@ -173,6 +173,8 @@ def down(environ: Mapping[str, str] | None = None, *, purge: bool = False) -> li
         # Only a dockerd whose command line names our data-root: never one we did not start.
         if daemon.shutdown(root / "docker", _pid(state, "dockerd_pid"), env):
             stopped.append("dockerd")
+        if daemon.shutdown(root / daemon.OTHER_ENGINE, None, env):
+            stopped.append("second dockerd")
         for key in ("standin_pid", "registry_pid", "dockerd_pid"):
             state.pop(key, None)
         _save_state(root, state)

@@ -21,6 +21,7 @@ from pathlib import Path
 import requests
 
 from .procs import TestbedError, log_tail, owned, pid_alive, read_pid, spawn, stop, wait_for
+from .tls import TLSFiles, ensure_tls_files
 
 SYSTEM_SOCKET = "unix:///var/run/docker.sock"
 START_TIMEOUT = 90.0
@@ -115,7 +116,45 @@ def ensure(root: Path, environ: dict[str, str], recorded_pid: int | None) -> Dae
     return _start(paths, environ, pid)
 
 
-def _start(paths: DaemonPaths, environ: dict[str, str], old_pid: int | None) -> Daemon:
+#: Where the second engine lives under the bed's state dir (builder: unix://…, issue 13).
+OTHER_ENGINE = "engine-b"
+
+
+@dataclass(frozen=True)
+class OtherEngine:
+    """The second dockerd: its socket, and a TLS-verified TCP listener on loopback."""
+
+    daemon: Daemon
+    tcp: str  # tcp://127.0.0.1:PORT, clients need tls's CA and client certificate
+    tls: TLSFiles
+
+
+def ensure_other(state: Path, environ: dict[str, str]) -> OtherEngine:
+    """A second dockerd of ours (its own data-root, socket and bridge), for building on
+    "another Docker Engine"; reused while it answers, stopped by ``down``."""
+    paths = DaemonPaths(state / OTHER_ENGINE)
+    tls = ensure_tls_files(paths.root / "tls")
+    port_file = paths.root / "tcp-port"
+    pid = read_pid(paths.pidfile)
+    if ping(paths.host) and owned(pid, str(paths.data)) and port_file.exists():
+        return OtherEngine(Daemon(paths.host, True, pid, paths.log),
+                           f"tcp://127.0.0.1:{port_file.read_text().strip()}", tls)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tcp = [
+        "-H", f"tcp://127.0.0.1:{port}", "--tlsverify", "--tlscacert", str(tls.ca),
+        "--tlscert", str(tls.server_cert), "--tlskey", str(tls.server_key),
+    ]
+    started = _start(paths, environ, pid, extra_args=tcp)
+    port_file.write_text(f"{port}\n")
+    return OtherEngine(started, f"tcp://127.0.0.1:{port}", tls)
+
+
+def _start(
+    paths: DaemonPaths, environ: dict[str, str], old_pid: int | None,
+    extra_args: list[str] | None = None,
+) -> Daemon:
     if shutil.which("dockerd", path=_path(environ)) is None:
         raise TestbedError(
             "no Docker daemon answers and dockerd is not installed: "
@@ -151,6 +190,7 @@ def _start(paths: DaemonPaths, environ: dict[str, str], old_pid: int | None) -> 
         "--pidfile", str(paths.pidfile),
         "-H", paths.host,
         "--bridge", paths.bridge,
+        *(extra_args or []),
     ]  # fmt: skip
     proc = spawn(argv, paths.log, env=env)
     wait_for(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from gh_docker_publish.core.builder_location import BUILDER_FORMS, BUILDER_HINT
 from gh_docker_publish.errors import InputError
 
 BuilderMode = Literal["auto", "buildkit", "classic"]
@@ -56,11 +57,7 @@ def parse_builder(raw: str) -> BuilderMode:
     for mode in BUILDER_MODES:
         if value == mode:
             return mode
-    raise InputError.not_one_of(
-        "builder", raw, BUILDER_MODES,
-        hint="auto uses BuildKit (docker buildx) when it works and the classic builder "
-        "otherwise.",
-    )
+    raise InputError.not_one_of("builder", raw, BUILDER_FORMS, hint=BUILDER_HINT)
 
 
 #: GOOS / GOARCH values containerd's platform parser accepts (containerd/platforms

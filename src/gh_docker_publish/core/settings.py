@@ -18,6 +18,11 @@ from pathlib import Path
 from typing import Literal
 
 from gh_docker_publish.core import build_inputs, metadata, refs
+from gh_docker_publish.core.builder_location import (
+    TLS_INPUTS,
+    BuilderLocation,
+    parse_builder_location,
+)
 from gh_docker_publish.core.inputs import get_input
 from gh_docker_publish.errors import InputError
 
@@ -31,8 +36,9 @@ INPUT_NAMES = (
     "labels", "target", "pull", "no-cache", "push", "github-token", "token", "username",
     "auth", "mode", "keep-latest", "delete-untagged-older-than", "protect-tags", "dry-run",
     "digest", "builder", "platforms", "secrets", "cache-from", "cache-to", "provenance",
-    "sbom", "deadline", "subdomain-isolation", "flavor", "annotations", "sep-tags",
-    "sep-labels", "sep-annotations", "push-by-digest", "digests",
+    "sbom", "deadline", "subdomain-isolation", "builder-cacert", "builder-cert",
+    "builder-key", "builder-servername", "flavor", "annotations", "sep-tags", "sep-labels",
+    "sep-annotations", "push-by-digest", "digests",
 )
 # Inputs read as given, spaces included (docker/metadata-action reads them untrimmed).
 SEPARATOR_INPUTS = ("sep-tags", "sep-labels", "sep-annotations")
@@ -119,6 +125,8 @@ class Settings:
     dry_run: bool = True  # cleanup: print the plan, delete nothing
     digest: tuple[str, ...] = ()  # cleanup: digests this run pushed; never deleted
     builder: build_inputs.BuilderMode = "auto"
+    # builder: an address: BuildKit elsewhere, which pushes itself (builder is "buildkit").
+    builder_location: BuilderLocation | None = None
     platforms: tuple[str, ...] = ()
     build_secrets: tuple[build_inputs.BuildSecret, ...] = ()  # the `secrets` input
     cache_from: tuple[str, ...] = ()
@@ -483,7 +491,8 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
             hint="Set 'file' to your Dockerfile's path (relative to the workspace).",
         )
 
-    builder = build_inputs.parse_builder(get("builder"))
+    location = parse_builder_location(get("builder"), {name: get(name) for name in TLS_INPUTS})
+    builder = "buildkit" if location else build_inputs.parse_builder(get("builder"))
     platforms = build_inputs.parse_platforms(split_list(values.get("platforms", "")))
     build_secrets = build_inputs.parse_secrets(
         split_list(values.get("secrets", ""), commas=False), env
@@ -561,6 +570,7 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
         dry_run=parse_bool(get("dry-run"), "dry-run", default=True),
         digest=_parse_digests(values.get("digest", "")),
         builder=builder,
+        builder_location=location,
         platforms=platforms,
         build_secrets=build_secrets,
         cache_from=cache_from,

@@ -542,12 +542,16 @@ def run_buildx(
     docker_host: str | None,
     temp_dir: str | None = None,
     on_config_dir: Callable[[Path], None] | None = None,
+    prepare: Callable[[Path, dict[str, str]], None] | None = None,
 ) -> BuildxRun:
     """Run buildx (``argv_for(private config dir)``), stream its plain progress.
 
     The private DOCKER_CONFIG (registry logins for base images, cache and a direct push)
     exists only while buildx runs; if we are interrupted (SIGTERM -> ``Terminated``),
     buildx is stopped before the directory is removed, so it cannot recreate files in it.
+
+    ``prepare(config dir, env)`` may adjust buildx's environment and set up a builder in
+    it before the build (edges/buildx_builders.py: BuildKit elsewhere).
 
     Raises:
         BuildError: buildx could not start or failed; its last ERROR line is the message.
@@ -558,13 +562,16 @@ def run_buildx(
     with private_docker_config(request.credentials, temp_dir) as cfg:
         if on_config_dir is not None:
             on_config_dir(cfg)
+        env = _cli_env(docker_host, cfg, secret_env)
+        if prepare is not None:
+            prepare(cfg, env)
         try:
             proc = subprocess.Popen(
                 argv_for(cfg),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                env=_cli_env(docker_host, cfg, secret_env),
+                env=env,
                 text=True,
                 encoding="utf-8",
                 errors="replace",
@@ -636,6 +643,7 @@ class BuildKitPusher:
         temp_dir: str | None = None,
         on_config_dir: Callable[[Path], None] | None = None,
         retry: RetryPolicy | None = None,
+        prepare: Callable[[Path, dict[str, str]], None] | None = None,
     ) -> None:
         self._host = docker_host
         self._buildx = str(buildx or buildx_plugin() or "docker-buildx")
@@ -643,6 +651,7 @@ class BuildKitPusher:
         self._temp_dir = temp_dir
         self._on_config_dir = on_config_dir
         self._retry = retry or RetryPolicy()
+        self._prepare = prepare  # run_buildx's: BuildKit elsewhere sets up its builder
 
     def argv(self, request: BuildRequest, metadata: Path) -> list[str]:
         tags = [arg for ref in request.tags for arg in ("--tag", ref)]
@@ -664,7 +673,7 @@ class BuildKitPusher:
                 run = run_buildx(
                     lambda cfg: self.argv(request, cfg / "metadata.json"), request, log,
                     buildx=self._buildx, docker_host=self._host, temp_dir=self._temp_dir,
-                    on_config_dir=self._on_config_dir,
+                    on_config_dir=self._on_config_dir, prepare=self._prepare,
                 )
                 break
             except BuildError as failure:

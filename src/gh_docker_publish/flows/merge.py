@@ -56,7 +56,9 @@ def run(
     # Every input is checked before the network; only then may choose() probe GHES.
     the_plan, probed = publish.probe_registry(publish.plan(settings, ctx, now), settings, ctx)
     target = the_plan.target
-    refs.refuse_digest_push(target, "mode")
+    refused = refs.digest_push_conflicts(target, by_digest="mode")
+    if refused is not None:
+        raise refused
     for warning in target.warnings:
         console.warning(warning)
     console.info(registries.explain(target, settings, ctx, probed))

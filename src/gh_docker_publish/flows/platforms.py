@@ -52,7 +52,7 @@ def publish(
         PushError: with ``landed``/``not_landed`` tags and, in ``platforms_landed`` /
             ``platforms_not_landed``, which platform manifests reached the registry.
     """
-    if containerd_store:
+    if containerd_store or len(request.platforms) <= 1:  # one platform: BuildKit elsewhere
         done = pusher.push(request, log, registry)
         platforms = {p: d for p, d in done.platforms if p != "unknown/unknown"}
         return Published(done.digest, done.image_id, done.landed, dict(done.ref_digests),

@@ -24,6 +24,7 @@ from gh_docker_publish.core.settings import Settings
 from gh_docker_publish.edges import (
     build_context,
     builders,
+    buildx_builders,
     engine,
     preflight,
     registries,
@@ -38,6 +39,8 @@ from gh_docker_publish.flows import platforms, post_step, pull
 ApiFactory = Callable[[str, str], GitHubApi]
 CONTEXT_ONLY = "the labels use the run context only."
 T = TypeVar("T")
+#: The builders that push themselves (BuildKit here or elsewhere), as push-by-digest needs.
+BUILDKIT_BUILDERS = (builders.BuildKitBuilder, buildx_builders.ElsewhereBuilder)
 
 
 @dataclass(frozen=True)
@@ -181,16 +184,22 @@ def run(
     _check_dockerfile(settings)
     the_plan, probed = probe_registry(the_plan, settings, ctx)
     target = the_plan.target
-    if settings.push_by_digest:
-        refs.refuse_digest_push(target, "push-by-digest")
     for warning in target.warnings:
         console.warning(warning)
+    if the_plan.push or settings.push_by_digest:
+        refused = refs.digest_push_conflicts(
+            target, platforms=settings.platforms,
+            provenance=bool(settings.provenance or settings.sbom),
+            by_digest="push-by-digest" if settings.push_by_digest else "",
+        )
+        if refused is not None:
+            raise refused
     console.info(registries.explain(target, settings, ctx, probed))
     # The daemon first: without one nothing else matters, and it answers in milliseconds.
     client = engine.connect(services.docker_host, timeout=services.docker_timeout)
     # What this engine's builder cannot build is refused now, before any registry call.
     builder, builder_reason = _choose_builder(client, settings, services, console)
-    if settings.push_by_digest and not isinstance(builder, builders.BuildKitBuilder):
+    if settings.push_by_digest and not isinstance(builder, BUILDKIT_BUILDERS):
         raise InputError(
             "push-by-digest", f"needs BuildKit, but the builder is {builder.name} "
             f"({builder_reason}).", hint="Install the docker buildx plugin, or set builder: "
@@ -231,8 +240,10 @@ def run(
     )
     image_labels = dict(meta.labels)
 
-    # Base images of other owners: pulled now with a token that reads them (pull.py).
-    settings = pull.prepare_bases(client, settings, ctx, target, credential, console, apis)
+    # Base images of other owners: pulled now with a token that reads them (pull.py), into
+    # this daemon; BuildKit elsewhere pulls its own, with the one login buildx gets.
+    if not isinstance(builder, buildx_builders.ElsewhereBuilder):
+        settings = pull.prepare_bases(client, settings, ctx, target, credential, console, apis)
     request = _request(settings, the_plan, image_labels, credential)
     result = report.PublishResult(
         image=target.name,
@@ -251,13 +262,14 @@ def run(
         push_skipped_reason="" if the_plan.push else the_plan.push_reason,
         builder=builder.name,
     )
-    if settings.push_by_digest and isinstance(builder, builders.BuildKitBuilder):
+    if settings.push_by_digest and isinstance(builder, BUILDKIT_BUILDERS):
         native = builders.runnable_platforms(client)[:1] or ["linux/amd64"]
         return _push_by_digest(
             builder, request, result, the_plan, credential, ctx, console, retry, started,
             platform=(settings.platforms or tuple(native))[0],
         )
-    if len(settings.platforms) > 1 and isinstance(builder, builders.BuildKitBuilder):
+    if _buildkit_pushes(builder, settings.platforms, credential):
+        assert isinstance(builder, BUILDKIT_BUILDERS)
         return _publish_platforms(
             builder, request, result, the_plan, credential, ctx, console, retry, started
         )
@@ -437,9 +449,24 @@ def _choose_builder(
     against what this engine can build: cache exports and attestations its image store
     cannot make, a RUN on a platform the host cannot execute. All before any registry call.
 
+    BuildKit elsewhere (an address in ``builder``) must answer first, and another
+    engine's image store has the same limits as this one's (issue 13).
+
     buildx's private DOCKER_CONFIG path is saved as state so the action's post step
     removes it should this process be killed before its ``finally``.
     """
+    probe = builders.BuildRequest(
+        context=Path(settings.context), cache_to=settings.cache_to,
+        provenance=settings.provenance, sbom=settings.sbom,
+    )
+    if settings.builder_location is not None:
+        elsewhere, found = buildx_builders.elsewhere_builder(
+            settings.builder_location, client, services.docker_host,
+            buildx=builders.buildx_plugin(),
+            on_config_dir=lambda path: console.save_state(post_step.STATE_NAME, str(path)),
+        )
+        elsewhere.refuse_limits(probe)
+        return elsewhere, found
     builder, reason = builders.detect_builder(
         settings.builder,
         client,
@@ -447,10 +474,6 @@ def _choose_builder(
         on_config_dir=lambda path: console.save_state(post_step.STATE_NAME, str(path)),
     )
     if isinstance(builder, builders.BuildKitBuilder):
-        probe = builders.BuildRequest(
-            context=Path(settings.context), cache_to=settings.cache_to,
-            provenance=settings.provenance, sbom=settings.sbom,
-        )
         version = engine.daemon_version(client)["version"]
         builders.refuse_docker_driver_limits(
             probe, builder.containerd_store, f"Docker Engine {version}".strip()
@@ -485,8 +508,18 @@ def _build(
         raise
 
 
+def _buildkit_pushes(
+    builder: builders.Builder, platforms: tuple[str, ...], credential: Credential | None
+) -> bool:
+    """Whether BuildKit pushes the image itself: several platforms (the daemon cannot hold
+    the index), or BuildKit elsewhere on a pushing run (the image is not in this daemon)."""
+    if isinstance(builder, buildx_builders.ElsewhereBuilder):
+        return credential is not None or len(platforms) > 1
+    return len(platforms) > 1 and isinstance(builder, builders.BuildKitBuilder)
+
+
 def _publish_platforms(
-    builder: builders.BuildKitBuilder,
+    builder: builders.BuildKitBuilder | buildx_builders.ElsewhereBuilder,
     request: builders.BuildRequest,
     result: report.PublishResult,
     the_plan: Plan,
@@ -496,13 +529,17 @@ def _publish_platforms(
     retry: engine.RetryPolicy,
     started: float,
 ) -> report.PublishResult:
-    """Several platforms: BuildKit builds and pushes, one index under every tag
-    (flows/platforms.py). Without a push there is nothing to hold an index, so each
-    platform is only built (the classic store cannot load an index)."""
+    """BuildKit builds and pushes: several platforms as one index under every tag
+    (flows/platforms.py), or BuildKit elsewhere (then one platform too). Without a push
+    there is nothing to hold an index, so each platform is only built (the classic store
+    cannot load an index)."""
     target = the_plan.target
     how = ("containerd image store: BuildKit pushes the index" if builder.containerd_store
            else "classic image store: one build per platform, then one index")
-    console.info(f"Builder: buildkit, {len(request.platforms)} platforms ({how})")
+    if isinstance(builder, buildx_builders.ElsewhereBuilder):
+        console.info(f"Builder: buildkit ({builder.reason}, which pushes the image itself)")
+    else:
+        console.info(f"Builder: buildkit, {len(request.platforms)} platforms ({how})")
     if credential is None:
         image_id = ""
         for platform in request.platforms:
@@ -515,7 +552,8 @@ def _publish_platforms(
     registry = registry_client(credential, ctx, retry)
     try:
         with (
-            console.group(f"Build and push {target.name} for {', '.join(request.platforms)}"),
+            console.group(f"Build and push {target.name}"
+                          + (f" for {', '.join(request.platforms)}" if request.platforms else "")),
             console.stop_commands(),
         ):
             done = platforms.publish(
@@ -537,7 +575,7 @@ def _publish_platforms(
 
 
 def _push_by_digest(
-    builder: builders.BuildKitBuilder,
+    builder: builders.BuildKitBuilder | buildx_builders.ElsewhereBuilder,
     request: builders.BuildRequest,
     result: report.PublishResult,
     the_plan: Plan,
