@@ -172,6 +172,12 @@ def test_secrets_with_classic_fail_before_any_call(
     assert "secrets" in out.log
 
 
+@pytest.mark.engines(
+    exclude={
+        "e28-containerd": "its containerd image store exports registry caches and "
+        "attestations, so nothing is refused there"
+    }
+)
 def test_a_cache_export_the_engine_cannot_make_fails_before_any_registry_call(
     octo: Any, publish: Callable[..., Outcome], registry_reader: Any, docker_client: Any,
 ) -> None:

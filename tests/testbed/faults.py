@@ -169,6 +169,11 @@ class FaultProxy:
 class _Handler(BaseHTTPRequestHandler):
     owner: FaultProxy
     protocol_version = "HTTP/1.1"
+    # A request line it cannot parse (a TLS ClientHello) gets "HTTP/1.1 400" as from the
+    # registry's Go server, not http.server's bare HTTP/0.9 body: the containerd image
+    # store falls back to plain HTTP for an insecure registry only when the answer to
+    # its TLS handshake starts with "HTTP/" (containerd's HTTPFallback).
+    default_request_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # the proxy's own record is ``seen``
