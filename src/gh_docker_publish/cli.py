@@ -1,6 +1,6 @@
 """The two ways in: the action (``run_action``, from ``entrypoint.py``) and the command
-line (``gh-docker-publish publish|pull|cleanup ...``). Both run the same pipeline; these are
-the only places that turn an error into an exit code.
+line (``gh-docker-publish publish|pull|cleanup|merge ...``). Both run the same pipeline;
+these are the only places that turn an error into an exit code.
 
 The CLI's flags are the action's inputs: their help is action.yml's descriptions (one
 source; a new input gets its flag and help without a change here), inputs whose values are
@@ -39,7 +39,7 @@ from gh_docker_publish.edges import report
 from gh_docker_publish.edges.gha import Console
 from gh_docker_publish.edges.git_checkout import read_checkout
 from gh_docker_publish.errors import InputNamer, PublishError
-from gh_docker_publish.flows import modes, publish
+from gh_docker_publish.flows import merge, modes, publish
 
 #: Inputs that are secrets: never flags. The CLI reads them from these variables.
 TOKEN_ENV = {"github-token": "GITHUB_TOKEN", "token": "GH_DOCKER_PUBLISH_TOKEN"}
@@ -48,6 +48,7 @@ COMMANDS = {
     "publish": "build, tag and push an image (the default mode of the action)",
     "pull": "pull IMAGE at --tags (default latest) with the token that can read it",
     "cleanup": "delete old versions of a package through the Packages API (needs a PAT)",
+    "merge": "publish one index under every tag from the push-by-digest jobs' --digests",
 }
 #: action.yml marks the inputs only cleanup reads with this prefix in their description.
 CLEANUP_ONLY = "Cleanup:"
@@ -69,7 +70,7 @@ def run_action(env: Mapping[str, str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
-    """``gh-docker-publish publish|pull|cleanup [flags]``: the same pipeline outside Actions."""
+    """``gh-docker-publish COMMAND [flags]``: the same pipeline outside Actions."""
     env = os.environ if env is None else env
     args = _parser().parse_args(argv)
     env = _stand_in_workflow(env, args.repository)
@@ -111,7 +112,7 @@ def cli_flag(input_name: str) -> str | None:
     if input_name in TOKEN_ENV:
         return TOKEN_ENV[input_name]
     if input_name == "mode":
-        return "the subcommand (publish, pull or cleanup)"
+        return "the subcommand (publish, pull, cleanup or merge)"
     return f"--{input_name}" if input_name in INPUT_NAMES else None
 
 
@@ -140,10 +141,11 @@ def _publish(
 ) -> None:
     _mask(settings, console)
     services = publish.Services(docker_host=docker_host or env.get("DOCKER_HOST") or None)
-    if settings.mode != "publish":
+    if settings.mode in ("pull", "cleanup"):
         modes.run(settings, ctx, console, services)
         return
-    result = publish.run(settings, ctx, console, services)
+    run = merge.run if settings.mode == "merge" else publish.run
+    result = run(settings, ctx, console, services)
     if not console.on_actions:
         print(report.render_terminal(result), file=sys.stdout)
 

@@ -171,8 +171,9 @@ class InputError(PublishError):
         cls, input_name: str, registry: str, *, why: str = "", hint: str = "", docs_url: str
     ) -> InputError:
         """An input that makes something push by digest (several platforms, an attestation,
-        a builder elsewhere, a merge of digests) aimed at GitHub's Docker registry (GHES),
-        which takes IMAGE:VERSION only: "pushing by digest is not supported" (its docs)."""
+        a builder elsewhere, ``push-by-digest``, ``mode: merge``) aimed at GitHub's Docker
+        registry (GHES), which takes IMAGE:VERSION only: "pushing by digest is not
+        supported" (its docs)."""
         return cls(
             input_name,
             f"{why}{registry} is GitHub's Docker registry, which takes IMAGE:VERSION and "
@@ -182,6 +183,7 @@ class InputError(PublishError):
             "build every platform in one job with 'platforms'.",
             docs_url=docs_url,
         )
+
 
 class CredentialError(PublishError):
     """The credential at hand cannot do what the run needs (missing PAT, scope, permission)."""

@@ -102,6 +102,33 @@ def test_bad_input_is_refused_naming_it(name: str, value: str) -> None:
     assert f"Input '{name}'" in str(failure.value)
 
 
+#: mode merge's ``digests`` (issue 16): empty, malformed, twice, injection strings.
+BAD_DIGESTS = ["", "\n", "sha256:" + "f" * 63, "sha256:" + "F" * 64, "sha512:" + H64,
+               "@sha256:" + H64, f"sha256:{H64}\nsha256:{H64}",
+               f"linux/arm64=sha256:{H64}\nlinux/arm64=sha256:{'e' * 64}",
+               f"linux/zz80=sha256:{H64}", "$(id)", "x\n::set-output name=digest::x"]
+
+
+@pytest.mark.parametrize("value", BAD_DIGESTS, ids=[repr(v)[:40] for v in BAD_DIGESTS])
+def test_bad_digests_are_refused_naming_them(value: str) -> None:
+    with pytest.raises(InputError) as failure:
+        _plan({"mode": "merge", "digests": value})
+    assert failure.value.input_name == "digests"
+    assert "Input 'digests'" in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"push-by-digest": "yes"}, {"push-by-digest": "true", "platforms": "linux/amd64,linux/arm64"},
+     {"push-by-digest": "true", "builder": "classic"},
+     {"push-by-digest": "true", "mode": "merge", "digests": "sha256:" + H64}],
+)
+def test_bad_push_by_digest_is_refused_naming_it(values: dict[str, str]) -> None:
+    with pytest.raises(InputError) as failure:
+        _plan(values)
+    assert failure.value.input_name == "push-by-digest"
+
+
 @pytest.mark.parametrize(
     ("value", "tag"),
     [("feature/x", "feature-x"), ("v1+build", "v1-build"), ("v1\u2024", "v1-"),

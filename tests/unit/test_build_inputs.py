@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gh_docker_publish.core.build_inputs import BuildSecret
+from gh_docker_publish.core.build_inputs import BuildSecret, PlatformDigest
 from gh_docker_publish.core.credentials import Credential
 from gh_docker_publish.core.settings import Secret, Settings, settings_from_values
 from gh_docker_publish.edges import builders, docker_config, report
@@ -361,3 +361,38 @@ def test_a_fresh_home_gets_the_same_buildx_node_id(tmp_path: Path) -> None:
     kept.write_text("written-by-buildx")
     assert builders.buildx_state_dir({**env, "HOME": str(tmp_path / "job1")}) == kept.parent
     assert kept.read_text() == "written-by-buildx"  # an existing ID is left alone
+
+
+# --- digests (issue 16) ----------------------------------------
+ISSUE16_ENV = {"GITHUB_REPOSITORY": "octo-org/app"}
+A = "sha256:" + "a" * 64
+B = "sha256:" + "b" * 64
+
+
+def _issue16_settings(tmp_path: Path, **values: str) -> Settings:
+    """Settings for issue 16's inputs (push-by-digest, mode merge), a Dockerfile in place."""
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    return settings_from_values({"image": "app", "context": str(tmp_path), **values}, ISSUE16_ENV)
+
+
+def test_digests_lines_are_digests_or_platform_claims(tmp_path: Path) -> None:
+    settings = _issue16_settings(tmp_path, mode="merge", digests=f"{A}\nlinux/aarch64={B}\n")
+    assert settings.digests == (PlatformDigest(A), PlatformDigest(B, "linux/arm64"))
+
+
+@pytest.mark.parametrize(
+    ("digests", "problem"),
+    [
+        ("", "is empty"),
+        ("\n\n", "is empty"),
+        ("sha256:abc", "not a manifest digest"),
+        (f"{A.upper()}", "not a manifest digest"),
+        (f"{A}\n{A}", "the same digest twice"),
+        (f"linux/arm64={A}\nlinux/arm64={B}", "a second digest for linux/arm64"),
+        (f"linux/sparc={A}", "unknown architecture"),
+    ],
+)
+def test_bad_digests_name_the_input(tmp_path: Path, digests: str, problem: str) -> None:
+    with pytest.raises(InputError, match=problem) as info:
+        _issue16_settings(tmp_path, mode="merge", digests=digests)
+    assert info.value.input_name == "digests"

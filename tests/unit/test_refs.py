@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import pytest
 
 from gh_docker_publish.core.context import RunContext
@@ -15,8 +18,10 @@ from gh_docker_publish.core.refs import (
     resolve_target,
     validate_tag,
 )
-from gh_docker_publish.core.settings import Settings
+from gh_docker_publish.core.settings import Settings, settings_from_values
+from gh_docker_publish.edges.gha import Console
 from gh_docker_publish.errors import InputError
+from gh_docker_publish.flows import merge, publish
 
 DOTCOM = RunContext(server_url="https://github.com", repository="Octo-Org/Hello-World",
                     repository_owner="Octo-Org")
@@ -230,3 +235,37 @@ def test_validate_tag_rejects(tag: str, fragment: str) -> None:
 )
 def test_package_url(target: Target, ctx: RunContext, expected: str) -> None:
     assert package_url(target, ctx) == expected
+
+
+# --- GitHub's Docker registry takes no digest push (issue 16) ---------------------
+ISSUE16_ENV = {"GITHUB_REPOSITORY": "octo-org/app"}
+A = "sha256:" + "a" * 64
+GHES_RUN = RunContext(
+    server_url="https://ghes.example.test", api_url="https://ghes.example.test/api/v3",
+    repository="octo-org/app", repository_owner="octo-org", event_name="push",
+    ref="refs/heads/main", sha="a" * 40,
+)
+
+
+def _issue16_settings(tmp_path: Path, **values: str) -> Settings:
+    """Settings for issue 16's inputs (push-by-digest, mode merge), a Dockerfile in place."""
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    return settings_from_values({"image": "app", "context": str(tmp_path), **values}, ISSUE16_ENV)
+
+
+@pytest.mark.parametrize(
+    ("values", "run", "input_name"),
+    [
+        ({"push-by-digest": "true", "platforms": "linux/arm64"}, publish.run, "push-by-digest"),
+        ({"mode": "merge", "digests": A}, merge.run, "mode"),
+    ],
+)
+def test_ghes_docker_registry_refuses_digest_pushes_before_the_daemon(
+    tmp_path: Path, values: dict[str, str], run: object, input_name: str
+) -> None:
+    settings = _issue16_settings(tmp_path, registry="docker.ghes.example.test", **values)
+    with pytest.raises(InputError, match="IMAGE:VERSION") as info:
+        run(settings, GHES_RUN, Console({}, stream=io.StringIO()),  # type: ignore[operator]
+            publish.Services(docker_host="unix:///nonexistent.sock"))
+    assert info.value.input_name == input_name
+    assert "Container registry" in info.value.hint

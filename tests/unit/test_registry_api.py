@@ -3,9 +3,10 @@ naive datetime for a ``-0000`` zone; the wait must still be a number, not a Type
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
-from gh_docker_publish.edges import engine
+from gh_docker_publish.edges import engine, registry_api
 from gh_docker_publish.edges.registry_api import retry_after_seconds
 
 NOW = datetime(2015, 10, 21, 7, 27, 50, tzinfo=UTC)
@@ -52,3 +53,18 @@ def test_real_status_codes_still_count() -> None:
     assert not engine.is_transient("error parsing HTTP 403 response body: connection reset")
     assert not engine.is_transient("received unexpected HTTP status: 401 Unauthorized; EOF")
     assert engine.denial_hint("HTTP 401: EOF")
+
+
+A = "sha256:" + "a" * 64
+B = "sha256:" + "b" * 64
+
+
+def test_index_with_annotations_is_an_oci_index() -> None:
+    docker = registry_api.DOCKER_MANIFEST
+    entries = [("linux/arm64", registry_api.RemoteManifest(A, docker, B, 100))]
+    media_type, body = registry_api.index_body(entries, {"org.opencontainers.image.title": "a"})
+    assert media_type == registry_api.OCI_INDEX
+    parsed = json.loads(body)
+    assert parsed["annotations"] == {"org.opencontainers.image.title": "a"}
+    assert parsed["manifests"][0]["platform"] == {"architecture": "arm64", "os": "linux"}
+    assert registry_api.index_body(entries)[0] == registry_api.DOCKER_LIST

@@ -320,3 +320,30 @@ def test_keep_latest_that_is_no_whole_number(raw: str) -> None:
 def test_keep_latest_digits() -> None:
     settings = settings_from_values({"mode": "cleanup", "keep-latest": "10"}, ENV)
     assert settings.keep_latest == 10
+
+
+# --- push-by-digest (issue 16) ----------------------------------------
+A = "sha256:" + "a" * 64
+
+
+def _issue16_settings(tmp_path: Path, **values: str) -> Settings:
+    """Settings for issue 16's inputs (push-by-digest, mode merge), a Dockerfile in place."""
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    return settings_from_values({"image": "app", "context": str(tmp_path), **values}, ENV)
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [
+        ({"platforms": "linux/amd64,linux/arm64"}, "one platform per job"),
+        ({"builder": "classic"}, "needs BuildKit"),
+        ({"mode": "merge", "digests": A}, "not mode merge"),
+        ({"push-by-digest": "yes"}, "true"),
+    ],
+)
+def test_push_by_digest_is_one_platform_with_buildkit(
+    tmp_path: Path, values: dict[str, str], problem: str
+) -> None:
+    with pytest.raises(InputError, match=problem) as info:
+        _issue16_settings(tmp_path, **{"push-by-digest": "true", **values})
+    assert info.value.input_name == "push-by-digest"

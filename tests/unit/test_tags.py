@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gh_docker_publish.core import tags
 from gh_docker_publish.core.context import RunContext
 from gh_docker_publish.core.metadata import compute_tags, split_attributes
 from gh_docker_publish.core.tags import (
@@ -454,3 +455,9 @@ def test_push_decision_from_fixture() -> None:
 def test_push_decision_rejects_other_values() -> None:
     with pytest.raises(InputError, match="Input 'push': 'yes' is not true, false or auto"):
         push_decision("yes", "push", False)
+
+
+def test_staging_tag_stays_a_tag() -> None:
+    assert tags.staging_tag("v1", "linux/arm/v7") == "v1-linux-arm-v7"
+    long = tags.staging_tag("x" * 128, "linux/arm64")
+    assert len(long) == 128 and long.endswith("-linux-arm64")

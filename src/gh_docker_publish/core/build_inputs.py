@@ -77,16 +77,16 @@ ARCH_ALIASES = {
 }
 
 
-def normalize_platform(item: str) -> str:
+def normalize_platform(item: str, input_name: str = "platforms") -> str:
     """``os/arch[/variant]`` in OCI spelling (``linux/aarch64`` -> ``linux/arm64``).
 
     Raises:
-        InputError("platforms"): not the syntax, or an OS / architecture nobody builds for.
+        InputError(input_name): not the syntax, or an OS / architecture nobody builds for.
     """
     value = item.strip().lower()
     if not _PLATFORM.fullmatch(value):
         raise InputError(
-            "platforms",
+            input_name,
             f"'{item}' is not a platform.",
             hint="Use os/arch[/variant], e.g. linux/amd64 or linux/arm64.",
         )
@@ -103,7 +103,7 @@ def normalize_platform(item: str) -> str:
         unknown = f"operating system '{os_name}'" if os_name not in KNOWN_OS else (
             f"architecture '{arch}'")
         raise InputError(
-            "platforms",
+            input_name,
             f"'{item}' names an unknown {unknown}.",
             hint="Use os/arch[/variant] as Docker spells it: linux/amd64, linux/arm64, "
             "linux/arm/v7, linux/386, linux/ppc64le, linux/s390x, linux/riscv64.",
@@ -118,6 +118,56 @@ def parse_platforms(items: Sequence[str]) -> tuple[str, ...]:
         if value not in platforms:
             platforms.append(value)
     return tuple(platforms)
+
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+DIGESTS_FIX = (
+    "One line per platform job: its 'digest' output (sha256:<64 hex digits>), optionally "
+    "after the platform it claims, as linux/arm64=sha256:..."
+)
+
+
+@dataclass(frozen=True)
+class PlatformDigest:
+    """One line of ``digests`` (issue 16): a manifest a matrix job pushed by digest, and
+    the platform the line claims for it ("" when the line gives only the digest)."""
+
+    digest: str
+    claimed: str = ""
+
+
+def parse_digests(lines: Sequence[str]) -> tuple[PlatformDigest, ...]:
+    """``mode: merge``'s ``digests``: one per line, each a digest or ``PLATFORM=DIGEST``.
+
+    Raises:
+        InputError("digests"): empty, malformed, or one digest or claimed platform twice
+        (the registry is asked about the rest: whether each exists, and for which platform).
+    """
+    if not lines:
+        raise InputError(
+            "digests", "is empty: mode merge needs the digest of every platform job.",
+            hint="Pass the push-by-digest jobs' 'digest' outputs, one per line (README: "
+            "\"One platform per runner\").",
+        )
+    found: list[PlatformDigest] = []
+    for line in lines:
+        claimed, sep, digest = line.strip().rpartition("=")
+        if not _DIGEST.fullmatch(digest):
+            raise InputError.in_line(
+                "digests", line, "not a manifest digest (sha256:<64 hex digits>)", DIGESTS_FIX
+            )
+        entry = PlatformDigest(digest, normalize_platform(claimed, "digests") if sep else "")
+        for earlier in found:
+            if earlier.digest == digest:
+                raise InputError.in_line("digests", line, "the same digest twice",
+                                         "Give each platform job's digest once.")
+            if entry.claimed and earlier.claimed == entry.claimed:
+                raise InputError.in_line(
+                    "digests", line, f"a second digest for {entry.claimed}",
+                    "One digest per platform: drop the stale one (an older run's?).",
+                )
+        found.append(entry)
+    return tuple(found)
 
 
 def _fields(line: str) -> dict[str, str]:

@@ -406,6 +406,8 @@ class Metadata:
     version: str
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: tuple[str, ...] = ()
+    #: KEY -> VALUE of ``annotations`` (every level), for an index we assemble ourselves.
+    annotation_values: Mapping[str, str] = field(default_factory=dict)
 
 
 class MetadataInputs(Protocol):
@@ -469,6 +471,7 @@ def compute_metadata(
             for level in env.annotation_levels
             for key, value in image_annotations.items()
         ),
+        annotation_values=image_annotations,
     )
 
 

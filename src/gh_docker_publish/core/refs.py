@@ -385,14 +385,23 @@ def package_url(target: Target, ctx: RunContext) -> str:
 
 
 def digest_push_conflicts(
-    target: Target, *, platforms: Sequence[str], provenance: bool
+    target: Target, *, platforms: Sequence[str] = (), provenance: bool = False,
+    by_digest: str = "",
 ) -> InputError | None:
     """Inputs that make BuildKit push manifests by digest, which GitHub's Docker registry
     refuses ("pushing by digest is not supported", Docker registry docs): an index (several
     platforms, or an attestation manifest beside the image) sends its children by digest
-    before the index goes up under the tag. Checked before the build (issue 13)."""
+    before the index goes up under the tag. Checked before the build (issue 13).
+
+    ``by_digest``: the input that asks for a push or an index by digest outright
+    (``push-by-digest``, ``mode`` merge; issue 16), refused there whatever the rest says.
+    """
     if target.flavour is not Flavour.DOCKER:
         return None
+    if by_digest:
+        return InputError.digest_push_on_docker_registry(
+            by_digest, target.registry, docs_url=DOCKER_REGISTRY_DOCS
+        )
     if len(platforms) > 1:
         name, what = "platforms", f"{len(platforms)} platforms make an image index"
     elif provenance:

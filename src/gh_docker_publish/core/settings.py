@@ -29,7 +29,7 @@ from gh_docker_publish.errors import InputError
 
 PushMode = Literal["true", "false", "auto"]
 AuthMode = Literal["auto", "github-token", "token"]
-Mode = Literal["publish", "pull", "cleanup"]
+Mode = Literal["publish", "pull", "cleanup", "merge"]
 
 # The action's inputs, in action.yml's (kebab-case) spelling.
 INPUT_NAMES = (
@@ -39,13 +39,13 @@ INPUT_NAMES = (
     "digest", "builder", "platforms", "secrets", "cache-from", "cache-to", "provenance",
     "sbom", "deadline", "subdomain-isolation", "builder-cacert", "builder-cert",
     "builder-key", "builder-servername", "flavor", "annotations", "sep-tags", "sep-labels",
-    "sep-annotations",
+    "sep-annotations", "push-by-digest", "digests",
 )
 # Inputs read as given, spaces included (docker/metadata-action reads them untrimmed).
 SEPARATOR_INPUTS = ("sep-tags", "sep-labels", "sep-annotations")
 ISOLATION_MODES = ("auto", "true", "false")
 AUTH_MODES: tuple[AuthMode, ...] = ("auto", "github-token", "token")
-MODES: tuple[Mode, ...] = ("publish", "pull", "cleanup")
+MODES: tuple[Mode, ...] = ("publish", "pull", "cleanup", "merge")
 # protect-tags when not given: the tag `latest` and every semver tag (keyword `semver`).
 DEFAULT_PROTECT_TAGS = ("latest", "semver")
 
@@ -135,6 +135,8 @@ class Settings:
     provenance: str = ""  # "" (off) or buildx's --provenance value (true, mode=max)
     sbom: str = ""  # "" (off) or buildx's --sbom value
     deadline: float = 0.0  # seconds after which no retry starts (0: the attempts bound it)
+    push_by_digest: bool = False  # a matrix job: one platform, pushed without tags (issue 16)
+    digests: tuple[build_inputs.PlatformDigest, ...] = ()  # mode merge: the matrix's digests
     notices: tuple[str, ...] = field(default=(), compare=False)
 
     @functools.cached_property
@@ -271,6 +273,31 @@ def _parse_digests(raw: str) -> tuple[str, ...]:
                 hint="Pass the publish step's output: ${{ steps.<id>.outputs.digest }}.",
             )
     return digests
+
+
+def _check_digest_inputs(
+    mode: Mode, push_by_digest: bool, builder: str, platforms: tuple[str, ...]
+) -> None:
+    """``push-by-digest`` is one matrix job's half of issue 16: one platform, BuildKit."""
+    if not push_by_digest:
+        return
+    if mode != "publish":
+        raise InputError(
+            "push-by-digest", f"is for the platform jobs (mode publish), not mode {mode}.",
+            hint="Set push-by-digest in the matrix jobs; the last job uses mode: merge.",
+        )
+    if len(platforms) > 1:
+        raise InputError(
+            "push-by-digest", f"pushes one platform per job, but platforms lists "
+            f"{len(platforms)}: {', '.join(platforms)}.",
+            hint="Give each matrix job one platform (platforms: ${{ matrix.platform }}), or "
+            "drop push-by-digest to publish them all from this job.",
+        )
+    if builder == "classic":
+        raise InputError(
+            "push-by-digest", "needs BuildKit, but builder is classic.",
+            hint="Use builder: auto or buildkit.",
+        )
 
 
 def _parse_deadline(raw: str) -> float:
@@ -517,6 +544,11 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
                 hint="Use builder: auto or buildkit, or drop the input.",
             )
 
+    push_by_digest = parse_bool(get("push-by-digest"), "push-by-digest")
+    _check_digest_inputs(mode, push_by_digest, builder, platforms)
+    digests = build_inputs.parse_digests(split_list(values.get("digests", ""))) if (
+        mode == "merge") else ()
+
     auth = get("auth").lower() or "auto"
     if auth not in AUTH_MODES:
         raise InputError.not_one_of(
@@ -574,5 +606,7 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
         provenance=provenance,
         sbom=sbom,
         deadline=_parse_deadline(get("deadline")),
+        push_by_digest=push_by_digest,
+        digests=digests,
         notices=tuple(notices),
     )

@@ -296,3 +296,11 @@ def push_decision(push_input: str, event_name: str, is_fork_pr: bool) -> PushDec
             "there, so the image is built, not pushed.",
         )
     return PushDecision(True, f"push is 'auto' and {event_name or 'this'} event pushes")
+
+
+def staging_tag(tag: str, platform: str) -> str:
+    """The tag a ``push-by-digest`` job needs on the classic image store, which cannot push
+    without one (flows/platforms.py): ``<tag>-<os>-<arch>[-<variant>]``, within the 128
+    characters a tag may have (distribution reference grammar), never one of the run's tags."""
+    suffix = "-" + platform.replace("/", "-")
+    return tag[: MAX_TAG_LENGTH - len(suffix)] + suffix

@@ -338,13 +338,17 @@ def platform_name(entry: dict[str, Any]) -> str:
     return "/".join(parts)
 
 
-def index_body(entries: list[tuple[str, RemoteManifest]]) -> tuple[str, bytes]:
+def index_body(
+    entries: list[tuple[str, RemoteManifest]], annotations: Mapping[str, str] | None = None
+) -> tuple[str, bytes]:
     """An index over (platform, manifest) pairs, as ``buildx imagetools create`` assembles
     one (OCI image-index spec; Docker manifest list v2.2 for Docker manifests).
+    ``annotations`` go on the index, which makes it an OCI index (a Docker manifest list
+    has no annotations field; an OCI index may list Docker manifests).
 
     Returns (media type, the exact bytes to PUT: their sha256 is the index digest).
     """
-    docker = all(m.media_type == DOCKER_MANIFEST for _, m in entries)
+    docker = not annotations and all(m.media_type == DOCKER_MANIFEST for _, m in entries)
     media_type = DOCKER_LIST if docker else OCI_INDEX
     manifests = []
     for platform, remote in entries:
@@ -354,7 +358,9 @@ def index_body(entries: list[tuple[str, RemoteManifest]]) -> tuple[str, bytes]:
             spec["variant"] = variant[0]
         manifests.append({"mediaType": remote.media_type, "digest": remote.digest,
                           "size": remote.size, "platform": spec})
-    body = {"schemaVersion": 2, "mediaType": media_type, "manifests": manifests}
+    body: dict[str, Any] = {"schemaVersion": 2, "mediaType": media_type, "manifests": manifests}
+    if annotations:
+        body["annotations"] = dict(annotations)
     return media_type, json.dumps(body, indent=3).encode()
 
 
@@ -450,6 +456,19 @@ class RegistryClient:
                 for e in entries if isinstance(e, dict)
             ),
         )
+
+    def platform_of(self, repository: str, manifest: RemoteManifest) -> str:
+        """``os/arch[/variant]`` of an image manifest, from its config blob (the OCI image
+        config's ``os``, ``architecture``, ``variant``): what the image is built for.
+
+        Raises:
+            requests.HTTPError: the registry does not serve the config blob.
+        """
+        url = f"{self.base}/v2/{repository}/blobs/{manifest.config_digest}"
+        response = self._authorized("GET", url, {}, f"repository:{repository}:pull")
+        response.raise_for_status()
+        config: dict[str, Any] = response.json()
+        return platform_name({"platform": config})
 
     def put_manifest(self, repository: str, reference: str, media_type: str,
                      body: bytes) -> str:

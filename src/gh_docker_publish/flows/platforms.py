@@ -18,6 +18,7 @@ Two routes, chosen by the daemon's image store (issue 13, DESIGN.md §4b):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import requests
@@ -59,6 +60,47 @@ def publish(
     return _one_by_one(pusher, request, registry, log)
 
 
+@dataclass(frozen=True)
+class ByDigest:
+    """One platform job's image (``push-by-digest``, issue 16): its manifest digest, the
+    platform the registry says it is for, and the tag of its own it needed."""
+
+    digest: str
+    platform: str
+    staging_ref: str
+
+
+def publish_by_digest(
+    pusher: builders.BuildKitPusher,
+    request: builders.BuildRequest,
+    registry: registry_api.RegistryClient,
+    staging_ref: str,
+    log: Log,
+) -> ByDigest:
+    """Push ``request``'s one platform for a later ``mode: merge``, the run's tags left
+    alone; the digest is the registry's.
+
+    The daemon's BuildKit (buildx's docker driver) cannot push by digest alone, on either
+    image store ("push-by-digest is currently not implemented for docker driver": buildx
+    refuses it before the build; seen on Engine 20.10 classic and 28.5 containerd). So the
+    image goes under ``staging_ref``, a tag of its own (``<tag>-<os>-<arch>``), never one
+    of the run's tags, and the merge job reads it by digest.
+
+    Raises:
+        PushError / BuildError: from the push; requests.RequestException: reading back.
+    """
+    name, _, _ = staging_ref.rpartition(":")
+    repository = name.partition("/")[2]
+    done = pusher.push(replace(request, tags=(staging_ref,)), log, registry)
+    remote = registry.manifest(repository, done.digest)
+    if remote is None:
+        raise PushError(f"{staging_ref} was pushed, but {name}@{done.digest} is not there.",
+                        landed=done.landed, digests=done.ref_digests)
+    platform = registry.platform_of(repository, remote)
+    log.info(f"Platform {platform}: {name}@{remote.digest} (also {staging_ref})")
+    return ByDigest(remote.digest, platform, staging_ref)
+
+
 def _one_by_one(
     pusher: builders.BuildKitPusher,
     request: builders.BuildRequest,
@@ -81,19 +123,34 @@ def _one_by_one(
         if remote is None:
             raise _platform_failure(request, entries, platform, "the registry shows no manifest")
         entries.append((platform, remote))
-    media_type, body = registry_api.index_body(entries)
-    landed: list[str] = []
+    digests = put_index(registry, request.tags, entries, log)
+    platforms = {platform: remote.digest for platform, remote in entries}
+    return Published(digests[first], "", tuple(digests), digests, platforms)
+
+
+def put_index(
+    registry: registry_api.RegistryClient,
+    refs: Sequence[str],
+    entries: list[tuple[str, registry_api.RemoteManifest]],
+    log: Log,
+    annotations: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """PUT one index over ``entries`` under every ref (in order); ref -> index digest.
+    Also ``mode: merge``'s last step (flows/merge.py), once every platform is verified.
+
+    Raises:
+        PushError: a PUT was refused; which refs hold the index and which do not.
+    """
+    media_type, body = registry_api.index_body(entries, annotations)
     digests: dict[str, str] = {}
-    for ref in request.tags:
+    for ref in refs:
         repo, tag_name = _split(ref)
         try:
             digests[ref] = registry.put_manifest(repo, tag_name, media_type, body)
         except requests.RequestException as exc:
-            raise _index_failure(request, entries, landed, digests, ref, str(exc)) from exc
-        landed.append(ref)
+            raise _index_failure(refs, entries, digests, ref, str(exc)) from exc
         log.info(f"Index {digests[ref]} -> {ref}")
-    platforms = {platform: remote.digest for platform, remote in entries}
-    return Published(digests[first], "", tuple(landed), digests, platforms)
+    return digests
 
 
 def _split(ref: str) -> tuple[str, str]:
@@ -119,17 +176,16 @@ def _platform_failure(
 
 
 def _index_failure(
-    request: builders.BuildRequest,
+    refs: Sequence[str],
     entries: list[tuple[str, registry_api.RemoteManifest]],
-    landed: list[str],
     digests: dict[str, str],
     ref: str,
     reason: str,
 ) -> PushError:
     return PushError(
         f"Every platform was pushed, but the index could not be stored as {ref} ({reason}).",
-        landed=landed,
-        not_landed=[r for r in request.tags if r not in landed],
+        landed=list(digests),
+        not_landed=[r for r in refs if r not in digests],
         digests=digests,
         hint="Run the job again: the platform images are in the registry already.",
         platforms_landed={p: m.digest for p, m in entries},

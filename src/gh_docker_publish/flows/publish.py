@@ -39,6 +39,8 @@ from gh_docker_publish.flows import platforms, post_step, pull
 ApiFactory = Callable[[str, str], GitHubApi]
 CONTEXT_ONLY = "the labels use the run context only."
 T = TypeVar("T")
+#: The builders that push themselves (BuildKit here or elsewhere), as push-by-digest needs.
+BUILDKIT_BUILDERS = (builders.BuildKitBuilder, buildx_builders.ElsewhereBuilder)
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,19 @@ def plan(
     )
 
 
+def probe_registry(
+    the_plan: Plan, settings: Settings, ctx: RunContext
+) -> tuple[Plan, registries.RegistryChoice | None]:
+    """The plan retargeted to the GHES registry ``registries.choose`` probes for (the first
+    network call, so made after every input is checked), and that choice for the log."""
+    probed = registries.choose(settings, ctx)
+    if probed is None:
+        return the_plan, None
+    return the_plan.retarget(
+        refs.resolve_target(settings, ctx, probed_registry=probed.host)
+    ), probed
+
+
 def dry_run(settings: Settings, ctx: RunContext, now: datetime) -> tuple[Plan, str]:
     """The plan with its push credential chosen from the inputs alone (no daemon, no
     registry, no API call), and why no token is usable ("" when one is)."""
@@ -190,18 +205,15 @@ def run(
     for warning in limits.outside_workspace(ctx.workspace, context=settings.context,
                                             file=settings.file):
         console.warning(warning)
-    probed = registries.choose(settings, ctx)  # may probe the GHES registries
-    if probed is not None:
-        the_plan = the_plan.retarget(
-            refs.resolve_target(settings, ctx, probed_registry=probed.host)
-        )
+    the_plan, probed = probe_registry(the_plan, settings, ctx)
     target = the_plan.target
     for warning in target.warnings:
         console.warning(warning)
-    if the_plan.push:
+    if the_plan.push or settings.push_by_digest:
         refused = refs.digest_push_conflicts(
             target, platforms=settings.platforms,
             provenance=bool(settings.provenance or settings.sbom),
+            by_digest="push-by-digest" if settings.push_by_digest else "",
         )
         if refused is not None:
             raise refused
@@ -210,27 +222,33 @@ def run(
     client = engine.connect(services.docker_host, timeout=services.docker_timeout)
     # What this engine's builder cannot build is refused now, before any registry call.
     builder, builder_reason = _choose_builder(client, settings, services, console)
+    if settings.push_by_digest and not isinstance(builder, BUILDKIT_BUILDERS):
+        raise InputError(
+            "push-by-digest", f"needs BuildKit, but the builder is {builder.name} "
+            f"({builder_reason}).", hint="Install the docker buildx plugin, or set builder: "
+            "buildkit to see why it is not used.",
+        )
 
     apis = ApiClients(services.github_api, ctx.api_url)  # one client per token this run
     scheme = registry_api.scheme_for(target.registry, ctx.server_url)
     credential: Credential | None = None
     if the_plan.push:
-        credential = _choose_credential(settings, ctx, target, console, apis)
+        credential = choose_credential(settings, ctx, target, console, apis)
         the_plan = replace(the_plan, credential=credential)
         console.info(f"Token: {credential.describe()}")
     else:
         console.info(f"Not pushing: {the_plan.push_reason}")
 
     # The repository's description and license (for the labels) are read while we log in.
-    repo_info = _in_background(
-        lambda: _repository_info(settings, target, credential, apis)
+    repo_info = in_background(
+        lambda: repository_info(settings, target, credential, apis)
     )
     if credential is not None:
         with console.group(f"Log in to {target.registry}"):
             engine.login(client, credential, log=console, retry=retry)
             # Fail in seconds, not after the build, when this token may not push here.
             preflight.before_build(
-                target, credential, scheme=scheme, fields=_hints(target, ctx, credential),
+                target, credential, scheme=scheme, fields=hints(target, ctx, credential),
                 log=console,
             )
     preflight.warn_engine(client, target, console)
@@ -241,7 +259,7 @@ def run(
     # The final tags, labels and annotations: the same rules as the plan's, now with the
     # repository's facts for the labels (metadata.compute_metadata is their one maker).
     meta = metadata.compute_metadata(
-        settings, ctx, now=now, repository=target.repository, repo_info=_repo_json(info)
+        settings, ctx, now=now, repository=target.repository, repo_info=repo_json(info)
     )
     image_labels = dict(meta.labels)
 
@@ -267,8 +285,14 @@ def run(
         push_skipped_reason="" if the_plan.push else the_plan.push_reason,
         builder=builder.name,
     )
+    if settings.push_by_digest and isinstance(builder, BUILDKIT_BUILDERS):
+        native = builders.runnable_platforms(client)[:1] or ["linux/amd64"]
+        return _push_by_digest(
+            builder, request, result, the_plan, credential, ctx, console, retry, started,
+            platform=(settings.platforms or tuple(native))[0],
+        )
     if _buildkit_pushes(builder, settings.platforms, credential):
-        assert isinstance(builder, (builders.BuildKitBuilder, buildx_builders.ElsewhereBuilder))
+        assert isinstance(builder, BUILDKIT_BUILDERS)
         return _publish_platforms(
             builder, request, result, the_plan, credential, ctx, console, retry, started
         )
@@ -285,7 +309,7 @@ def run(
         with console.group(f"Push {len(the_plan.refs)} tag(s) to {target.name}"):
             pushed = engine.push(
                 client, the_plan.refs, credential, console,
-                hint_fields=_hints(target, ctx, credential), retry=retry,
+                hint_fields=hints(target, ctx, credential), retry=retry,
                 verify=_verifier(registry, built.image_id),
                 built=_built_image(registry, target, built.image_id),
             )
@@ -314,7 +338,7 @@ def run(
     return result
 
 
-def _choose_credential(
+def choose_credential(
     settings: Settings,
     ctx: RunContext,
     target: refs.Target,
@@ -351,7 +375,7 @@ def _package_link(
     return package.repository
 
 
-def _repository_info(
+def repository_info(
     settings: Settings,
     target: refs.Target,
     credential: Credential | None,
@@ -371,7 +395,7 @@ def _repository_info(
     return info, ""
 
 
-def _in_background(work: Callable[[], T]) -> Callable[[], T]:
+def in_background(work: Callable[[], T]) -> Callable[[], T]:
     """Start ``work`` on a daemon thread; the returned call waits for its result (or
     raises its exception). A daemon thread never holds up the exit of a failed run."""
     outcome: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
@@ -393,7 +417,7 @@ def _in_background(work: Callable[[], T]) -> Callable[[], T]:
     return result
 
 
-def _repo_json(info: RepositoryInfo | None) -> dict[str, Any] | None:
+def repo_json(info: RepositoryInfo | None) -> dict[str, Any] | None:
     if info is None:
         return None
     return {
@@ -550,10 +574,7 @@ def _publish_platforms(
                          seconds=time.monotonic() - started)
         report.write(result, console)
         return result
-    registry = registry_api.RegistryClient(
-        credential, scheme=registry_api.scheme_for(target.registry, ctx.server_url),
-        deadline=retry.deadline,
-    )
+    registry = registry_client(credential, ctx, retry)
     try:
         with (
             console.group(f"Build and push {target.name}"
@@ -564,15 +585,7 @@ def _publish_platforms(
                 builder.pusher(retry), request, registry, builder.containerd_store, console
             )
     except PushError as failure:
-        partial = replace(
-            result, pushed=bool(failure.landed), landed=tuple(failure.landed),
-            not_landed=tuple(failure.not_landed), ref_digests=failure.digests,
-            digest=next(iter(failure.digests.values()), ""),
-            platforms=failure.platforms_landed,
-            platforms_not_landed=tuple(failure.platforms_not_landed),
-            seconds=time.monotonic() - started,
-        )
-        report.write(partial, console)
+        report.write(failed_push(result, failure, started), console)
         raise
     except BuildError as failure:
         _show_build_tail(failure, console)
@@ -584,6 +597,86 @@ def _publish_platforms(
     )
     report.write(result, console)
     return result
+
+
+def _push_by_digest(
+    builder: builders.BuildKitBuilder | buildx_builders.ElsewhereBuilder,
+    request: builders.BuildRequest,
+    result: report.PublishResult,
+    the_plan: Plan,
+    credential: Credential | None,
+    ctx: RunContext,
+    console: Console,
+    retry: engine.RetryPolicy,
+    started: float,
+    *,
+    platform: str,
+) -> report.PublishResult:
+    """A matrix job's half of issue 16: one platform, pushed under no tag of the run; its
+    digest (the ``digest`` output) goes to the job that runs ``mode: merge``."""
+    target = the_plan.target
+    if credential is None:
+        built = _build(builder, "push-by-digest, not pushed", replace(request, tags=()),
+                       the_plan, console)
+        result = replace(result, imageid=built.image_id, not_landed=the_plan.refs,
+                         seconds=time.monotonic() - started)
+        report.write(result, console)
+        return result
+    staging = target.ref(tags.staging_tag(the_plan.tags[0], platform))
+    try:
+        with (
+            console.group(f"Build {target.name} for {platform} and push it by digest"),
+            console.stop_commands(),
+        ):
+            done = platforms.publish_by_digest(
+                builder.pusher(retry), replace(request, tags=()),
+                registry_client(credential, ctx, retry), staging, console,
+            )
+    except PushError as failure:
+        report.write(replace(result, tags=(), refs=(), landed=tuple(failure.landed),
+                             seconds=time.monotonic() - started), console)
+        raise
+    except BuildError as failure:
+        _show_build_tail(failure, console)
+        raise
+    console.notice(
+        f"{target.name}@{done.digest} is pushed for the merge job, which tags the index. "
+        f"The daemon's BuildKit cannot push by digest alone: the image also holds the tag "
+        f"{done.staging_ref}."
+    )
+    by_digest = f"{target.name}@{done.digest}"
+    landed = (by_digest, done.staging_ref)
+    result = replace(
+        result, tags=(), refs=landed, landed=landed, digest=done.digest, pushed=True,
+        ref_digests=dict.fromkeys(landed, done.digest), platforms={done.platform: done.digest},
+        seconds=time.monotonic() - started,
+    )
+    report.write(result, console)
+    return result
+
+
+def failed_push(
+    result: report.PublishResult, failure: PushError, started: float
+) -> report.PublishResult:
+    """The result of a push that failed part-way: what landed, per tag and per platform."""
+    return replace(
+        result, pushed=bool(failure.landed), landed=tuple(failure.landed),
+        not_landed=tuple(failure.not_landed), ref_digests=failure.digests,
+        digest=next(iter(failure.digests.values()), ""), platforms=failure.platforms_landed,
+        platforms_not_landed=tuple(failure.platforms_not_landed),
+        seconds=time.monotonic() - started,
+    )
+
+
+def registry_client(
+    credential: Credential, ctx: RunContext, retry: engine.RetryPolicy
+) -> registry_api.RegistryClient:
+    """The one registry client for the run's chosen credential, over the scheme
+    ``registry_api.scheme_for`` decides for its host, within the run's deadline."""
+    return registry_api.RegistryClient(
+        credential, scheme=registry_api.scheme_for(credential.registry, ctx.server_url),
+        deadline=retry.deadline,
+    )
 
 
 def _show_build_tail(failure: BuildError, console: Console) -> None:
@@ -615,7 +708,7 @@ def _built_image(
     )
 
 
-def _hints(target: refs.Target, ctx: RunContext, credential: Credential | None
+def hints(target: refs.Target, ctx: RunContext, credential: Credential | None
            ) -> dict[str, str]:
     """Values for the denial hints: where the user fixes a refused push."""
     return {
