@@ -172,7 +172,7 @@ def main() -> int:
             return 1
         console.print(f"\n  {first_uploads} new blobs uploaded to {PACKAGE}")
 
-        refs = first.outputs["refs"].splitlines()
+        refs = first.outputs["tags"].splitlines()
         heading("Pull it (anonymously: the package is public)")
         pulled = pull(bed, client, refs[0])
 

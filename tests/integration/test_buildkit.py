@@ -85,7 +85,7 @@ def test_both_builders_publish_the_same_example(
     assert meta_c == meta_b
     # The last publish (BuildKit) is what the registry serves; the image config agrees.
     assert buildkit.outputs["digest"] == registry_reader.manifest_digest(f"octo-org/{image}", "v1")
-    ref = buildkit.outputs["refs"].splitlines()[0]
+    ref = buildkit.outputs["tags"].splitlines()[0]
     config = docker_client.images.get(ref).attrs["Config"]
     assert config["Cmd"] == ["/usr/local/bin/hello"]
     assert config["Labels"] == meta_b["labels"]
@@ -143,7 +143,7 @@ def test_secrets_reach_the_build_but_not_the_image(
     # Only the mask command carries it (the runner hides the value from then on).
     assert [ln for ln in out.log.splitlines() if SECRET in ln] == [f"::add-mask::{SECRET}"]
     assert FILE_SECRET not in out.log
-    ref = out.outputs["refs"].splitlines()[0]
+    ref = out.outputs["tags"].splitlines()[0]
     seen = docker_client.containers.run(
         ref, ["cat", "/tok.sha256", "/file.sha256"], remove=True
     ).decode()

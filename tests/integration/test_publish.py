@@ -152,7 +152,7 @@ def test_three_tags_share_one_digest_and_are_pullable(
     token = octo.github_token("octo-org/app")
     out = publish({"image": image, "tags": "a\nb,c"}, github_token=token)
     assert out.code == 0, out.log
-    refs = out.outputs["refs"].splitlines()
+    refs = out.outputs["tags"].splitlines()
     assert [r.rsplit(":", 1)[1] for r in refs] == ["a", "b", "c"]
     digests = {registry_reader.manifest_digest(f"octo-org/{image}", t) for t in "abc"}
     assert digests == {out.outputs["digest"]}
@@ -213,7 +213,7 @@ def test_push_false_builds_without_touching_the_registry(
     assert not log.requests, log.requests
     assert out.outputs["digest"] == ""
     assert out.outputs["imageid"].startswith("sha256:")
-    assert docker_client.images.get(out.outputs["refs"].strip()).id == out.outputs["imageid"]
+    assert docker_client.images.get(out.outputs["tags"].strip()).id == out.outputs["imageid"]
 
 
 @pytest.mark.parametrize(

@@ -113,7 +113,7 @@ def test_pull_mode_fetches_with_the_pat_and_reports_the_digest(
     assert out.code == 0, out.log
     name = other_org_base.split("/", 1)[1]
     assert out.outputs["digest"] == registry_reader.manifest_digest(name, "1")
-    assert out.outputs["refs"] == f"{other_org_base}:1"
+    assert out.outputs["tags"] == f"{other_org_base}:1"
     assert out.outputs["token-source"] == "token"
     assert docker_client.images.get(f"{other_org_base}:1")
 

@@ -30,7 +30,7 @@ def test_labels_come_from_the_repository_api(
         github_token=octo.github_token("octo-org/app"),
     )
     assert out.code == 0, out.log
-    labels = _labels(docker_client, out.outputs["refs"].strip())
+    labels = _labels(docker_client, out.outputs["tags"].strip())
     assert labels[f"{OCI}source"] == "https://github.com/octo-org/app"
     assert labels[f"{OCI}url"] == "https://github.com/octo-org/app"
     assert labels[f"{OCI}revision"] == SHA
@@ -61,7 +61,7 @@ def test_labels_fall_back_to_the_context_when_the_api_says_no(
     )
     assert out.code == 0, out.log
     assert "the labels use the run context only" in out.log
-    labels = _labels(docker_client, out.outputs["refs"].strip())
+    labels = _labels(docker_client, out.outputs["tags"].strip())
     # As docker/metadata-action: the OCI labels are all set, empty when unknown.
     assert labels[f"{OCI}description"] == ""
     assert labels[f"{OCI}licenses"] == ""
@@ -104,7 +104,7 @@ def test_semver_tag_push_gets_the_version_tags(
         ref="refs/tags/v1.2.3",
     )
     assert out.code == 0, out.log
-    assert out.outputs["tags"].splitlines() == ["1.2.3", "1.2", "1", "latest"]
+    assert out.outputs["tag-names"].splitlines() == ["1.2.3", "1.2", "1", "latest"]
     assert sorted(registry_reader.tags(f"octo-org/{image}")) == ["1", "1.2", "1.2.3", "latest"]
 
 
@@ -132,7 +132,7 @@ def test_fork_pull_request_builds_but_does_not_push(
         ref="refs/pull/7/merge",
     )
     assert out.code == 0, out.log
-    assert out.outputs["tags"] == "pr-7"
+    assert out.outputs["tag-names"] == "pr-7"
     assert out.outputs["digest"] == ""
     assert "fork" in out.log.lower()  # says why it did not push
     assert not registry_reader.access_log(since=mark).requests
@@ -164,12 +164,12 @@ def test_metadata_action_tags_and_flavor_block(
     )
     assert out.code == 0, out.log
     expected = ["1.2.3-alpine", "1.2-alpine", f"sha-{SHA[:7]}-alpine", "latest-alpine"]
-    assert out.outputs["tags"].split(",") == expected
+    assert out.outputs["tag-names"].split(",") == expected
     assert out.outputs["version"] == "1.2.3-alpine"
     assert sorted(registry_reader.tags(f"octo-org/{image}")) == sorted(expected)
     assert "'not-a-label' has no '=' and is ignored" in out.log
 
-    labels = _labels(docker_client, out.outputs["refs"].split(",")[0])
+    labels = _labels(docker_client, out.outputs["tags"].split(",")[0])
     assert labels[f"{OCI}version"] == "1.2.3-alpine"
     assert labels[f"{OCI}vendor"] == "Octo"
     assert labels[f"{OCI}description"] == "The app"
@@ -182,8 +182,8 @@ def test_metadata_action_tags_and_flavor_block(
     assert annotations[8].startswith(f"index:{OCI}created=")
     assert f"index:{OCI}version=1.2.3-alpine" in annotations
     data = json.loads(out.outputs["json"])
-    assert data["tags"] == out.outputs["refs"].split(",")
+    assert data["tags"] == out.outputs["tags"].split(",")
     assert data["labels"][f"{OCI}version"] == "1.2.3-alpine"
     exported = out.exported
     assert exported["DOCKER_METADATA_OUTPUT_VERSION"] == "1.2.3-alpine"
-    assert exported["DOCKER_METADATA_OUTPUT_TAGS"] == out.outputs["refs"]
+    assert exported["DOCKER_METADATA_OUTPUT_TAGS"] == out.outputs["tags"]

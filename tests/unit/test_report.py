@@ -51,8 +51,8 @@ PARTIAL = replace(
 def test_outputs_are_exactly_the_declared_ones() -> None:
     outputs = render_outputs(PUSHED)
     assert tuple(outputs) == OUTPUT_NAMES
-    assert outputs["tags"] == "1.2.3\nlatest"
-    assert outputs["refs"] == "ghcr.io/octo-org/hello:1.2.3\nghcr.io/octo-org/hello:latest"
+    assert outputs["tag-names"] == "1.2.3\nlatest"
+    assert outputs["tags"] == "ghcr.io/octo-org/hello:1.2.3\nghcr.io/octo-org/hello:latest"
     assert outputs["digest"] == DIGEST
     assert outputs["package-url"].endswith("/pkgs/container/hello")
     assert outputs["token-source"] == "github-token"
@@ -127,6 +127,6 @@ def test_write_sets_outputs_and_summary_once(tmp_path: Path) -> None:
 
 def test_minimal_result_renders() -> None:
     bare = PublishResult(image="localhost:5000/o/app", registry="localhost:5000")
-    assert render_outputs(bare)["refs"] == ""
+    assert render_outputs(bare)["tags"] == ""
     assert render_summary(bare).startswith("### Built")
     assert render_terminal(bare) == "Built (not pushed) localhost:5000/o/app"

@@ -17,7 +17,7 @@ from gh_docker_publish.core.progress import human_bytes
 from gh_docker_publish.edges.gha import Console
 
 OUTPUT_NAMES = (
-    "image", "tags", "refs", "digest", "imageid", "metadata", "registry", "package-url",
+    "image", "tags", "tag-names", "digest", "imageid", "metadata", "registry", "package-url",
     "token-source", "username", "builder", "deleted-versions", "kept-versions",
     "version", "labels", "annotations", "json",
 )
@@ -25,7 +25,8 @@ OUTPUT_NAMES = (
 # DOCKER_METADATA_SET_OUTPUT_ENV=false), so later steps can read them from the environment.
 OUTPUT_ENV = {
     "version": "DOCKER_METADATA_OUTPUT_VERSION",
-    "refs": "DOCKER_METADATA_OUTPUT_TAGS",
+    "tags": "DOCKER_METADATA_OUTPUT_TAGS",
+    "tag-names": "DOCKER_METADATA_OUTPUT_TAG_NAMES",
     "labels": "DOCKER_METADATA_OUTPUT_LABELS",
     "annotations": "DOCKER_METADATA_OUTPUT_ANNOTATIONS",
     "json": "DOCKER_METADATA_OUTPUT_JSON",
@@ -96,8 +97,9 @@ def render_outputs(result: PublishResult) -> dict[str, str]:
     sep_tags, sep_labels, sep_annotations = result.separators
     return {
         "image": result.image,
-        "tags": sep_tags.join(result.tags),
-        "refs": sep_tags.join(result.refs),
+        # metadata-action's names: `tags` are full references, `tag-names` the bare tags.
+        "tags": sep_tags.join(result.refs),
+        "tag-names": sep_tags.join(result.tags),
         "digest": result.digest,
         "imageid": result.imageid,
         "metadata": json.dumps(metadata(result), sort_keys=True),
