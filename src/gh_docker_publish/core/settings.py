@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from gh_docker_publish.core import build_inputs, metadata, refs
+from gh_docker_publish.core import build_inputs, buildx_flags, metadata, refs
 from gh_docker_publish.core.inputs import get_input
 from gh_docker_publish.errors import InputError
 
@@ -32,6 +32,9 @@ INPUT_NAMES = (
     "digest", "builder", "platforms", "secrets", "cache-from", "cache-to", "provenance",
     "deadline", "subdomain-isolation", "flavor", "annotations", "sep-tags", "sep-labels",
     "sep-annotations",
+    # docker/build-push-action's pass-through inputs (core/buildx_flags.py)
+    "load", "outputs", "build-contexts", "ssh", "network", "add-hosts", "shm-size", "ulimit",
+    "allow", "no-cache-filters", "call", "secret-files", "secret-envs",
 )
 # Inputs read as given, spaces included (docker/metadata-action reads them untrimmed).
 SEPARATOR_INPUTS = ("sep-tags", "sep-labels", "sep-annotations")
@@ -123,6 +126,7 @@ class Settings:
     cache_from: tuple[str, ...] = ()
     cache_to: tuple[str, ...] = ()
     provenance: bool = False
+    buildx: buildx_flags.BuildxFlags = field(default_factory=buildx_flags.BuildxFlags)
     deadline: float = 0.0  # seconds after which no retry starts (0: the attempts bound it)
     notices: tuple[str, ...] = field(default=(), compare=False)
 
@@ -212,6 +216,25 @@ def _parse_push(raw: str) -> PushMode:
             "push", f"'{raw}' is not true, false or auto.",
             hint="Use auto (push unless the token cannot), true or false.",
         ) from None
+
+
+def _check_push_with_flags(flags: buildx_flags.BuildxFlags, push: PushMode) -> PushMode:
+    """We push from the daemon, so an image not loaded there cannot be pushed: ``load:
+    false``, ``outputs`` (another exporter) and ``call: check`` (no image) need ``push:
+    false``; with ``call`` other than build, push auto means no push."""
+    if not flags.builds_image:
+        if push == "true":
+            raise InputError(
+                "push", f"is true, but call: {flags.call} builds no image to push.",
+                hint="Drop push: true (call: check only evaluates), or drop call.",
+            )
+        return "false"
+    if push == "false":
+        return push
+    for name, given in (("outputs", bool(flags.outputs)), ("load", not flags.load)):
+        if given:
+            raise InputError.not_loaded(name, push)
+    return push
 
 
 def _parse_mode(raw: str) -> Mode:
@@ -332,7 +355,9 @@ SECRET_INPUTS = ("github-token", "token")
 def raw_secrets(env: Mapping[str, str]) -> list[str]:
     """The secret inputs as given, before validation, so an error about any input can
     never print one unmasked."""
-    return [value for name in SECRET_INPUTS if (value := get_input(env, name))]
+    values = [value for name in SECRET_INPUTS if (value := get_input(env, name))]
+    # build-push-action's `secrets: KEY=value` lines carry the value itself.
+    return values + build_inputs.inline_values(split_list(get_input(env, "secrets"), commas=False))
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
@@ -449,8 +474,12 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
 
     builder = build_inputs.parse_builder(get("builder"))
     platforms = build_inputs.parse_platforms(split_list(values.get("platforms", "")))
-    build_secrets = build_inputs.parse_secrets(
-        split_list(values.get("secrets", ""), commas=False), env
+    secrets_lines, secret_files, secret_envs = (
+        split_list(values.get(name, ""), commas=False)
+        for name in ("secrets", "secret-files", "secret-envs")
+    )
+    build_secrets = build_inputs.parse_all_secrets(
+        secrets_lines, secret_files, secret_envs, env
     )
     cache_from = build_inputs.parse_cache(
         split_list(values.get("cache-from", ""), commas=False), "cache-from"
@@ -459,18 +488,18 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
         split_list(values.get("cache-to", ""), commas=False), "cache-to"
     )
     provenance = parse_bool(get("provenance"), "provenance")
+    flags = buildx_flags.parse_flags(
+        get, lambda name, commas: split_list(values.get(name, ""), commas=commas), parse_bool
+    )
+    push = _parse_push(get("push"))
+    push = _check_push_with_flags(flags, push)
     if builder == "classic":
         used = build_inputs.classic_conflicts(
             platforms=platforms, secrets=build_secrets, cache_from=cache_from,
             cache_to=cache_to, provenance=provenance,
-        )
+        ) + buildx_flags.classic_conflicts(flags)
         if used:
-            raise InputError(
-                used[0],
-                "needs BuildKit, but builder is classic (the classic builder has no "
-                f"{', '.join(used)}).",
-                hint="Use builder: auto or buildkit, or drop the input.",
-            )
+            raise InputError.needs_buildkit(used)
 
     auth = get("auth").lower() or "auto"
     if auth not in AUTH_MODES:
@@ -506,7 +535,7 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
         target=get("target"),
         pull=parse_bool(get("pull"), "pull"),
         no_cache=parse_bool(get("no-cache"), "no-cache"),
-        push=_parse_push(get("push")),
+        push=push,
         github_token=Secret(get("github-token") or env.get("GITHUB_TOKEN", "").strip()),
         token=Secret(get("token")),
         username=get("username"),
@@ -524,6 +553,7 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
         cache_from=cache_from,
         cache_to=cache_to,
         provenance=provenance,
+        buildx=flags,
         deadline=_parse_deadline(get("deadline")),
         notices=tuple(notices),
     )

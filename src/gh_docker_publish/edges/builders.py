@@ -35,6 +35,7 @@ from gh_docker_publish.core.build_inputs import (
     cache_type,
     classic_conflicts,
 )
+from gh_docker_publish.core.buildx_flags import BuildxFlags
 from gh_docker_publish.core.progress import Log, ProgressReporter
 from gh_docker_publish.edges.engine import AuthConfig, stream_error, tag
 from gh_docker_publish.errors import BuildError
@@ -59,6 +60,9 @@ class BuildRequest:
     cache_from: Sequence[str] = ()  # BuildKit only; buildx --cache-from specs
     cache_to: Sequence[str] = ()  # BuildKit only; buildx --cache-to specs
     provenance: bool = False  # BuildKit only; attestation manifests
+    #: build-push-action's pass-through inputs (core/buildx_flags.py); classic: network,
+    #: add-hosts and shm-size only (settings refuse the rest with builder: classic).
+    flags: BuildxFlags = field(default_factory=BuildxFlags)
     #: Credentials for pulling base images, by registry host. Not build secrets.
     registry_auths: Mapping[str, AuthConfig] = field(default_factory=dict)
 
@@ -259,6 +263,7 @@ class ClassicBuilder:
                 target=request.target,
                 pull=request.pull,
                 nocache=request.no_cache,
+                **request.flags.classic_kwargs(),  # docker-py build() kwargs
                 rm=True,
                 forcerm=True,
                 decode=True,
@@ -411,7 +416,9 @@ class BuildKitBuilder:
         """The buildx command line. Build args and labels are not secrets; no token here,
         and for secrets only their ids, file paths and variable names."""
         provenance = self._provenance or request.provenance
-        args = [self._buildx, "build", "--load", "--progress=plain"]
+        args = [self._buildx, "build", "--progress=plain"]
+        if request.flags.loads_image:
+            args.append("--load")
         args += [f"--provenance={'true' if provenance else 'false'}"]
         args += ["--iidfile", str(iidfile), "--metadata-file", str(metadata)]
         args += ["--file", str(request.dockerfile_path())]
@@ -435,6 +442,7 @@ class BuildKitBuilder:
             args.append("--no-cache")
         if request.platforms:
             args += ["--platform", ",".join(request.platforms)]
+        args += request.flags.argv()
         args.append(str(request.context))
         return args
 
@@ -486,11 +494,26 @@ class BuildKitBuilder:
             if proc.returncode != 0:
                 errors = [ln for ln in lines.tail if ln.startswith("ERROR:")]
                 reason = errors[-1] if errors else f"docker buildx exited with {proc.returncode}"
-                raise BuildError(f"The build failed: {reason}", log_tail=list(lines.tail))
+                raise BuildError(
+                    f"The build failed: {reason}", log_tail=list(lines.tail),
+                    hint=_flag_hint(reason, request.flags),
+                )
             image_id = _read_image_id(iidfile, metadata)
-        if not image_id:
+        if not image_id and request.flags.loads_image:
             raise BuildError("docker buildx did not report an image ID.", log_tail=list(lines.tail))
         return BuildResult(image_id, self.name, tuple(lines.tail), time.monotonic() - started)
+
+
+def _flag_hint(reason: str, flags: BuildxFlags) -> str:
+    """A buildx too old for a pass-through input says only "unknown flag": say which input."""
+    match = re.search(r"unknown flag: --([a-z-]+)", reason)
+    if not match:
+        return ""
+    return (
+        f"This docker buildx has no --{match[1]} (the input "
+        f"'{flags.input_of(match[1])}' needs a newer buildx; --call came in buildx 0.15)."
+        " Install a newer docker-buildx, or drop the input."
+    )
 
 
 def _stop(proc: subprocess.Popen[str], grace: float = 10.0) -> None:

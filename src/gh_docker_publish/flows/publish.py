@@ -162,7 +162,9 @@ def run(
     settings = pull.prepare_bases(
         client, settings, ctx, target, choice, auth, console, services.github_api
     )
-    built = _build(client, settings, the_plan, image_labels, console, services, auth)
+    built = _build(
+        client, settings, the_plan, image_labels, meta.annotations, console, services, auth
+    )
     result = report.PublishResult(
         image=target.name,
         registry=target.registry,
@@ -326,6 +328,7 @@ def _build(
     settings: Settings,
     the_plan: Plan,
     image_labels: dict[str, str],
+    annotations: tuple[str, ...],
     console: Console,
     services: Services,
     auth: engine.AuthConfig | None,
@@ -351,6 +354,12 @@ def _build(
         cache_from=settings.cache_from,
         cache_to=settings.cache_to,
         provenance=settings.provenance,
+        # build-push-action's `annotations: ${{ steps.meta.outputs.annotations }}`: the
+        # `annotations` input given, buildx gets every computed LEVEL:KEY=VALUE.
+        flags=replace(
+            settings.buildx,
+            annotations=annotations if settings.buildx.apply_annotations else (),
+        ),
         registry_auths={auth["serveraddress"]: auth} if auth else {},
     )
     builder, reason = builders.detect_builder(
