@@ -36,6 +36,7 @@ from gh_docker_publish.core.build_inputs import (
     classic_conflicts,
 )
 from gh_docker_publish.core.buildx_flags import BuildxFlags
+from gh_docker_publish.core.buildx_flags import classic_conflicts as flag_conflicts
 from gh_docker_publish.core.progress import Log, ProgressReporter
 from gh_docker_publish.edges.engine import AuthConfig, stream_error, tag
 from gh_docker_publish.errors import BuildError
@@ -242,7 +243,7 @@ class ClassicBuilder:
             cache_from=request.cache_from,
             cache_to=request.cache_to,
             provenance=request.provenance,
-        )
+        ) + flag_conflicts(request.flags)
         if used:
             raise BuildError(
                 f"The classic builder cannot honour {', '.join(used)}: BuildKit only.",
