@@ -25,7 +25,7 @@ from tests.testbed.runner_env import SHA
 
 SECRET = "hunter2-not-in-any-layer"
 FILE_SECRET = "file-secret-not-in-any-layer"
-VOLATILE_OUTPUTS = {"digest", "imageid", "metadata", "builder"}
+VOLATILE_OUTPUTS = {"digest", "imageid", "metadata", "report", "builder"}
 VOLATILE_METADATA = {"digest", "imageid", "ref_digests", "builder", "seconds", "bytes_uploaded"}
 
 
@@ -78,7 +78,7 @@ def test_both_builders_publish_the_same_example(
     classic, buildkit = runs["classic"], runs["buildkit"]
     same = {k: v for k, v in classic.outputs.items() if k not in VOLATILE_OUTPUTS}
     assert same == {k: v for k, v in buildkit.outputs.items() if k not in VOLATILE_OUTPUTS}
-    meta_c, meta_b = (json.loads(o.outputs["metadata"]) for o in (classic, buildkit))
+    meta_c, meta_b = (json.loads(o.outputs["report"]) for o in (classic, buildkit))
     for meta in (meta_c, meta_b):
         for key in VOLATILE_METADATA:
             meta.pop(key)

@@ -47,7 +47,7 @@ def test_a_partial_push_reports_what_landed_in_outputs_summary_and_error(
     assert out.outputs["digest"] == digest
     assert registry_reader.manifest_digest(f"octo-org/{image}", "c") == digest
     assert registry_reader.manifest_digest(f"octo-org/{image}", "b") is None
-    metadata = json.loads(out.outputs["metadata"])
+    metadata = json.loads(out.outputs["report"])
     assert metadata["landed"] == landed and metadata["not_landed"] == [refused]
 
     # The summary says it pushed part of it, not "built, not pushed", row by row.

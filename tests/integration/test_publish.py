@@ -174,7 +174,7 @@ def test_outputs_file_holds_exactly_the_documented_outputs(
     )
     assert out.code == 0, out.log
     assert set(out.outputs) == documented
-    metadata = json.loads(out.outputs["metadata"])
+    metadata = json.loads(out.outputs["report"])
     assert metadata["digest"] == out.outputs["digest"]
     assert out.outputs["digest"] in out.summary and "docker pull" in out.summary
 

@@ -188,7 +188,7 @@ def test_cleanup_keeps_the_digest_this_run_pushed_and_user_patterns(
         github_token=octo.github_token("octo-org/app"),
     )
     assert out.code == 0, out.log
-    plan = {p["digest"]: p for p in json.loads(out.outputs["metadata"])["plan"]}
+    plan = {p["digest"]: p for p in json.loads(out.outputs["report"])["plan"]}
     assert plan[digests["old"]]["reason"] == "pushed by this run"
     assert plan[digests["b2"]]["reason"] == "protected tag 'b2'"
     assert out.outputs["deleted-versions"].splitlines() == [digests["tmp"], digests["untagged"]]

@@ -82,6 +82,9 @@ class BuildResult:
     builder: str
     log_tail: tuple[str, ...]
     seconds: float
+    #: buildx's --metadata-file, as it wrote it (build-push-action's `metadata` output);
+    #: empty from the classic builder.
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Builder(Protocol):
@@ -500,9 +503,20 @@ class BuildKitBuilder:
                     hint=_flag_hint(reason, request.flags),
                 )
             image_id = _read_image_id(iidfile, metadata)
+            build_metadata = _read_metadata(metadata)
         if not image_id and request.flags.loads_image:
             raise BuildError("docker buildx did not report an image ID.", log_tail=list(lines.tail))
-        return BuildResult(image_id, self.name, tuple(lines.tail), time.monotonic() - started)
+        return BuildResult(
+            image_id, self.name, tuple(lines.tail), time.monotonic() - started, build_metadata
+        )
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    with contextlib.suppress(OSError, ValueError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict):
+            return data
+    return {}
 
 
 def _flag_hint(reason: str, flags: BuildxFlags) -> str:

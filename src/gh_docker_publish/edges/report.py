@@ -17,7 +17,8 @@ from gh_docker_publish.core.progress import human_bytes
 from gh_docker_publish.edges.gha import Console
 
 OUTPUT_NAMES = (
-    "image", "tags", "tag-names", "digest", "imageid", "metadata", "registry", "package-url",
+    "image", "tags", "tag-names", "digest", "imageid", "metadata", "report", "registry",
+    "package-url",
     "token-source", "username", "builder", "deleted-versions", "kept-versions",
     "version", "labels", "annotations", "json",
 )
@@ -55,6 +56,7 @@ class PublishResult:
     pushed: bool = False
     push_skipped_reason: str = ""
     builder: str = ""  # "buildkit" | "classic"
+    build_metadata: Mapping[str, Any] = field(default_factory=dict)  # buildx --metadata-file
     landed: tuple[str, ...] = ()  # refs the registry accepted
     not_landed: tuple[str, ...] = ()  # refs that failed or were not tried
     ref_digests: Mapping[str, str] = field(default_factory=dict)
@@ -80,11 +82,26 @@ class PublishResult:
         return (landed or list(self.refs) or [self.image])[0]
 
 
-def metadata(result: PublishResult) -> dict[str, Any]:
-    """The whole result as JSON-ready data (the ``metadata`` output)."""
+def buildx_metadata(result: PublishResult) -> dict[str, Any]:
+    """build-push-action's ``metadata`` output: buildx's metadata file, with the keys its
+    users read filled in from what we did (the classic builder writes none; our push, not
+    buildx's, made the manifest, so ``containerimage.digest`` is the pushed digest)."""
+    data = dict(result.build_metadata)
+    if result.imageid:
+        data["containerimage.config.digest"] = result.imageid
+    if result.refs:
+        data["image.name"] = ",".join(result.refs)
+    if result.digest:
+        data["containerimage.digest"] = result.digest
+    return data
+
+
+def run_report(result: PublishResult) -> dict[str, Any]:
+    """The whole result as JSON-ready data (the ``report`` output)."""
     data = asdict(result)
-    for how_to_write in ("separators", "export_env"):  # how outputs are written, not what
-        del data[how_to_write]
+    # how outputs are written, not what; buildx's own record is the `metadata` output
+    for left_out in ("separators", "export_env", "build_metadata"):
+        del data[left_out]
     data["labels"] = dict(result.labels)
     data["ref_digests"] = dict(result.ref_digests)
     for key in ("tags", "refs", "landed", "not_landed", "annotations"):
@@ -102,7 +119,8 @@ def render_outputs(result: PublishResult) -> dict[str, str]:
         "tag-names": sep_tags.join(result.tags),
         "digest": result.digest,
         "imageid": result.imageid,
-        "metadata": json.dumps(metadata(result), sort_keys=True),
+        "metadata": json.dumps(buildx_metadata(result), sort_keys=True),
+        "report": json.dumps(run_report(result), sort_keys=True),
         "registry": result.registry,
         "package-url": result.package_url,
         "token-source": result.token_source,

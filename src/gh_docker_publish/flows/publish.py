@@ -182,6 +182,7 @@ def run(
         export_env=settings.metadata_env.set_output_env,
         push_skipped_reason="" if the_plan.push else the_plan.push_reason,
         builder=built.builder,
+        build_metadata=built.metadata,
     )
     if auth is None:
         result = replace(result, not_landed=the_plan.refs, seconds=time.monotonic() - started)

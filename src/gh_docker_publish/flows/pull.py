@@ -293,7 +293,7 @@ def _is_own(ctx: RunContext, owner_path: str, flavour: refs.Flavour) -> bool:
 
 def render_outputs(result: Pulled) -> dict[str, str]:
     """Every declared output: pull mode fills image, tags, tag-names, digest, registry, token and
-    metadata; the others are empty."""
+    report; the others are empty."""
     outputs = dict.fromkeys(OUTPUT_NAMES, "")
     outputs.update({
         "image": result.image,
@@ -303,7 +303,7 @@ def render_outputs(result: Pulled) -> dict[str, str]:
         "digest": result.digest,
         "token-source": result.reader.source if result.reader.secret else "",
         "username": result.reader.username,
-        "metadata": json.dumps({"mode": "pull", "image": result.image,
+        "report": json.dumps({"mode": "pull", "image": result.image,
                                 "ref_digests": result.digests}, sort_keys=True),
     })
     return outputs
