@@ -142,7 +142,7 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 def _render_plan(settings: Settings, ctx: RunContext) -> str:
     """What a run would do, from the inputs alone: no daemon, no registry, no API call."""
     the_plan = publish.plan(settings, ctx, publish.Services().now())
-    lines = [f"image:    {the_plan.target.name}", "refs:"]
+    lines = [f"image:    {target.name}" for target in the_plan.targets] + ["refs:"]
     lines += [f"  {ref}" for ref in the_plan.refs]
     if the_plan.push:
         try:

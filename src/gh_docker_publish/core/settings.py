@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from gh_docker_publish.core import build_inputs, buildx_flags, metadata, refs
+from gh_docker_publish.core import build_inputs, buildx_flags, images, metadata, refs
+from gh_docker_publish.core.images import RegistryLogin
 from gh_docker_publish.core.inputs import get_input
 from gh_docker_publish.errors import InputError
 
@@ -35,6 +36,8 @@ INPUT_NAMES = (
     # docker/build-push-action's pass-through inputs (core/buildx_flags.py)
     "load", "outputs", "build-contexts", "ssh", "network", "add-hosts", "shm-size", "ulimit",
     "allow", "no-cache-filters", "call", "secret-files", "secret-envs",
+    # several images (core/images.py)
+    "images", "registry-auth",
 )
 # Inputs read as given, spaces included (docker/metadata-action reads them untrimmed).
 SEPARATOR_INPUTS = ("sep-tags", "sep-labels", "sep-annotations")
@@ -89,7 +92,7 @@ class Secret:
 class Settings:
     """The validated inputs. ``notices`` holds what was fixed up (e.g. lowercased) for the log."""
 
-    image: str
+    image: str  # the first image (``images[0]``), or the one image
     registry: str = "auto"
     owner: str = ""
     repository: str = ""
@@ -128,12 +131,23 @@ class Settings:
     provenance: bool = False
     buildx: buildx_flags.BuildxFlags = field(default_factory=buildx_flags.BuildxFlags)
     deadline: float = 0.0  # seconds after which no retry starts (0: the attempts bound it)
+    #: Every enabled image, ``image`` first (empty: just ``image``); core/images.py.
+    images: tuple[str, ...] = ()
+    registry_auth: tuple[RegistryLogin, ...] = ()  # registries that are not GitHub's
     notices: tuple[str, ...] = field(default=(), compare=False)
 
     def secrets(self) -> list[str]:
         """The non-empty secret values, for the caller to mask the moment settings load."""
         tokens = [s.reveal() for s in (self.github_token, self.token) if s]
-        return tokens + [s.value for s in self.build_secrets if s.value]
+        return (
+            tokens + [s.value for s in self.build_secrets if s.value]
+            + [login.password for login in self.registry_auth]
+        )
+
+    @property
+    def image_names(self) -> tuple[str, ...]:
+        """The images this run publishes: ``images``, or the one ``image``."""
+        return self.images or (self.image,)
 
 
 # -- list inputs ---------------------------------------------------------------------------
@@ -345,6 +359,41 @@ def _check_owner(value: str) -> None:
         )
 
 
+def _image_list(
+    raw_image: str, raw_images: str, ref_images: tuple[str, ...], notices: list[str]
+) -> tuple[str, ...]:
+    """The images from ``images`` or the references in ``tags`` (``()``: just ``image``).
+
+    Raises:
+        InputError: both ``image`` and ``images``; every image disabled; a reference in
+        ``tags`` naming an image the run does not publish.
+    """
+    lines = split_list(raw_images, commas=False)
+    if raw_image and lines:
+        raise InputError(
+            "images", "is set together with 'image'.",
+            hint="Give one image in 'image' or several in 'images', not both.",
+        )
+    names, disabled = images.parse_images(lines)
+    notices += disabled
+    if lines and not names:
+        raise InputError(
+            "images", "every image is disabled (enable=false), so there is nothing to publish.",
+            hint="Enable one, or skip the step with an `if:` condition.",
+        )
+    given = names or ((images.image_name(raw_image, "image"),) if raw_image else ())
+    if not given:
+        return ref_images
+    stray = [name for name in ref_images if name not in given]
+    if stray:
+        raise InputError(
+            "tags", f"the reference {stray[0]}:… names an image that is not in "
+            f"'{'images' if names else 'image'}' ({', '.join(given)}).",
+            hint="Give only the tag in 'tags', or add the image to 'images'.",
+        )
+    return names
+
+
 # -- the settings --------------------------------------------------------------------------
 
 
@@ -357,7 +406,8 @@ def raw_secrets(env: Mapping[str, str]) -> list[str]:
     never print one unmasked."""
     values = [value for name in SECRET_INPUTS if (value := get_input(env, name))]
     # build-push-action's `secrets: KEY=value` lines carry the value itself.
-    return values + build_inputs.inline_values(split_list(get_input(env, "secrets"), commas=False))
+    values += build_inputs.inline_values(split_list(get_input(env, "secrets"), commas=False))
+    return values + images.raw_passwords(get_input(env, "registry-auth"))
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
@@ -408,9 +458,14 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
     _check_owner(owner)
     owner = _lower(owner, "owner", notices)
 
+    # images: `images` (several), full references in `tags`, or the one `image`.
+    ref_images, tags = images.split_full_refs(split_tags(values.get("tags", "")))
+    image_list = _image_list(get("image"), values.get("images", ""), ref_images, notices)
     # image: a name or a full reference without tag; default the repository's name.
     raw_image = get("image")
-    if raw_image:
+    if image_list:
+        image = image_list[0]
+    elif raw_image:
         parsed = refs.parse_image(raw_image, "image")
         image = f"{parsed.domain}/{parsed.path}" if parsed.domain else parsed.path
         if image != raw_image:
@@ -432,7 +487,6 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
     if registry != "auto":
         registry = refs.validate_host(registry.rstrip("/"), "registry")
 
-    tags = split_tags(values.get("tags", ""))
     metadata.parse_rules(tags)  # a wrong rule fails here, whatever the event
     flavor = metadata.parse_flavor(split_list(values.get("flavor", ""), commas=False))
     image_labels, ignored = metadata.parse_key_values(
@@ -555,5 +609,7 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
         provenance=provenance,
         buildx=flags,
         deadline=_parse_deadline(get("deadline")),
+        images=image_list if len(image_list) > 1 else (),
+        registry_auth=images.parse_registry_auth(values.get("registry-auth", "")),
         notices=tuple(notices),
     )

@@ -17,7 +17,7 @@ from gh_docker_publish.core.progress import human_bytes
 from gh_docker_publish.edges.gha import Console
 
 OUTPUT_NAMES = (
-    "image", "tags", "tag-names", "digest", "imageid", "metadata", "report", "registry",
+    "image", "images", "tags", "tag-names", "digest", "imageid", "metadata", "report", "registry",
     "package-url",
     "token-source", "username", "builder", "deleted-versions", "kept-versions",
     "version", "labels", "annotations", "json",
@@ -38,8 +38,9 @@ OUTPUT_ENV = {
 class PublishResult:
     """The outcome of one run, as ``publish.run`` returns it. No secrets in here."""
 
-    image: str  # registry/path, no tag
+    image: str  # registry/path, no tag (the first image)
     registry: str
+    images: tuple[str, ...] = ()  # every image (`images`), the first is `image`
     tags: tuple[str, ...] = ()
     refs: tuple[str, ...] = ()
     digest: str = ""  # manifest digest of the pushed image ("" when not pushed)
@@ -74,6 +75,10 @@ class PublishResult:
         return {"github-token": "GITHUB_TOKEN", "token": "personal access token"}.get(
             self.token_source, self.token_source
         )
+
+    @property
+    def image_names(self) -> tuple[str, ...]:
+        return self.images or (self.image,)
 
     @property
     def pull_ref(self) -> str:
@@ -114,6 +119,7 @@ def render_outputs(result: PublishResult) -> dict[str, str]:
     sep_tags, sep_labels, sep_annotations = result.separators
     return {
         "image": result.image,
+        "images": "\n".join(result.image_names),
         # metadata-action's names: `tags` are full references, `tag-names` the bare tags.
         "tags": sep_tags.join(result.refs),
         "tag-names": sep_tags.join(result.tags),
@@ -151,12 +157,13 @@ def _token_line(result: PublishResult) -> str:
 
 def render_summary(result: PublishResult) -> str:
     """The job summary: refs and digests, how to pull, which token and why, the package."""
+    names = ", ".join(f"`{name}`" for name in result.image_names)
     if result.pushed and not result.not_landed:
-        heading = f"### Published `{result.image}`"
+        heading = f"### Published {names}"
     elif result.pushed:
-        heading = f"### Partly published `{result.image}`"
+        heading = f"### Partly published {names}"
     else:
-        heading = f"### Built `{result.image}` (not pushed)"
+        heading = f"### Built {names} (not pushed)"
     lines = [heading, ""]
     if not result.pushed and result.push_skipped_reason:
         lines += [f"Not pushed: {_cell(result.push_skipped_reason)}", ""]
@@ -199,7 +206,7 @@ def render_terminal(result: PublishResult) -> str:
         verb = "Published" if not result.not_landed else "Partly published"
     else:
         verb = "Built (not pushed)"
-    lines = [f"{verb} {result.image}"]
+    lines = [f"{verb} {', '.join(result.image_names)}"]
     if not result.pushed and result.push_skipped_reason:
         lines.append(f"  reason: {result.push_skipped_reason}")
     width = max((len(r) for r in result.refs), default=0)

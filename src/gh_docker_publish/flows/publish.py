@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 from gh_docker_publish.core import credentials, metadata, refs, tags
 from gh_docker_publish.core.context import RunContext
 from gh_docker_publish.core.credentials import UNKNOWN, PackageLink, TokenChoice
+from gh_docker_publish.core.refs import Target
 from gh_docker_publish.core.settings import Settings
 from gh_docker_publish.edges import builders, engine, preflight, registries, registry_api, report
 from gh_docker_publish.edges.gha import Console
@@ -47,11 +48,40 @@ class Services:
 class Plan:
     """What a run will do, known before touching the daemon or the registry."""
 
-    target: refs.Target
+    targets: tuple[Target, ...]  # one per image (`images`), the first is `image`
     tags: tuple[str, ...]
-    refs: tuple[str, ...]
     push: bool
     push_reason: str
+
+    @property
+    def target(self) -> Target:
+        return self.targets[0]
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        """Every image's refs, image by image (metadata-action's `tags` order)."""
+        return tuple(ref for target in self.targets for ref in self.refs_of(target))
+
+    def refs_of(self, target: Target) -> tuple[str, ...]:
+        return tuple(target.ref(tag) for tag in self.tags)
+
+
+@dataclass(frozen=True)
+class Login:
+    """The credentials one image is pushed with: a GitHub token chosen by GitHub's rules
+    (``choice``), or a ``registry-auth`` entry for a registry that is not GitHub's."""
+
+    target: refs.Target
+    username: str
+    password: str
+    source: str  # "github-token" | "token" | "registry-auth"
+    choice: TokenChoice | None = None
+
+    @property
+    def label(self) -> str:
+        if self.choice:
+            return self.choice.label
+        return f"registry-auth entry for {self.target.registry}"
 
 
 def plan_tags(settings: Settings, ctx: RunContext, now: datetime) -> tuple[str, ...]:
@@ -84,15 +114,24 @@ def plan(
     Raises:
         InputError: a tag rule or the image does not fit; nothing has been contacted yet.
     """
-    target = refs.resolve_target(
-        settings, ctx, probed_registry=probed.host if probed else None
+    targets = tuple(
+        refs.resolve_target(
+            replace(settings, image=name), ctx, probed_registry=probed.host if probed else None
+        )
+        for name in settings.image_names
     )
+    names = [target.name for target in targets]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise InputError(
+            "images", f"{twice[0]} is given twice (after the registry and owner are filled in).",
+            hint="List each image once.",
+        )
     tag_list = plan_tags(settings, ctx, now)
     decision = tags.push_decision(settings.push, ctx.event_name, ctx.is_fork_pull_request)
     return Plan(
-        target=target,
+        targets=targets,
         tags=tag_list,
-        refs=tuple(target.ref(tag) for tag in tag_list),
         push=decision.push,
         push_reason=decision.reason,
     )
@@ -115,38 +154,29 @@ def run(
     probed = registries.choose(settings, ctx)
     the_plan = plan(settings, ctx, now, probed)
     target = the_plan.target
-    for warning in target.warnings:
-        console.warning(warning)
-    console.info(registries.explain(target, settings, ctx, probed))
+    for each in the_plan.targets:
+        for warning in each.warnings:
+            console.warning(warning)
+        console.info(registries.explain(each, settings, ctx, probed))
     # The daemon first: without one nothing else matters, and it answers in milliseconds.
     client = engine.connect(services.docker_host, timeout=services.docker_timeout)
 
-    choice: TokenChoice | None = None
-    username = ""
+    logins: list[Login] = []
     if the_plan.push:
-        choice, username = _choose_credentials(settings, ctx, target, console, services)
-        console.info(f"Token: {choice.describe()}")
+        logins = [_login_for(settings, ctx, each, console, services) for each in the_plan.targets]
     else:
         console.info(f"Not pushing: {the_plan.push_reason}")
+    choice = logins[0].choice if logins else None
+    username = logins[0].username if logins else ""
 
     # The repository's description and license (for the labels) are read while we log in.
     repo_info = _in_background(
         lambda: _repository_info(settings, ctx, target, choice, services)
     )
-    auth: engine.AuthConfig | None = None
-    if choice is not None:
-        with console.group(f"Log in to {target.registry}"):
-            auth = engine.login(
-                client, target.registry, username, choice.secret.reveal(), log=console,
-                retry=retry,
-            )
-            # Fail in seconds, not after the build, when this token may not push here.
-            preflight.before_build(
-                target, username, choice.secret.reveal(),
-                scheme=registries.registry_scheme(target.registry, ctx),
-                fields=_hints(target, ctx, choice), who=f"the {choice.label}", log=console,
-            )
-    preflight.warn_engine(client, target, console)
+    auths = _log_in(client, logins, ctx, console, retry)
+    auth = auths[0] if auths else None
+    for each in the_plan.targets:
+        preflight.warn_engine(client, each, console)
 
     info, warning = repo_info()
     if warning:
@@ -163,10 +193,11 @@ def run(
         client, settings, ctx, target, choice, auth, console, services.github_api
     )
     built = _build(
-        client, settings, the_plan, image_labels, meta.annotations, console, services, auth
+        client, settings, the_plan, image_labels, meta.annotations, console, services, auths
     )
     result = report.PublishResult(
         image=target.name,
+        images=tuple(each.name for each in the_plan.targets),
         registry=target.registry,
         tags=the_plan.tags,
         refs=the_plan.refs,
@@ -189,39 +220,112 @@ def run(
         report.write(result, console)
         return result
 
-    preflight.after_build(client, built.image_id, target, services.image_limits, console)
-    try:
-        with console.group(f"Push {len(the_plan.refs)} tag(s) to {target.name}"):
-            pushed = engine.push(
-                client, the_plan.refs, auth, console, hint_fields=_hints(target, ctx, choice),
-                retry=retry,
-                verify=_verifier(
-                    auth, built.image_id, retry, registries.registry_scheme(target.registry, ctx)
-                ),
-            )
-    except PushError as failure:
-        partial = replace(
-            result,
-            pushed=bool(failure.landed),
-            digest=next(iter(failure.digests.values()), ""),
-            landed=tuple(failure.landed),
-            not_landed=tuple(failure.not_landed),
-            ref_digests=failure.digests,
-            seconds=time.monotonic() - started,
-        )
-        report.write(partial, console)
-        raise
+    for each in the_plan.targets:
+        preflight.after_build(client, built.image_id, each, services.image_limits, console)
+    landed: list[str] = []
+    digests: dict[str, str] = {}
+    uploaded = 0
+    failures: list[PushError] = []
+    # Image by image: the first push to a registry uploads the blobs, the daemon mounts
+    # them into the next repository of the same registry instead of uploading them again.
+    for login, each_auth in zip(logins, auths, strict=True):
+        each = login.target
+        image_refs = the_plan.refs_of(each)
+        try:
+            with console.group(f"Push {len(image_refs)} tag(s) to {each.name}"):
+                pushed = engine.push(
+                    client, image_refs, each_auth, console,
+                    hint_fields=_hints(each, ctx, login.choice), retry=retry,
+                    verify=_verifier(
+                        each_auth, built.image_id, retry,
+                        registries.registry_scheme(each.registry, ctx),
+                    ),
+                )
+        except PushError as failure:
+            failures.append(failure)
+            landed += failure.landed
+            digests |= failure.digests
+            continue
+        landed += image_refs
+        digests |= pushed.digests
+        uploaded += pushed.uploaded
+    not_landed = tuple(ref for ref in the_plan.refs if ref not in landed)
     result = replace(
         result,
-        digest=pushed.digest,
-        pushed=True,
-        landed=the_plan.refs,
-        ref_digests=pushed.digests,
-        bytes_uploaded=pushed.uploaded,
+        digest=next((digests[ref] for ref in the_plan.refs if ref in digests), ""),
+        pushed=bool(landed),
+        landed=tuple(ref for ref in the_plan.refs if ref in landed),
+        not_landed=not_landed if failures else (),
+        ref_digests=digests,
+        bytes_uploaded=uploaded,
         seconds=time.monotonic() - started,
     )
     report.write(result, console)
+    if failures:
+        raise _one_failure(failures, result)
     return result
+
+
+def _one_failure(failures: list[PushError], result: report.PublishResult) -> PushError:
+    """One image's failure as it was; several images' failures as one, listing every ref
+    that did and did not land across all images."""
+    if len(failures) == 1 and len(result.images) == 1:
+        return failures[0]
+    first = failures[0]
+    return PushError(
+        f"{len(failures)} of {len(result.images)} images did not fully land: {first.message}",
+        landed=result.landed, not_landed=result.not_landed, digests=dict(result.ref_digests),
+        registry_message=first.registry_message, hint=first.hint, docs_url=first.docs_url,
+    )
+
+
+def _login_for(
+    settings: Settings, ctx: RunContext, target: refs.Target, console: Console,
+    services: Services,
+) -> Login:
+    """The credentials for one image: a ``registry-auth`` entry for a registry that is not
+    GitHub's; GitHub's rules (and our token choice) for GitHub's registries and the rest."""
+    entry = next((e for e in settings.registry_auth if e.registry == target.registry), None)
+    if entry is not None and not target.github_hosted:
+        console.mask_login(entry.username, entry.password)
+        console.info(f"Credentials for {target.name}: the registry-auth entry for "
+                     f"{entry.registry} as {entry.username}.")
+        return Login(target, entry.username, entry.password, "registry-auth")
+    if entry is not None:
+        console.notice(
+            f"registry-auth: the entry for {entry.registry} is not used: GitHub's registry "
+            "gets its token by GitHub's rules ('github-token', or a PAT in 'token')."
+        )
+    choice, username = _choose_credentials(settings, ctx, target, console, services)
+    console.info(f"Token for {target.name}: {choice.describe()}")
+    return Login(target, username, choice.secret.reveal(), choice.source, choice)
+
+
+def _log_in(
+    client: Any, logins: list[Login], ctx: RunContext, console: Console,
+    retry: engine.RetryPolicy,
+) -> list[engine.AuthConfig]:
+    """One daemon login per registry and user (several images on one registry share it),
+    and one push-permission probe per image, all before the build."""
+    done: dict[tuple[str, str, str], engine.AuthConfig] = {}
+    auths = []
+    for login in logins:
+        target = login.target
+        key = (target.registry, login.username, login.password)
+        if key not in done:
+            with console.group(f"Log in to {target.registry}"):
+                done[key] = engine.login(
+                    client, target.registry, login.username, login.password, log=console,
+                    retry=retry,
+                )
+        auths.append(done[key])
+        # Fail in seconds, not after the build, when this token may not push here.
+        preflight.before_build(
+            target, login.username, login.password,
+            scheme=registries.registry_scheme(target.registry, ctx),
+            fields=_hints(target, ctx, login.choice), who=f"the {login.label}", log=console,
+        )
+    return auths
 
 
 def _choose_credentials(
@@ -332,7 +436,7 @@ def _build(
     annotations: tuple[str, ...],
     console: Console,
     services: Services,
-    auth: engine.AuthConfig | None,
+    auths: list[engine.AuthConfig],
 ) -> builders.BuildResult:
     """Build with the builder the ``builder`` input picks (auto: BuildKit when buildx works,
     said in the log with the reason); its output is fenced so it cannot issue commands.
@@ -361,7 +465,7 @@ def _build(
             settings.buildx,
             annotations=annotations if settings.buildx.apply_annotations else (),
         ),
-        registry_auths={auth["serveraddress"]: auth} if auth else {},
+        registry_auths={auth["serveraddress"]: auth for auth in auths},
     )
     builder, reason = builders.detect_builder(
         settings.builder,

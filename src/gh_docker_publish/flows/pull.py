@@ -297,6 +297,7 @@ def render_outputs(result: Pulled) -> dict[str, str]:
     outputs = dict.fromkeys(OUTPUT_NAMES, "")
     outputs.update({
         "image": result.image,
+        "images": result.image,
         "registry": result.registry,
         "tags": "\n".join(result.digests),
         "tag-names": "\n".join(ref.rpartition(":")[2] for ref in result.digests),
