@@ -116,6 +116,30 @@ class RegistryClient:
             size=len(response.content),
         )
 
+    def mount_blob(self, repository: str, digest: str, source: str) -> bool:
+        """Link blob ``digest`` of ``source`` into ``repository`` on this registry, so it
+        is not uploaded again (distribution spec, "Mounting a blob from another
+        repository"). True when the registry mounted it (201); a 202 means it would take an
+        upload instead, and that session is cancelled."""
+        url = f"{self.base}/v2/{repository}/blobs/uploads/"
+        params = {"mount": digest, "from": source}
+        scopes = [f"repository:{repository}:pull,push", f"repository:{source}:pull"]
+        response = self._session.post(url, params=params, timeout=self.timeout)
+        if response.status_code == 401:
+            challenge = response.headers.get("WWW-Authenticate", "")
+            headers = {}
+            if challenge.split(" ", 1)[0].lower() == "bearer":
+                headers["Authorization"] = f"Bearer {self._bearer(challenge, scopes)}"
+                response = self._session.post(url, params=params, headers=headers,
+                                              timeout=self.timeout)
+            else:
+                response = self._session.post(url, params=params, auth=self._basic,
+                                              timeout=self.timeout)
+            if response.status_code == 202 and (location := response.headers.get("Location")):
+                self._session.delete(requests.compat.urljoin(url, location), headers=headers,
+                                     auth=None if headers else self._basic, timeout=self.timeout)
+        return response.status_code == 201
+
     def _get(self, url: str, scope: str) -> requests.Response:
         headers = {"Accept": MANIFEST_TYPES}
         response = self._send(url, headers)
@@ -129,10 +153,10 @@ class RegistryClient:
                 response = self._send(url, headers, auth=self._basic)
         return response
 
-    def _bearer(self, challenge: str, scope: str) -> str:
-        params = dict(_CHALLENGE_PARAM.findall(challenge))
-        realm = params.pop("realm", "")
-        params.setdefault("scope", scope)
+    def _bearer(self, challenge: str, scope: str | list[str]) -> str:
+        params: dict[str, str | list[str]] = dict(_CHALLENGE_PARAM.findall(challenge))
+        realm = str(params.pop("realm", ""))
+        params.setdefault("scope", scope)  # several scopes: one scope= each (token spec)
         response = self._send(realm, {}, params=params, auth=self._basic)
         response.raise_for_status()
         data = response.json()

@@ -46,7 +46,7 @@ class PublishResult:
     digest: str = ""  # manifest digest of the pushed image ("" when not pushed)
     imageid: str = ""  # local image ID (config digest)
     package_url: str = ""
-    token_source: str = ""  # "github-token" | "token" | ""
+    token_source: str = ""  # "github-token" | "token" | "registry-auth" | ""
     username: str = ""
     token_reason: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -72,7 +72,8 @@ class PublishResult:
 
     @property
     def token_label(self) -> str:
-        return {"github-token": "GITHUB_TOKEN", "token": "personal access token"}.get(
+        return {"github-token": "GITHUB_TOKEN", "token": "personal access token",
+                "registry-auth": "registry-auth"}.get(
             self.token_source, self.token_source
         )
 

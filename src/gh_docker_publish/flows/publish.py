@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import requests
+
 from gh_docker_publish.core import credentials, metadata, refs, tags
 from gh_docker_publish.core.context import RunContext
 from gh_docker_publish.core.credentials import UNKNOWN, PackageLink, TokenChoice
@@ -203,9 +205,11 @@ def run(
         refs=the_plan.refs,
         imageid=built.image_id,
         package_url=refs.package_url(target, ctx),
-        token_source=choice.source if choice else "",
+        token_source=logins[0].source if logins else "",
         username=username,
-        token_reason=choice.reason if choice else "",
+        token_reason=choice.reason if choice else (
+            f"the registry-auth entry for {target.registry}" if logins else ""
+        ),
         labels=image_labels,
         version=meta.version,
         annotations=meta.annotations,
@@ -231,6 +235,7 @@ def run(
     for login, each_auth in zip(logins, auths, strict=True):
         each = login.target
         image_refs = the_plan.refs_of(each)
+        _mount_config(each, landed, built.image_id, each_auth, ctx, console)
         try:
             with console.group(f"Push {len(image_refs)} tag(s) to {each.name}"):
                 pushed = engine.push(
@@ -264,6 +269,33 @@ def run(
     if failures:
         raise _one_failure(failures, result)
     return result
+
+
+def _mount_config(
+    target: Target, landed: list[str], image_id: str, auth: engine.AuthConfig,
+    ctx: RunContext, console: Console,
+) -> None:
+    """Before the next image on a registry that already holds this build: mount the image
+    config from the first image's repository. The daemon mounts the layers itself but
+    always uploads the config; this way no blob goes up twice to one registry."""
+    source = next(
+        (ref.rpartition(":")[0] for ref in landed if ref.startswith(f"{target.registry}/")), ""
+    )
+    if not source or not image_id.startswith("sha256:"):
+        return
+    client = registry_api.RegistryClient(
+        auth["serveraddress"], auth["username"], auth["password"],
+        scheme=registries.registry_scheme(target.registry, ctx),
+    )
+    try:
+        mounted = client.mount_blob(
+            target.path, image_id, source.removeprefix(f"{target.registry}/")
+        )
+    except requests.RequestException as exc:  # only an optimisation: the push uploads it
+        console.info(f"Could not mount the image config into {target.name}: {exc}")
+        return
+    if mounted:
+        console.info(f"Mounted the image config into {target.name} from {source}.")
 
 
 def _one_failure(failures: list[PushError], result: report.PublishResult) -> PushError:
