@@ -229,12 +229,15 @@ def _check_stages(items: Sequence[str]) -> tuple[str, ...]:
     return tuple(items)
 
 
-def classic_conflicts(flags: BuildxFlags) -> list[str]:
-    """The inputs set here that the classic builder cannot honour (it has no such option)."""
+def classic_conflicts(flags: BuildxFlags, *, chosen: bool = True) -> list[str]:
+    """The inputs set here that the classic builder cannot honour (it has no such option).
+
+    ``chosen=False`` (``builder: auto`` fell back to classic): ``annotations`` is left out,
+    since metadata-action's meaning, the ``annotations`` output, still holds."""
     used = [
         name for name, value in (
             ("outputs", flags.outputs),
-            ("annotations", flags.apply_annotations),
+            ("annotations", flags.apply_annotations and chosen),
             ("build-contexts", flags.build_contexts),
             ("ssh", flags.ssh),
             ("ulimit", flags.ulimits),

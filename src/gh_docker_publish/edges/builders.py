@@ -246,7 +246,7 @@ class ClassicBuilder:
             cache_from=request.cache_from,
             cache_to=request.cache_to,
             provenance=request.provenance,
-        ) + flag_conflicts(request.flags)
+        ) + flag_conflicts(request.flags, chosen=False)
         if used:
             raise BuildError(
                 f"The classic builder cannot honour {', '.join(used)}: BuildKit only.",

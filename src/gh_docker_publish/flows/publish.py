@@ -506,6 +506,9 @@ def _build(
         on_config_dir=lambda path: console.save_state(post_step.STATE_NAME, str(path)),
     )
     console.info(f"Builder: {builder.name} ({reason})")
+    if builder.name == "classic" and settings.buildx.apply_annotations:
+        console.warning("The classic builder cannot annotate the image: 'annotations' only "
+                        "fills the annotations output here (BuildKit applies them).")
     try:
         with (
             console.group(f"Build {the_plan.target.name} ({builder.name} builder)"),
