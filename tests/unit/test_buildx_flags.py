@@ -13,21 +13,9 @@ from gh_docker_publish.core.build_inputs import INLINE_SECRET_ENV
 from gh_docker_publish.core.settings import Settings, raw_secrets, settings_from_values
 from gh_docker_publish.edges import builders
 from gh_docker_publish.errors import BuildError, InputError
+from tests.unit.test_buildkit_inputs import settings, workspace  # the same fixtures
 
-ENV = {"GITHUB_REPOSITORY": "octo-org/app", "BUILD_TOKEN": "s3cr3t-value"}
-
-
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
-    (tmp_path / "npmrc").write_text("//registry/:_authToken=abc\n")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def settings(**values: str) -> Settings:
-    return settings_from_values({k.replace("_", "-"): v for k, v in values.items()}, ENV)
-
+__all__ = ["workspace"]  # a fixture, used by name
 
 def buildx_argv(s: Settings, workspace: Path) -> list[str]:
     request = builders.BuildRequest(context=workspace, tags=["x.test/o/app:1"], flags=s.buildx)
