@@ -17,6 +17,7 @@ from tests.unit.test_buildkit_inputs import settings, workspace  # the same fixt
 
 __all__ = ["workspace"]  # a fixture, used by name
 
+
 def buildx_argv(s: Settings, workspace: Path) -> list[str]:
     request = builders.BuildRequest(context=workspace, tags=["x.test/o/app:1"], flags=s.buildx)
     return builders.BuildKitBuilder(None, buildx="buildx").argv(
