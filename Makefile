@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: venv testbed-deps testbed testbed-down lint unit test demo bench reliability clean
+.PHONY: venv testbed-deps testbed testbed-down lint unit test demo bench reliability clean lock
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,16 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 venv: $(BIN)/.installed
+
+# The action image's Python dependencies, pinned with hashes (the Dockerfile installs them
+# with --require-hashes --no-deps). Regenerate after changing [project.dependencies]; a unit
+# test fails while the lock does not satisfy them. cryptography is left out: PyGithub pulls
+# it in for GitHub App JWTs, which the action never signs (PyJWT imports it only then).
+LOCK_FLAGS := --generate-hashes --python-version 3.13 --python-platform linux \
+	--no-emit-package cryptography --quiet
+
+lock: venv
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o requirements.lock
 
 testbed-deps:
 	bash scripts/install-testbed-deps.sh
@@ -35,6 +45,9 @@ lint: venv
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
 	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(BIN)/zizmor --offline --no-progress $(WORKFLOWS) action.yml .github/dependabot.yml
+	$(BIN)/actionlint $(WORKFLOWS)   # suppressions, each with its reason: .github/actionlint.yaml
+	$(BIN)/hadolint Dockerfile       # suppressions: inline `# hadolint ignore=` with a reason
+	$(PY) scripts/check_dist.py      # sdist + wheel build without a warning; pyroma >= 8/10
 	$(BIN)/ruff check src tests entrypoint.py
 	$(BIN)/mypy src
 	$(BIN)/lint-imports

@@ -14,6 +14,7 @@ ROWS = (
     ("inputs", "bad inputs tried / rejected"),
     ("secrets", "secret forms searched / found (must be 0)"),
     ("load", "concurrent runs / consistent outcomes"),
+    ("context", "hostile build contexts / as buildx does"),
 )
 
 

@@ -7,11 +7,38 @@ permission, the settings page); ``docs_url`` points at GitHub's page for it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
+
+#: How the surface the user works in names an input: None for the action's own words
+#: (``'repository' input``), or a function giving the CLI's (``--repository``; None for a
+#: name it does not know, which stays as written).
+InputNamer = Callable[[str], "str | None"]
+#: "the 'token' input", "the `token` input", "'owner' and 'image' inputs", "input 'file'".
+_INPUT_PHRASE = re.compile(
+    r"(?:the )?[`'](?P<a>[a-z][a-z-]*)[`'](?: and [`'](?P<b>[a-z][a-z-]*)[`'])? inputs?"
+    r"|input [`'](?P<c>[a-z][a-z-]*)[`']"
+)
+
+
+def reword_inputs(text: str, namer: InputNamer | None) -> str:
+    """``text`` with each phrase naming an input reworded by ``namer`` (the CLI's flags)."""
+    if namer is None or not text:
+        return text
+
+    def one(match: re.Match[str]) -> str:
+        names = [n for n in match.group("a", "b", "c") if n]
+        worded = [namer(n) for n in names]
+        if any(w is None for w in worded):
+            return match.group(0)
+        return " and ".join(f"`{w}`" for w in worded)
+
+    return _INPUT_PHRASE.sub(one, text)
 
 
 class PublishError(Exception):
-    """A failure the user can act on."""
+    """A failure the user can act on. Subclasses that say more extend ``render``, which
+    ``__str__`` and both entry points use."""
 
     title = "gh-docker-publish"
 
@@ -22,12 +49,20 @@ class PublishError(Exception):
         self.docs_url = docs_url
 
     def __str__(self) -> str:
-        parts = [self.message]
+        return self.render(None)
+
+    def render(self, namer: InputNamer | None) -> str:
+        """Message, hint and link, with inputs named the way the user sets them: the
+        action's inputs (``namer`` None) or the CLI's flags (issue 15)."""
+        parts = [self._message(namer)]
         if self.hint:
-            parts.append(self.hint)
+            parts.append(reword_inputs(self.hint, namer))
         if self.docs_url:
             parts.append(f"See {self.docs_url}")
         return " ".join(parts)
+
+    def _message(self, namer: InputNamer | None) -> str:
+        return reword_inputs(self.message, namer)
 
 
 class InputError(PublishError):
@@ -41,6 +76,13 @@ class InputError(PublishError):
     ) -> None:
         super().__init__(f"{what} '{input_name}': {message}", hint=hint, docs_url=docs_url)
         self.input_name = input_name
+        self.detail = message
+
+    def _message(self, namer: InputNamer | None) -> str:
+        flag = namer(self.input_name) if namer else None
+        if flag is None:
+            return super()._message(namer)
+        return f"{flag}: {reword_inputs(self.detail, namer)}"
 
     @classmethod
     def in_line(cls, input_name: str, line: str, problem: str, fix: str) -> InputError:
@@ -113,6 +155,38 @@ class BuildError(PublishError):
         super().__init__(message, hint=hint)
         self.log_tail = list(log_tail)
 
+    @classmethod
+    def dockerfile_link_outside(cls, path: object, target: str) -> BuildError:
+        """A symlinked Dockerfile leading out of its directory: read by neither docker CLI
+        (BuildKit resolves it inside that directory), nor by us (issue 17)."""
+        how = "an absolute path" if target.startswith("/") else "a path above its directory"
+        return cls(
+            f"The Dockerfile {path} is a symbolic link to {how}; BuildKit reads a "
+            "symlinked Dockerfile only inside its own directory, so it is not read.",
+            hint="Point 'file' at the Dockerfile itself, or make the link relative to a "
+            "file next to it or below it.",
+        )
+
+    @classmethod
+    def bad_ignore_file(cls, path: object, reason: str) -> BuildError:
+        """An ignore file BuildKit refuses; the build would fail on it there too."""
+        return cls(
+            f"The ignore file {path} cannot be used: {reason}.",
+            hint="Fix that line (patterns: docs.docker.com/build/concepts/context/"
+            "#dockerignore-files).",
+        )
+
+    @classmethod
+    def classic_context_mismatch(cls, dockerfile: str, reason: str) -> BuildError:
+        """The classic daemon deletes the Dockerfile and .dockerignore by the tar's
+        .dockerignore; when no content gets that right, refuse rather than differ."""
+        return cls(
+            "The classic builder cannot send this context as BuildKit would: the daemon "
+            f"keeps or deletes the Dockerfile ({dockerfile}) and .dockerignore by the "
+            f".dockerignore it receives, and {reason}.",
+            hint="Use the BuildKit builder (builder: buildkit or auto with docker buildx).",
+        )
+
 
 class PushError(RegistryError):
     """A push failed part-way: says which refs landed (with digests) and which did not,
@@ -137,8 +211,8 @@ class PushError(RegistryError):
         self.digests = dict(digests or {})
         self.registry_message = registry_message
 
-    def __str__(self) -> str:
-        text = super().__str__()
+    def render(self, namer: InputNamer | None) -> str:
+        text = super().render(namer)
         landed = ", ".join(self.landed) or "none"
         missing = ", ".join(self.not_landed) or "none"
         return f"{text} Landed: {landed}. Not landed: {missing}."

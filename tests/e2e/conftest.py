@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.harness import ActionHarness
+from tests.testbed import action_image
 
 TOY_ACTION = Path(__file__).parent / "fixtures" / "toy-action"
 #: Facts about the action image a test measured (``test_action.test_action_image_facts``);
@@ -22,14 +23,27 @@ IMAGE_FACTS_KEY = pytest.StashKey[dict[str, Any]]()
 
 @pytest.fixture
 def harness_build_args(testbed: Any) -> dict[str, str]:
-    """The bed's base images for the actions under test (the real runner passes none)."""
-    return {"PYTHON_IMAGE": testbed.python_image, "BUSYBOX_IMAGE": testbed.busybox_image}
+    """The bed's build arguments for the actions under test (the real runner passes none):
+    the toy action's ``BUSYBOX_IMAGE``, the product's ``APT_CHECK_VALID_UNTIL``."""
+    return {"BUSYBOX_IMAGE": testbed.busybox_image, **action_image.BUILD_ARGS}
 
 
 @pytest.fixture
-def runner(docker_client: Any, harness_build_args: dict[str, str]) -> ActionHarness:
-    """Runs a Docker action like the GitHub runner; see ``tests/e2e/harness.py``."""
-    return ActionHarness(docker_client, build_args=harness_build_args)
+def runner(docker_client: Any, harness_build_args: dict[str, str], testbed: Any) -> ActionHarness:
+    """Runs a Docker action like the GitHub runner; see ``tests/e2e/harness.py``. The
+    product's Dockerfile is built with the bed's Python base (tests/testbed/action_image.py)."""
+    return ActionHarness(
+        docker_client,
+        build_args=harness_build_args,
+        dockerfile_rewrite=lambda text: bed_base(text, testbed.python_image),
+    )
+
+
+def bed_base(dockerfile_text: str, python_image: str) -> str:
+    """The product's Dockerfile on the bed's base; other actions' Dockerfiles unchanged."""
+    if action_image.PYTHON_FROM.search(dockerfile_text) is None:
+        return dockerfile_text
+    return action_image.for_bed(dockerfile_text, python_image)
 
 
 @pytest.fixture

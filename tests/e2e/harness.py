@@ -22,7 +22,8 @@ Where this harness differs from a real runner (each also said where it happens):
 
 - Build: the docker SDK's classic ``/build`` API, not the docker CLI (which on hosted runners
   builds with BuildKit), and with ``build_args`` the runner never passes (the test bed gives
-  ``PYTHON_IMAGE``/``BUSYBOX_IMAGE`` so that no internet registry is needed). The image is
+  ``BUSYBOX_IMAGE`` so that no internet registry is needed) and, with ``dockerfile_rewrite``,
+  a copy of the Dockerfile whose ``FROM python:...`` names the bed's base. The image is
   reused while the build context (the action directory less ``.dockerignore``) is unchanged;
   the runner rebuilds every job.
 - Network: ``network_mode="host"`` by default so that the action reaches loopback services
@@ -79,7 +80,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -941,6 +942,9 @@ class ActionHarness:
     Args:
         client: a ``docker.DockerClient`` (created with ``version="auto"``).
         build_args: passed to the image build (the runner passes none; see module doc).
+        dockerfile_rewrite: the test bed's edit of an action's Dockerfile (its own base
+            image instead of one from the internet, tests/testbed/action_image.py); the
+            edited copy is built, the action directory stays as it is.
         network_mode: ``"host"`` to reach the test bed on loopback (see module doc).
         extra_hosts: ``{"name": "ip"}``, like ``docker run --add-host``.
         docker_socket: host path of the daemon socket to mount at /var/run/docker.sock;
@@ -954,6 +958,7 @@ class ActionHarness:
         client: Any,
         *,
         build_args: Mapping[str, str] | None = None,
+        dockerfile_rewrite: Callable[[str], str] | None = None,
         network_mode: str | None = "host",
         extra_hosts: Mapping[str, str] | None = None,
         docker_socket: str | None = None,
@@ -962,6 +967,7 @@ class ActionHarness:
     ) -> None:
         self.client = client
         self.build_args = dict(build_args or {})
+        self.dockerfile_rewrite = dockerfile_rewrite
         self.network_mode = network_mode
         self.extra_hosts = dict(extra_hosts or {})
         self.docker_socket = docker_socket if docker_socket is not None else self._socket_path()
@@ -995,8 +1001,12 @@ class ActionHarness:
         dockerfile = spec.directory / spec.image
         if not dockerfile.is_file():
             raise HarnessError(f"Dockerfile for action not found: {dockerfile}")
+        text = dockerfile.read_text(encoding="utf-8")
+        built_text = self.dockerfile_rewrite(text) if self.dockerfile_rewrite else text
         key = _content_hash(
-            spec.directory, {"dockerfile": spec.image, **self.build_args}, spec.image
+            spec.directory,
+            {"dockerfile": spec.image, "built_dockerfile": built_text, **self.build_args},
+            spec.image,
         )
         tag = f"gh-docker-publish-harness/action:{key[:24]}"
         if not (rebuild or no_cache):
@@ -1011,9 +1021,27 @@ class ActionHarness:
                 return BuiltImage(cached.tag, cached.size, 0.0, True)
         started = time.monotonic()
         log: list[str] = []
+        scratch = Path(tempfile.mkdtemp(prefix="ghdp-dockerfile-"))
+        if built_text != text:
+            # docker-py sends a Dockerfile from outside the context inside the build tarball.
+            dockerfile_arg = str(scratch / "Dockerfile")
+            Path(dockerfile_arg).write_text(built_text, encoding="utf-8")
+        else:
+            dockerfile_arg = str(dockerfile.relative_to(spec.directory))
+        try:
+            built = self._build(spec, tag, dockerfile_arg, no_cache, log, started)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        self._built[tag] = built
+        return built
+
+    def _build(
+        self, spec: ActionSpec, tag: str, dockerfile: str, no_cache: bool, log: list[str],
+        started: float,
+    ) -> BuiltImage:
         stream = self.client.api.build(
             path=str(spec.directory),
-            dockerfile=str(dockerfile.relative_to(spec.directory)),
+            dockerfile=dockerfile,
             tag=tag,
             buildargs=self.build_args or None,
             nocache=no_cache,
@@ -1030,9 +1058,7 @@ class ActionHarness:
                 log.append(str(chunk["stream"]))
         seconds = time.monotonic() - started
         size = int(self.client.images.get(tag).attrs.get("Size", 0))
-        built = BuiltImage(tag, size, seconds, False, tuple(log))
-        self._built[tag] = built
-        return built
+        return BuiltImage(tag, size, seconds, False, tuple(log))
 
     # -- run
     def run(

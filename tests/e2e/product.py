@@ -1,10 +1,11 @@
 """This repository's action, run through the harness against the test bed: the pieces
 ``test_action.py`` and ``demo.py`` share, so the demo publishes exactly the way the tests do.
 
-The action directory is the repository root (its action.yml and Dockerfile, built with the
-bed's ``PYTHON_IMAGE``). A run's workspace is a copy of ``examples/hello``; its ``github``
-context is a push to ``main`` with the bed's stand-in as ``api_url`` and https://github.com
-as ``server_url``; the ``registry`` input is the bed's registry.
+The action directory is the repository root (its action.yml and Dockerfile, built on the
+bed's Python base: tests/testbed/action_image.py). A run's workspace is a copy of
+``examples/hello``; its ``github`` context is a push to ``main`` with the bed's stand-in as
+``api_url`` and https://github.com as ``server_url``; the ``registry`` input is the bed's
+registry.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.harness import ActionHarness, RunResult, default_github_context
+from tests.testbed import action_image
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = ROOT / "examples" / "hello"
@@ -25,8 +27,12 @@ COMMIT_TIME = "2024-05-01T12:00:00+00:00"
 
 
 def harness_for(client: Any, bed: Any) -> ActionHarness:
-    """The harness on the bed's daemon, with the bed's base image as ``PYTHON_IMAGE``."""
-    return ActionHarness(client, build_args={"PYTHON_IMAGE": bed.python_image})
+    """The harness on the bed's daemon, building the action on the bed's Python base."""
+    return ActionHarness(
+        client,
+        build_args=dict(action_image.BUILD_ARGS),
+        dockerfile_rewrite=lambda text: action_image.for_bed(text, bed.python_image),
+    )
 
 
 def hello_workspace(directory: Path) -> Path:

@@ -1,8 +1,9 @@
 """The action as users meet it: the repository's own image, built and run the way the
 Actions runner runs a Docker action (``tests/e2e/harness.py``), against the test bed.
 
-Each run builds the repository's Dockerfile with the bed's Python base (``PYTHON_IMAGE``;
-the product's ``pip install`` runs inside that build), passes ``INPUT_*`` exactly as the
+Each run builds the repository's Dockerfile with the bed's Python base (its ``FROM python``
+lines retargeted, tests/testbed/action_image.py; the locked ``pip install`` runs inside that
+build), passes ``INPUT_*`` exactly as the
 runner does (defaults from action.yml, ``github-token`` from ``${{ github.token }}``) and
 reads the log as the runner reads it. The action container shares the host network so it
 reaches the bed's registry and stand-in on loopback; ``GITHUB_API_URL`` is the stand-in,
@@ -296,6 +297,7 @@ def test_action_image_facts(
     octo: Any,
     publish: Publish,
     unique_name: Callable[[str], str],
+    testbed: Any,
 ) -> None:
     """Record the action image's size, its build time from a warm base (base image present,
     no layer cache: a fresh runner after the pull) and the time from container start to its
@@ -316,7 +318,7 @@ def test_action_image_facts(
         "build_seconds_layer_cache": round(cached_rebuild.seconds, 2),
         "start_to_first_line_seconds": round(result.start_to_first_line_seconds, 3),
         "publish_run_seconds": round(result.run_seconds, 2),
-        "base_image": runner.build_args.get("PYTHON_IMAGE", ""),
+        "base_image": testbed.python_image,
         "docker_server": daemon_version(runner),
         "machine": platform.machine(),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -443,7 +443,8 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
         raise InputError(
             "repository",
             "is not set and GITHUB_REPOSITORY is empty.",
-            hint="Outside GitHub Actions pass the repository as OWNER/REPO.",
+            hint="Outside GitHub Actions set the `repository` input to OWNER/REPO, or run in "
+            "a git checkout whose `origin` remote names it.",
         )
     _check_repository(repository, "repository")
     repository = _lower(repository, "repository", notices)

@@ -38,6 +38,7 @@ from gh_docker_publish.core.build_inputs import (
 from gh_docker_publish.core.buildx_flags import BuildxFlags
 from gh_docker_publish.core.buildx_flags import classic_conflicts as flag_conflicts
 from gh_docker_publish.core.progress import Log, ProgressReporter
+from gh_docker_publish.edges import build_context
 from gh_docker_publish.edges.engine import AuthConfig, stream_error, tag
 from gh_docker_publish.errors import BuildError
 
@@ -228,11 +229,7 @@ class ClassicBuilder:
         """Build, log every line, fail on any error chunk, then apply the remaining tags."""
         started = time.monotonic()
         dockerfile = request.dockerfile_path()
-        try:
-            text = dockerfile.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise BuildError(f"Cannot read the Dockerfile {dockerfile}: {exc}") from exc
-        problems = buildkit_only_features(text)
+        problems = buildkit_only_features(build_context.read_dockerfile(dockerfile))
         if problems:
             raise BuildError(
                 f"{dockerfile} needs BuildKit, which the classic builder lacks: "
@@ -256,23 +253,27 @@ class ClassicBuilder:
         lines = LineLog(log)
         first_tag = request.tags[0] if request.tags else None
         try:
-            # docker-py reads <context>/.dockerignore and tars the context before the POST
-            # (docker/api/build.py); a Dockerfile outside the context is added to the tar.
-            chunks = self._client.build(
-                path=str(request.context),
-                dockerfile=str(dockerfile),
-                tag=first_tag,
-                buildargs=dict(request.build_args) or None,
-                labels=dict(request.labels) or None,
-                target=request.target,
-                pull=request.pull,
-                nocache=request.no_cache,
-                **request.flags.classic_kwargs(),  # docker-py build() kwargs
-                rm=True,
-                forcerm=True,
-                decode=True,
-            )
-            image_id = read_build_stream(chunks, lines, self._progress_interval)
+            # Our own tar with BuildKit's rules, not docker-py's (issue 17); an unnamed
+            # temporary file, so a TMPDIR inside the context cannot end up in it.
+            with tempfile.TemporaryFile() as context_tar:
+                name = build_context.write_context_tar(request.context, dockerfile, context_tar)
+                context_tar.seek(0)
+                chunks = self._client.build(
+                    fileobj=context_tar,
+                    custom_context=True,
+                    dockerfile=name,
+                    tag=first_tag,
+                    buildargs=dict(request.build_args) or None,
+                    labels=dict(request.labels) or None,
+                    target=request.target,
+                    pull=request.pull,
+                    nocache=request.no_cache,
+                    **request.flags.classic_kwargs(),  # docker-py build() kwargs
+                    rm=True,
+                    forcerm=True,
+                    decode=True,
+                )
+                image_id = read_build_stream(chunks, lines, self._progress_interval)
         except docker.errors.APIError as exc:
             # The generator is lazy: HTTP errors surface while iterating (docker-py
             # _stream_helper), e.g. "Cannot locate specified Dockerfile".

@@ -278,7 +278,7 @@ def connect(docker_host: str | None, timeout: float = 60.0) -> Any:
     except docker.errors.DockerException as exc:
         raise DaemonError(
             f"Cannot reach the Docker daemon at {host}: {exc}",
-            hint="Start Docker, or point DOCKER_HOST (or the docker-host input) at a running "
+            hint="Start Docker, or point DOCKER_HOST (the CLI: --docker-host) at a running "
             "daemon; on a runner, the job needs a Linux runner with Docker installed.",
         ) from exc
 

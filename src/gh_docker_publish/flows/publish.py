@@ -23,7 +23,15 @@ from gh_docker_publish.core.context import RunContext
 from gh_docker_publish.core.credentials import UNKNOWN, PackageLink, TokenChoice
 from gh_docker_publish.core.refs import Target
 from gh_docker_publish.core.settings import Settings
-from gh_docker_publish.edges import builders, engine, preflight, registries, registry_api, report
+from gh_docker_publish.edges import (
+    build_context,
+    builders,
+    engine,
+    preflight,
+    registries,
+    registry_api,
+    report,
+)
 from gh_docker_publish.edges.gha import Console
 from gh_docker_publish.edges.github_api import GitHubApi, RepositoryInfo
 from gh_docker_publish.errors import BuildError, InputError, PublishError, PushError
@@ -153,6 +161,7 @@ def run(
         console.notice(note)
     now = services.now()
     plan_tags(settings, ctx, now)  # inputs before the network: choose() may probe GHES
+    _check_dockerfile(settings)
     probed = registries.choose(settings, ctx)
     the_plan = plan(settings, ctx, now, probed)
     target = the_plan.target
@@ -460,6 +469,15 @@ def _repo_json(info: RepositoryInfo | None) -> dict[str, Any] | None:
     }
 
 
+def _check_dockerfile(settings: Settings) -> None:
+    """Refuse a Dockerfile linked out of its directory before any network call: neither
+    docker CLI reads it, and its text in a parse error leaked the environment (issue 17)."""
+    try:
+        build_context.resolve_dockerfile(Path(settings.file))
+    except BuildError as exc:
+        raise InputError("file", exc.message, hint=exc.hint) from exc
+
+
 def _build(
     client: Any,
     settings: Settings,
@@ -479,7 +497,10 @@ def _build(
     """
     request = builders.BuildRequest(
         context=Path(settings.context),
-        dockerfile=Path(settings.file).resolve(),  # settings give it relative to the cwd
+        # The path as given (relative to the cwd), links not resolved: BuildKit resolves a
+        # linked Dockerfile inside its own directory and looks for <name>.dockerignore
+        # next to the link (issue 17).
+        dockerfile=Path(settings.file).absolute(),
         tags=the_plan.refs,
         build_args=dict(settings.build_args),
         labels=image_labels,

@@ -22,7 +22,7 @@ from gh_docker_publish.core.base_images import BaseImage, external_images, forei
 from gh_docker_publish.core.context import RunContext
 from gh_docker_publish.core.credentials import PAT_DOCS, PAT_SECRET_NAME, TokenChoice
 from gh_docker_publish.core.settings import Secret, Settings
-from gh_docker_publish.edges import engine
+from gh_docker_publish.edges import build_context, engine
 from gh_docker_publish.edges.gha import Console
 from gh_docker_publish.edges.report import OUTPUT_NAMES
 from gh_docker_publish.errors import CredentialError, RegistryError
@@ -237,10 +237,8 @@ def prepare_bases(
     """Publish's hook before the build: pull foreign base images with a token that reads
     them; returns the settings the build should use (``pull`` off once everything it
     would pull was pulled here)."""
-    try:
-        text = Path(settings.file).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return settings  # the build reports an unreadable Dockerfile in its own words
+    # Read as BuildKit reads it: never through a link out of its directory (issue 17).
+    text = build_context.read_dockerfile(Path(settings.file))
     pulled = pull_foreign_bases(client, settings, ctx, target, choice, console, api_factory, text)
     if not pulled or not settings.pull:
         return settings
