@@ -81,7 +81,7 @@ class Login:
     """The credentials one image is pushed with: a GitHub token chosen by GitHub's rules
     (``choice``), or a ``registry-auth`` entry for a registry that is not GitHub's."""
 
-    target: refs.Target
+    target: Target
     username: str
     password: str
     source: str  # "github-token" | "token" | "registry-auth"
@@ -174,7 +174,10 @@ def run(
 
     logins: list[Login] = []
     if the_plan.push:
-        logins = [_login_for(settings, ctx, each, console, services) for each in the_plan.targets]
+        logins = [
+            _login_for(settings, ctx, each, console, services, several=len(the_plan.targets) > 1)
+            for each in the_plan.targets
+        ]
     else:
         console.info(f"Not pushing: {the_plan.push_reason}")
     choice = logins[0].choice if logins else None
@@ -321,8 +324,8 @@ def _one_failure(failures: list[PushError], result: report.PublishResult) -> Pus
 
 
 def _login_for(
-    settings: Settings, ctx: RunContext, target: refs.Target, console: Console,
-    services: Services,
+    settings: Settings, ctx: RunContext, target: Target, console: Console,
+    services: Services, *, several: bool,
 ) -> Login:
     """The credentials for one image: a ``registry-auth`` entry for a registry that is not
     GitHub's; GitHub's rules (and our token choice) for GitHub's registries and the rest."""
@@ -338,7 +341,8 @@ def _login_for(
             "gets its token by GitHub's rules ('github-token', or a PAT in 'token')."
         )
     choice, username = _choose_credentials(settings, ctx, target, console, services)
-    console.info(f"Token for {target.name}: {choice.describe()}")
+    console.info(f"Token for {target.name}: {choice.describe()}" if several
+                 else f"Token: {choice.describe()}")
     return Login(target, username, choice.secret.reveal(), choice.source, choice)
 
 
