@@ -205,3 +205,12 @@ def test_annotations_with_their_own_level(workspace: Path) -> None:
     assert got.annotations.count("index:org.example.a=1") == 1
     assert {"manifest:org.example.b=2", "index:org.example.b=2"} <= set(got.annotations)
     assert s.buildx.apply_annotations
+
+
+def test_a_buildx_without_the_flag_names_the_input() -> None:
+    """The bed's buildx (0.13) has no --call: its "unknown flag" names our input."""
+    flags = settings(call="check").buildx
+    hint = builders._flag_hint("ERROR: unknown flag: --call", flags)
+    assert "'call' needs a newer buildx" in hint and "0.15" in hint
+    assert "'no-cache-filters'" in builders._flag_hint("unknown flag: --no-cache-filter", flags)
+    assert builders._flag_hint("ERROR: failed to solve", flags) == ""

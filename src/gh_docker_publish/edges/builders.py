@@ -522,6 +522,10 @@ def _read_metadata(path: Path) -> dict[str, Any]:
 
 def _flag_hint(reason: str, flags: BuildxFlags) -> str:
     """A buildx too old for a pass-through input says only "unknown flag": say which input."""
+    if "frontend capability moby.buildkit.frontend.contexts" in reason and flags.build_contexts:
+        return ("The daemon's BuildKit is too old for 'build-contexts' (named contexts need "
+                "BuildKit 0.10, Docker Engine 23 or later). Update the engine, or drop the "
+                "input.")
     match = re.search(r"unknown flag: --([a-z-]+)", reason)
     if not match:
         return ""
