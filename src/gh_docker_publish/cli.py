@@ -25,8 +25,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import yaml
-
 from gh_docker_publish import __version__
 from gh_docker_publish.core import credentials, metadata
 from gh_docker_publish.core.checkout import defaults_for
@@ -222,6 +220,8 @@ def is_boolean(name: str) -> bool:
 @functools.cache
 def _action_inputs() -> dict[str, dict[str, Any]]:
     """action.yml's inputs: the package carries action.yml (a symlink in the repository)."""
+    import yaml  # only the CLI's parser needs it: the action's start does not pay for it
+
     text = (importlib.resources.files("gh_docker_publish") / "action.yml").read_text("utf-8")
     return dict(yaml.safe_load(text)["inputs"])
 
