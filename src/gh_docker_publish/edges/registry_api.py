@@ -75,7 +75,8 @@ def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda:
 
 
 class RegistryClient:
-    """Read-only registry calls with one set of credentials."""
+    """Registry calls with one set of credentials: reads, and the one write we need (a
+    cross-repository blob mount)."""
 
     def __init__(
         self,
