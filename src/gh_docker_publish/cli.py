@@ -26,7 +26,6 @@ from types import FrameType
 from typing import Any
 
 from gh_docker_publish import __version__
-from gh_docker_publish.core import credentials, metadata
 from gh_docker_publish.core.checkout import defaults_for
 from gh_docker_publish.core.context import RunContext, load_context
 from gh_docker_publish.core.settings import (
@@ -181,25 +180,8 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 
 
 def _render_plan(settings: Settings, ctx: RunContext) -> str:
-    """What a run would do, from the inputs alone: no daemon, no registry, no API call."""
-    the_plan = publish.plan(settings, ctx, publish.Services().now())
-    lines = [f"image:    {target.name}" for target in the_plan.targets] + ["refs:"]
-    lines += [f"  {ref}" for ref in the_plan.refs]
-    if the_plan.push:
-        try:
-            choice = credentials.choose_token(settings, ctx, the_plan.target)
-            lines.append(f"token:    {choice.describe()}")
-        except PublishError as exc:
-            lines.append(f"token:    none usable: {exc}")
-    else:
-        lines.append(f"push:     no ({the_plan.push_reason})")
-    meta = metadata.compute_metadata(
-        settings, ctx, now=publish.Services().now(), repository=the_plan.target.repository
-    )
-    image_labels = meta.labels
-    lines.append("labels:")
-    lines += [f"  {key}={value}" for key, value in sorted(image_labels.items())]
-    return "\n".join(lines)
+    """What a run would do, from the inputs alone: the plan ``publish`` makes, rendered."""
+    return publish.render_plan(*publish.dry_run(settings, ctx, publish.Services().now()))
 
 
 def _attr(input_name: str) -> str:

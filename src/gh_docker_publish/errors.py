@@ -35,6 +35,31 @@ def reword_inputs(text: str, namer: InputNamer | None) -> str:
 
     return _INPUT_PHRASE.sub(one, text)
 
+# The name our messages suggest for the PAT secret (a name, not a secret).
+PAT_SECRET_NAME = "PACKAGES_TOKEN"  # noqa: S105
+PERMISSIONS_DOCS = (
+    "https://docs.github.com/en/packages/learn-github-packages/"
+    "about-permissions-for-github-packages"
+)
+CLASSIC_PAT_DOCS = PERMISSIONS_DOCS + "#about-scopes-and-permissions-for-package-registries"
+PAT_DOCS = (
+    "https://docs.github.com/en/packages/working-with-a-github-packages-registry/"
+    "working-with-the-container-registry#authenticating-with-a-personal-access-token-classic"
+)
+PUBLISH_WITH_ACTIONS_DOCS = (
+    "https://docs.github.com/en/packages/managing-github-packages-using-github-actions-workflows/"
+    "publishing-and-installing-a-package-with-github-actions"
+)
+PACKAGES_DOCS = "https://docs.github.com/rest/packages/packages"
+#: The one migration guide: the GHES Docker registry is what our advice concerns
+#: (github.com's docker.pkg.github.com was migrated by GitHub itself).
+MIGRATION_DOCS = (
+    "https://docs.github.com/en/enterprise-server@latest/packages/"
+    "working-with-a-github-packages-registry/"
+    "migrating-to-the-container-registry-from-the-docker-registry"
+)
+PASS_PAT = f"'token: ${{{{ secrets.{PAT_SECRET_NAME} }}}}'"
+
 
 class PublishError(Exception):
     """A failure the user can act on. Subclasses that say more extend ``render``, which
@@ -139,6 +164,44 @@ class CredentialError(PublishError):
 
     title = "Credentials"
 
+    @classmethod
+    def missing_pat(cls, subject: str, why: str, scopes: str) -> CredentialError:
+        """``subject`` (publishing X, reading packages of Y) needs a PAT the run lacks."""
+        return cls(
+            f"{subject} needs a personal access token: {why}.",
+            hint=f"Create a personal access token (classic) with {scopes}, add it as the "
+            f"secret {PAT_SECRET_NAME} and pass {PASS_PAT}.",
+            docs_url=PAT_DOCS,
+        )
+
+    @classmethod
+    def no_github_token(cls, message: str) -> CredentialError:
+        """GITHUB_TOKEN is needed (or the only choice) and was not given."""
+        return cls(
+            message,
+            hint="In a workflow keep the default 'github-token: ${{ github.token }}' and grant "
+            "'permissions: packages: write'; outside Actions set GITHUB_TOKEN.",
+            docs_url=PUBLISH_WITH_ACTIONS_DOCS,
+        )
+
+    #: What cleanup needs: its hint wherever a cleanup token falls short.
+    CLEANUP_PAT_HINT = (
+        "Pass a personal access token (classic) with read:packages and delete:packages in "
+        f"'token' (e.g. {PASS_PAT})."
+    )
+
+    @classmethod
+    def cleanup_needs_pat(cls, github_token_forced: bool) -> CredentialError:
+        """Cleanup's Packages REST API calls take no GITHUB_TOKEN."""
+        return cls(
+            "mode cleanup lists and deletes package versions through GitHub's Packages REST "
+            "API, which does not accept GITHUB_TOKEN"
+            + (" ('auth' is github-token)." if github_token_forced
+               else "; the 'token' input is empty."),
+            hint=cls.CLEANUP_PAT_HINT,
+            docs_url=CLASSIC_PAT_DOCS,
+        )
+
 
 class RegistryError(PublishError):
     """The registry refused or failed a login, pull or push."""
@@ -154,6 +217,23 @@ class BuildError(PublishError):
     def __init__(self, message: str, *, log_tail: Sequence[str] = (), hint: str = "") -> None:
         super().__init__(message, hint=hint)
         self.log_tail = list(log_tail)
+
+    @classmethod
+    def needs_buildkit(cls, message: str, instead: str) -> BuildError:
+        """The classic builder cannot do what was asked; ``instead``: the other way out."""
+        return cls(
+            message,
+            hint="Use the BuildKit builder (install docker buildx; builder: auto or "
+            f"buildkit), or {instead}.",
+        )
+
+    @classmethod
+    def buildx_unusable(cls, message: str) -> BuildError:
+        """buildx is missing or cannot run."""
+        return cls(
+            message,
+            hint="Install the docker buildx plugin (docker-buildx), or use builder: classic.",
+        )
 
     @classmethod
     def dockerfile_link_outside(cls, path: object, target: str) -> BuildError:
@@ -222,6 +302,16 @@ class GitHubApiError(PublishError):
     """GitHub's REST API refused or failed a call."""
 
     title = "GitHub API"
+
+    @classmethod
+    def package_missing(cls, owner: str, name: str) -> GitHubApiError:
+        """No package OWNER/NAME that the token can see (the API answers 404 for both)."""
+        return cls(
+            f"The package {owner}/{name} does not exist, or the token's user cannot see it.",
+            hint="Check 'image' and 'owner' (the package name is the image path after OWNER), "
+            "that the token's user has access to the package and the token read:packages.",
+            docs_url=PACKAGES_DOCS,
+        )
 
 
 class DaemonError(PublishError):

@@ -1,54 +1,17 @@
-"""Fixtures for end-to-end runs of a Docker action through ``tests/e2e/harness.py``.
-
-``runner`` is an ``ActionHarness`` on the test bed's daemon, building with the bed's base
-images. Like every test on the bed, a bed that cannot come up fails these tests (the
-``testbed`` fixture), never skips them.
-"""
+"""Fixtures for end-to-end runs of the action through the runner harness
+(``tests/harness/``): its ``runner`` fixture, and the terminal summary of image facts."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.harness import ActionHarness
-from tests.testbed import action_image
+from tests.harness.fixtures import harness_build_args, runner  # noqa: F401 - fixtures
 
-TOY_ACTION = Path(__file__).parent / "fixtures" / "toy-action"
 #: Facts about the action image a test measured (``test_action.test_action_image_facts``);
 #: printed in pytest's terminal summary, so they show without ``-s``.
 IMAGE_FACTS_KEY = pytest.StashKey[dict[str, Any]]()
-
-
-@pytest.fixture
-def harness_build_args(testbed: Any) -> dict[str, str]:
-    """The bed's build arguments for the actions under test (the real runner passes none):
-    the toy action's ``BUSYBOX_IMAGE``, the product's ``APT_CHECK_VALID_UNTIL``."""
-    return {"BUSYBOX_IMAGE": testbed.busybox_image, **action_image.BUILD_ARGS}
-
-
-@pytest.fixture
-def runner(docker_client: Any, harness_build_args: dict[str, str], testbed: Any) -> ActionHarness:
-    """Runs a Docker action like the GitHub runner; see ``tests/e2e/harness.py``. The
-    product's Dockerfile is built with the bed's Python base (tests/testbed/action_image.py)."""
-    return ActionHarness(
-        docker_client,
-        build_args=harness_build_args,
-        dockerfile_rewrite=lambda text: bed_base(text, testbed.python_image),
-    )
-
-
-def bed_base(dockerfile_text: str, python_image: str) -> str:
-    """The product's Dockerfile on the bed's base; other actions' Dockerfiles unchanged."""
-    if action_image.PYTHON_FROM.search(dockerfile_text) is None:
-        return dockerfile_text
-    return action_image.for_bed(dockerfile_text, python_image)
-
-
-@pytest.fixture
-def toy_action() -> Path:
-    return TOY_ACTION
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

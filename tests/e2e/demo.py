@@ -6,7 +6,7 @@ step ``uses: ./`` would, and show what GitHub would show.
 2. Sets up the scenario in the stand-in: organization octo-org, its public repository
    octo-org/app, and that repository's workflow ``GITHUB_TOKEN`` (packages: write).
 3. Builds the action image from this repository's Dockerfile and runs it through the
-   runner harness (``tests/e2e/harness.py``) with the inputs and variables a runner passes,
+   runner harness (``tests/harness/runner.py``) with the inputs and variables a runner passes,
    exactly as the end-to-end tests do (``tests/e2e/product.py``).
 4. Prints the step's log (groups folded), its outputs, the job summary rendered for a
    terminal, the annotations, and a ``docker pull`` command, which it then runs.
@@ -33,7 +33,7 @@ from rich.markdown import Markdown
 from rich.rule import Rule
 
 from tests.e2e import product
-from tests.e2e.harness import RunResult
+from tests.harness.runner import RunResult
 from tests.testbed import bed as bed_module
 from tests.testbed.fixtures import GitHub, RegistryReader
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.harness import ActionHarness, RunResult, default_github_context
+from tests.harness.runner import ActionHarness, RunResult, default_github_context
 from tests.testbed import action_image
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,5 +1,5 @@
 """The action as users meet it: the repository's own image, built and run the way the
-Actions runner runs a Docker action (``tests/e2e/harness.py``), against the test bed.
+Actions runner runs a Docker action (``tests/harness/runner.py``), against the test bed.
 
 Each run builds the repository's Dockerfile with the bed's Python base (its ``FROM python``
 lines retargeted, tests/testbed/action_image.py; the locked ``pip install`` runs inside that
@@ -27,7 +27,8 @@ import pytest
 
 from tests.e2e import product
 from tests.e2e.conftest import IMAGE_FACTS_KEY
-from tests.e2e.harness import (
+from tests.e2e.product import ROOT
+from tests.harness.runner import (
     REGISTERED_COMMANDS,
     ActionHarness,
     RunResult,
@@ -35,7 +36,6 @@ from tests.e2e.harness import (
     load_action,
     parse_action_command,
 )
-from tests.e2e.product import ROOT
 from tests.reliability import secret_forms
 
 IMAGE_FACTS = ROOT / "bench" / "action-image.json"
@@ -175,7 +175,7 @@ def test_a_denied_token_shows_the_github_hint(
     """Scenario 5: a read-only GITHUB_TOKEN is refused; the annotation says where to fix it.
 
     The preflight probe meets the refusal right after login, before the build; a refusal
-    inside the push stream itself is tests/integration/test_partial_push.py."""
+    inside the push stream itself is tests/integration/test_publish.py (partial push)."""
     read_only = octo.github_token("octo-org/app", packages="read")
     result = publish({"image": unique_name("hello"), "tags": "v1"}, github_token=read_only)
     assert result.conclusion == "failure"

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.harness import ActionHarness, default_github_context
+from tests.harness.runner import ActionHarness, default_github_context
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.e2e import product
-from tests.e2e.harness import ActionHarness, RunResult
+from tests.harness.runner import ActionHarness, RunResult
 
 pytestmark = pytest.mark.e2e
 

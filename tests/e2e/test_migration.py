@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.e2e import product
-from tests.e2e.harness import ActionHarness, RunResult
+from tests.harness.runner import ActionHarness, RunResult
 from tests.e2e.test_action import assert_never_leaked
 from tests.testbed.runner_env import SHA
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from gh_docker_publish import cli
-from tests.e2e.harness import parse_env_file
+from tests.harness.runner import parse_env_file
 from tests.testbed.runner_env import runner_env
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ import bcrypt
 import docker
 import pytest
 
+from gh_docker_publish.core.credentials import Credential
+from gh_docker_publish.core.settings import Secret
 from gh_docker_publish.edges import builders, engine
 from gh_docker_publish.errors import BuildError, DaemonError, PushError, RegistryError
 from tests.testbed.images import BUSYBOX
@@ -52,6 +55,10 @@ class RecordingLog:
     def warning(self, message: str) -> None:
         self.warnings.append(message)
 
+
+
+def login(registry: str, username: str, password: str) -> Credential:
+    return Credential(registry, username, Secret(password), "token", "test")
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -201,11 +208,11 @@ def test_daemon_version(client: Any) -> None:
 
 def test_login_checks_credentials_through_the_daemon(client: Any, auth_registry: str) -> None:
     log = RecordingLog()
-    auth = engine.login(client, auth_registry, "ci", "s3cret-pw", log=log)
-    assert auth == {"username": "ci", "password": "s3cret-pw", "serveraddress": auth_registry}
+    engine.login(client, login(auth_registry, "ci", "s3cret-pw"), log=log)
+    assert log.lines[-1] == f"Logged in to {auth_registry} as ci"
     assert not any("s3cret-pw" in line for line in log.lines)
     with pytest.raises(RegistryError) as info:
-        engine.login(client, auth_registry, "ci", "wrong-pw", log=log)
+        engine.login(client, login(auth_registry, "ci", "wrong-pw"), log=log)
     assert "401" in info.value.message or "unauthorized" in info.value.message.lower()
     assert "wrong-pw" not in str(info.value)
     assert log.warnings == []  # a denial is never retried
@@ -213,7 +220,8 @@ def test_login_checks_credentials_through_the_daemon(client: Any, auth_registry:
 
 def test_push_with_login_to_auth_registry(client: Any, auth_registry: str, context: Path) -> None:
     log = RecordingLog()
-    auth = engine.login(client, auth_registry, "ci", "s3cret-pw", log=log)
+    auth = login(auth_registry, "ci", "s3cret-pw")
+    engine.login(client, auth, log=log)
     ref = f"{auth_registry}/team/authed:1"
     result = builders.ClassicBuilder(client).build(
         builders.BuildRequest(context=context, tags=[ref]), log
@@ -221,7 +229,7 @@ def test_push_with_login_to_auth_registry(client: Any, auth_registry: str, conte
     out = engine.push(client, [ref], auth, log)
     assert out.digests[ref].startswith("sha256:")
     assert result.image_id.startswith("sha256:")
-    bad: engine.AuthConfig = {**auth, "password": "nope"}
+    bad = login(auth_registry, "ci", "nope")
     with pytest.raises(PushError) as info:
         engine.push(client, [ref], bad, log)
     assert info.value.not_landed == [ref]
@@ -253,7 +261,7 @@ def test_build_push_three_tags_one_digest(
         assert engine.image_inspect(client, ref)["Id"] == result.image_id
 
     out = engine.push(
-        client, refs, {"username": "", "password": "", "serveraddress": registry}, log
+        client, refs, login(registry, "", ""), log
     )
     assert set(out.digests) == set(refs)
     assert len(set(out.digests.values())) == 1
@@ -331,7 +339,7 @@ def test_push_failing_in_stream_names_landed_and_not_landed(
         builders.BuildRequest(context=context, tags=[good1, bad, good2]), log
     )
     assert built.image_id
-    auth: engine.AuthConfig = {"username": "", "password": "", "serveraddress": registry}
+    auth = login(registry, "", "")
     with pytest.raises(PushError) as info:
         engine.push(client, [good1, bad, good2], auth, log)
     err = info.value
@@ -345,9 +353,58 @@ def test_push_failing_in_stream_names_landed_and_not_landed(
 
 
 def test_private_docker_config_is_private_and_removed() -> None:
-    auth: engine.AuthConfig = {"username": "u", "password": "p", "serveraddress": "r"}
-    with builders.private_docker_config({"r.example": auth}) as cfg:
+    with builders.private_docker_config([login("r.example", "u", "p")]) as cfg:
         assert (cfg.stat().st_mode & 0o777) == 0o700
         assert ((cfg / "config.json").stat().st_mode & 0o777) == 0o600
         assert '"r.example"' in (cfg / "config.json").read_text()
     assert not cfg.exists()
+
+
+# --- login read timeout ----------------------------------------
+# engine.login when the daemon does not answer within the client's read timeout (here: a
+# registry that accepts the connection and never speaks, so the daemon's login hangs).
+# requests raises ReadTimeout, which is not a ConnectionError: it must still end as a
+# RegistryError naming the registry, never as a traceback.
+
+class _Log:
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def info(self, message: str) -> None:
+        pass
+
+    def warning(self, message: str) -> None:
+        self.warnings.append(message)
+
+
+@pytest.fixture
+def silent_registry() -> Iterator[str]:
+    """Accepts TCP connections on loopback and never answers them."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+    for conn in held:
+        conn.close()
+
+
+def test_login_read_timeout_is_a_registry_error(testbed: Any, silent_registry: str) -> None:
+    client = engine.connect(str(testbed.docker_host), timeout=2)
+    log = _Log()
+    with pytest.raises(RegistryError, match=f"Login to {silent_registry} failed after 2 attempts"):
+        engine.login(client, Credential(silent_registry, "someone", Secret("not-a-real-token"),
+                                        "token", "test"), log=log,
+                     retry=engine.RetryPolicy(attempts=2, initial=0.01, sleep=lambda _: None))
+    assert len(log.warnings) == 1  # the one retry was announced
+    assert all("not-a-real-token" not in w for w in log.warnings)

@@ -19,7 +19,7 @@ from typing import Any
 import docker
 import pytest
 
-from tests.e2e.conftest import (  # noqa: F401 - the runner harness's fixtures, reused
+from tests.harness.fixtures import (  # noqa: F401 - the runner harness's fixtures, reused
     harness_build_args,
     runner,
 )

@@ -9,16 +9,21 @@ denial or TOOMANYREQUESTS (moby distribution/errors.go ``retryOnError``).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
+from gh_docker_publish.core.credentials import Credential
+from gh_docker_publish.core.settings import Secret
 from gh_docker_publish.edges import engine, github_api, registry_api
 from gh_docker_publish.errors import DaemonError, GitHubApiError, PushError, RegistryError
 from tests.testbed.faults import Fault, FaultProxy
@@ -69,18 +74,23 @@ def org(github: Any) -> Any:
     return github
 
 
+def credential(registry: str, token: str, username: str = "octocat") -> Credential:
+    return Credential(registry, username, Secret(token), "github-token", "test")
+
+
 def login_and_tag(
     client: Any, proxy: FaultProxy, token: str, image: str, name: str, tag: str = "v1"
-) -> tuple[engine.AuthConfig, str]:
-    auth = engine.login(client, proxy.address, "octocat", token, log=ListLog(), retry=fast())
+) -> tuple[Credential, str]:
+    auth = credential(proxy.address, token)
+    engine.login(client, auth, log=ListLog(), retry=fast())
     ref = f"{proxy.address}/octo-org/{name}:{tag}"
     engine.tag(client, image, ref)
     return auth, ref
 
 
-def verifier(auth: engine.AuthConfig, client: Any, image: str) -> engine.Verify:
+def verifier(auth: Credential, client: Any, image: str) -> engine.Verify:
     image_id = client.inspect_image(image)["Id"]
-    reg = registry_api.RegistryClient(auth["serveraddress"], auth["username"], auth["password"])
+    reg = registry_api.RegistryClient(auth)
     return lambda ref: registry_api.pushed_digest(reg, ref, image_id)
 
 
@@ -192,6 +202,85 @@ def test_slow_manifest_commit_is_verified_not_blindly_retried(
     assert len(registry_proxy.requests("PUT", MANIFEST)) == 1  # not pushed again
 
 
+class CuttingDaemonProxy:
+    """A unix-socket proxy in front of the daemon that cuts the first image pull's answer
+    after its first bytes: the connection drops mid-stream, as when dockerd restarts."""
+
+    def __init__(self, daemon_socket: str, path: Path) -> None:
+        self.daemon_socket = daemon_socket
+        self.path = str(path)
+        self.cut = 0
+        self._server = socket.socket(socket.AF_UNIX)
+        self._server.bind(self.path)
+        self._server.listen(8)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        upstream = socket.socket(socket.AF_UNIX)
+        upstream.connect(self.daemon_socket)
+        cut_this = threading.Event()
+
+        def requests_in() -> None:
+            while data := conn.recv(65536):
+                if b"/images/create" in data and not self.cut:
+                    self.cut += 1
+                    cut_this.set()
+                upstream.sendall(data)
+
+        threading.Thread(target=requests_in, daemon=True).start()
+        try:
+            while data := upstream.recv(65536):
+                conn.sendall(data)
+                if cut_this.is_set() and b"\r\n\r\n" in data:
+                    break  # headers (and maybe a first chunk) sent: drop the connection
+        except OSError:
+            pass
+        for end in (conn, upstream):  # shutdown wakes the thread blocked in recv
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def test_dropped_daemon_connection_mid_pull_is_retried_not_a_traceback(
+    org: Any, docker_client: Any, registry_proxy: FaultProxy, small_image: str,
+    testbed: Any, tmp_path: Path, unique_name: Callable[[str], str],
+) -> None:
+    """The daemon connection drops once the pull's stream has started: docker-py reads the
+    stream from the raw urllib3 response, so this is urllib3's ProtocolError, no requests
+    error. It must be retried like the push's, never escape as a traceback (issue 12:
+    pull caught only RequestException)."""
+    client = docker_client.api
+    auth, ref = login_and_tag(client, registry_proxy, org.github_token("octo-org/app"),
+                              small_image, unique_name("pullcut"))
+    engine.push(client, [ref], auth, ListLog(), retry=fast())
+    client.remove_image(ref)
+    client.remove_image(small_image, force=True)
+    proxy = CuttingDaemonProxy(str(testbed.docker_host).removeprefix("unix://"),
+                               tmp_path / "d.sock")
+    cut_client = docker.APIClient(base_url=f"unix://{proxy.path}", version="auto", timeout=30)
+    log = ListLog()
+    try:
+        digest = engine.pull(cut_client, ref, auth, log, retry=fast())
+    finally:
+        cut_client.close()
+        proxy.close()
+    assert proxy.cut == 1
+    assert digest.startswith("sha256:"), log.text
+    assert "retry 1/2" in log.text and "connection to the Docker daemon failed" in log.text, (
+        log.text)
+
+
 # --- denials and rate limits ---------------------------------------------------------------
 
 
@@ -235,7 +324,7 @@ def test_a_rate_limited_push_waits_the_registry_out_and_lands(
                              body=limited, headers={"Retry-After": "1"}))
     registry_proxy.add(Fault("status", method="GET", path=MANIFEST, status=429, times=1,
                              body=limited, headers={"Retry-After": "1"}))
-    reader = registry_api.RegistryClient(registry_proxy.address, "octocat", token)
+    reader = registry_api.RegistryClient(credential(registry_proxy.address, token))
     image_id = client.inspect_image(small_image)["Id"]
     log = ListLog()
     pushed = engine.push(client, [ref], auth, log, retry=fast(attempts=3),
@@ -253,7 +342,7 @@ def test_login_401_is_not_retried(
     registry_proxy.add(Fault("status", method="GET", path=r"^/v2/$", status=401, times=None,
                              headers={"WWW-Authenticate": 'Basic realm="testbed"'}))
     with pytest.raises(RegistryError) as failure:
-        engine.login(docker_client.api, registry_proxy.address, "octocat", "ghs_wrong",
+        engine.login(docker_client.api, credential(registry_proxy.address, "ghs_wrong"),
                      log=ListLog(), retry=fast(attempts=3))
     # dockerd answers a registry 401 with HTTP 500; engine goes by the text, not the status.
     # One login is two requests (the ping that learns the challenge, the authenticated GET);
@@ -275,8 +364,7 @@ def test_registry_retry_after_is_honoured(
     registry_proxy.add(Fault("status", method="GET", path=MANIFEST, status=429, times=1,
                              headers={"Retry-After": "2"}))
     waits: list[float] = []
-    reg = registry_api.RegistryClient(auth["serveraddress"], "octocat", auth["password"],
-                                      sleep=lambda s: waits.append(s))
+    reg = registry_api.RegistryClient(auth, sleep=lambda s: waits.append(s))
     image_id = client.inspect_image(small_image)["Id"]
     assert registry_api.pushed_digest(reg, ref, image_id)
     assert waits == [2.0]

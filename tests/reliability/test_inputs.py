@@ -23,7 +23,7 @@ from gh_docker_publish.edges import report
 from gh_docker_publish.edges.gha import Console
 from gh_docker_publish.errors import InputError
 from gh_docker_publish.flows import publish
-from tests.e2e.harness import parse_env_file
+from tests.harness.runner import parse_env_file
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = str(ROOT / "examples" / "hello")
@@ -175,7 +175,7 @@ def test_injection_cannot_forge_outputs(injection: str, tmp_path: Path) -> None:
                                   "::set-env name=A::b", "::add-path::/evil", "::endgroup::"])
 def test_workflow_commands_in_build_output_are_fenced(line: str) -> None:
     """Inside Console.stop_commands the runner ignores commands until our random token."""
-    from tests.e2e.harness import CommandProcessor, SecretMasker
+    from tests.harness.runner import CommandProcessor, SecretMasker
 
     stream = io.StringIO()
     console = Console({"GITHUB_ACTIONS": "true"}, stream=stream)
@@ -239,7 +239,7 @@ def test_cli_refuses_bad_input_before_any_network(flag: str, value: str, tmp_pat
 def test_a_logged_value_cannot_issue_workflow_commands(line: str) -> None:
     """Values from inputs (a username, a target) or the registry (push status lines) reach
     ``Console.info`` unfenced; the runner must still show them, never obey them."""
-    from tests.e2e.harness import CommandProcessor, SecretMasker
+    from tests.harness.runner import CommandProcessor, SecretMasker
 
     stream = io.StringIO()
     console = Console({"GITHUB_ACTIONS": "true"}, stream=stream)

@@ -15,6 +15,8 @@ from typing import Any
 import docker
 import pytest
 
+from gh_docker_publish.core.credentials import Credential
+from gh_docker_publish.core.settings import Secret
 from gh_docker_publish.edges import engine
 from tests.reliability.test_faults import ListLog
 from tests.testbed.runner_env import HELLO, SHA
@@ -45,7 +47,7 @@ def _cli(testbed: Any, token: str, image: str, tags: str, out: Path) -> subproce
 
 
 def _outputs(path: Path) -> dict[str, str]:
-    from tests.e2e.harness import parse_env_file
+    from tests.harness.runner import parse_env_file
 
     return dict(parse_env_file(path.read_text())) if path.exists() else {}
 
@@ -111,7 +113,8 @@ def test_three_concurrent_pushes_of_the_same_image_and_tags(
         client = docker.APIClient(base_url=testbed.docker_host, version="auto", timeout=120)
         log = ListLog()
         try:
-            auth = engine.login(client, testbed.registry, "octocat", token, log=log)
+            auth = Credential(testbed.registry, "octocat", Secret(token), "github-token", "test")
+            engine.login(client, auth, log=log)
             barrier.wait(timeout=60)
             out = engine.push(client, refs, auth, log)
             return 0, log.text, {"tags": "\n".join(refs), "digest": out.digest}

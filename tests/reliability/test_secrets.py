@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.e2e import product
-from tests.e2e.harness import ActionHarness, RunResult
+from tests.harness.runner import ActionHarness, RunResult
 from tests.reliability.secret_forms import cmdlines, forms, scan_text, scan_tree
 
 

@@ -94,3 +94,18 @@ def test_foreign_images_on_the_docker_registry_compare_repositories() -> None:
     assert [i.ref for i in foreign_images(images, _target(Flavour.DOCKER))] == [
         "docker.ghe.example/me/lib/base:1",
     ]
+
+
+# --- base images quotes ----------------------------------------
+# An ARG line shlex cannot split (an unbalanced quote) must not crash the run with a
+# ValueError traceback before the build: the bases are still found, the build judges the line.
+
+def test_unbalanced_quote_in_a_stage_arg() -> None:
+    text = "FROM ghcr.io/other/base:1\nARG NOTE=it's\nRUN echo \"$NOTE\"\n"
+    assert [i.ref for i in external_images(text)] == ["ghcr.io/other/base:1"]
+
+
+def test_unbalanced_quote_in_a_global_arg() -> None:
+    text = 'ARG TAG=1"\nFROM ghcr.io/other/base:$TAG\n'
+    refs = [i.ref for i in external_images(text)]
+    assert len(refs) == 1 and refs[0].startswith("ghcr.io/other/base:")

@@ -13,7 +13,7 @@ from gh_docker_publish.core.build_inputs import INLINE_SECRET_ENV
 from gh_docker_publish.core.settings import Settings, raw_secrets, settings_from_values
 from gh_docker_publish.edges import builders
 from gh_docker_publish.errors import BuildError, InputError
-from tests.unit.test_buildkit_inputs import settings, workspace  # the same fixtures
+from tests.unit.test_build_inputs import settings, workspace  # the same fixtures
 
 __all__ = ["workspace"]  # a fixture, used by name
 

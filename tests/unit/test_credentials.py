@@ -70,9 +70,14 @@ def test_usernames() -> None:
     by_actor = choose_token(settings(), CTX, container())
     assert (by_actor.username, by_actor.label) == ("octocat", "GITHUB_TOKEN")
     assert by_actor.describe().startswith("Using the GITHUB_TOKEN as octocat: the owner")
-    pat = choose_token(settings(token=GHP, auth="token"), CTX, container())
-    assert pat.username is None  # ask GET /user
+    pat = choose_token(settings(token=GHP, auth="token"), CTX, container(),
+                       pat_owner=lambda: "pat-user")
+    assert pat.username == "pat-user"  # GET /user, asked only for a PAT without username
     assert pat.label == "personal access token"
+    asked: list[str] = []
+    github = choose_token(settings(token=GHP), CTX, container(),
+                          pat_owner=lambda: asked.append("GET /user") or "x")
+    assert github.source == "github-token" and asked == []
     named = choose_token(settings(token=GHP, auth="token", username="bot"), CTX, container())
     assert named.username == "bot"
     no_actor = choose_token(settings(), RunContext(repository="octo-org/hello-world"), container())

@@ -51,3 +51,18 @@ def test_a_core_module_importing_the_docker_sdk_is_refused(tmp_path: Path) -> No
     result = _lint(tree)
     assert result.returncode != 0
     assert "gh_docker_publish.core is not allowed to import docker" in result.stdout
+
+
+def test_no_module_imports_one_that_imports_it_back() -> None:
+    """No import cycles, not even for type hints only (issue 12: refs <-> settings was one):
+    a pure module takes a Protocol of what it reads instead."""
+    import grimp
+
+    graph = grimp.build_graph("gh_docker_publish")
+    cycles = [
+        (module, imported)
+        for module in graph.modules
+        for imported in graph.find_modules_directly_imported_by(module)
+        if graph.find_shortest_chain(importer=imported, imported=module)
+    ]
+    assert cycles == []

@@ -302,3 +302,23 @@ def test_action_yml_defaults_give_the_same_settings_as_no_inputs() -> None:
         if getattr(from_runner, f.name) != getattr(from_cli, f.name)
     ]
     assert differs == []
+
+
+# --- settings counts ----------------------------------------
+# keep-latest takes ASCII digits only: str.isdigit() also accepts superscripts and other
+# digit characters that int() refuses, which ended the run with a ValueError traceback
+# instead of an InputError naming the input.
+
+ENV = {"GITHUB_REPOSITORY": "octo-org/app"}
+
+
+@pytest.mark.parametrize("raw", ["\u00b2", "1\u00b2", "-1", "1.5", "ten"])
+def test_keep_latest_that_is_no_whole_number(raw: str) -> None:
+    with pytest.raises(InputError) as info:
+        settings_from_values({"mode": "cleanup", "keep-latest": raw}, ENV)
+    assert info.value.input_name == "keep-latest"
+
+
+def test_keep_latest_digits() -> None:
+    settings = settings_from_values({"mode": "cleanup", "keep-latest": "10"}, ENV)
+    assert settings.keep_latest == 10

@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from gh_docker_publish.core import labels as oci
 from gh_docker_publish.core import refs, templates
@@ -37,9 +37,6 @@ from gh_docker_publish.core.tags import (
     tag_problem,
 )
 from gh_docker_publish.errors import InputError
-
-if TYPE_CHECKING:
-    from gh_docker_publish.core.settings import Settings
 
 # metadata-action README, "priority attribute".
 DEFAULT_PRIORITY = {
@@ -411,8 +408,26 @@ class Metadata:
     annotations: tuple[str, ...] = ()
 
 
+class MetadataInputs(Protocol):
+    """What ``compute_metadata`` reads of the settings (``core.settings.Settings`` has it):
+    metadata needs no import of settings, so the two do not import each other."""
+
+    @property
+    def tags(self) -> tuple[str, ...]: ...
+    @property
+    def flavor(self) -> Flavor: ...
+    @property
+    def metadata_env(self) -> MetadataEnv: ...
+    @property
+    def repository(self) -> str: ...
+    @property
+    def labels(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def annotations(self) -> tuple[tuple[str, str], ...]: ...
+
+
 def compute_metadata(
-    settings: Settings,
+    settings: MetadataInputs,
     ctx: RunContext,
     *,
     now: datetime,

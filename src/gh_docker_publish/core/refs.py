@@ -22,14 +22,13 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
 from gh_docker_publish.errors import InputError
 
 if TYPE_CHECKING:
     from gh_docker_publish.core.context import RunContext
-    from gh_docker_publish.core.settings import Settings
 
 # -- the distribution reference grammar (distribution/reference/regexp.go) -----------------
 
@@ -57,10 +56,6 @@ DOCKER_REGISTRY_DOCS = (
 CONTAINER_REGISTRY_DOCS = (
     "https://docs.github.com/en/packages/working-with-a-github-packages-registry/"
     "working-with-the-container-registry"
-)
-MIGRATION_DOCS = (
-    "https://docs.github.com/en/packages/working-with-a-github-packages-registry/"
-    "migrating-to-the-container-registry-from-the-docker-registry"
 )
 
 # Rendered when a tag or image is a digest: GitHub's Docker registry only takes IMAGE:VERSION
@@ -245,9 +240,18 @@ def auto_registry(server_host: str) -> str:
     ``probed_registry``.
     """
     host = server_host.lower()
-    if host in (GITHUB_COM, "www.github.com", ""):
+    if not host or host in (GITHUB_COM, "www.github.com"):
         return GHCR
     return f"containers.{host}"
+
+
+def is_ghes(server_host: str) -> bool:
+    """The one answer to "is this GitHub Enterprise Server": neither github.com nor
+    ``*.ghe.com`` (GHEC with data residency)."""
+    host = server_host.lower().split(":")[0]
+    return bool(host) and host not in (GITHUB_COM, "www.github.com") and not host.endswith(
+        ".ghe.com"
+    )
 
 
 def classify_host(host: str, server_host: str) -> tuple[Flavour, bool]:
@@ -256,14 +260,30 @@ def classify_host(host: str, server_host: str) -> tuple[Flavour, bool]:
     server = server_host.lower()
     if host == GHCR or host.startswith("containers."):
         return Flavour.CONTAINER, True
-    if server and server != GITHUB_COM and host in (f"docker.{server}", server):
+    if is_ghes(server) and host in (f"docker.{server}", server):
         # GHES Docker registry: with subdomain isolation docker.HOSTNAME, without it HOSTNAME.
         return Flavour.DOCKER, True
     return Flavour.CONTAINER, False
 
 
+class Destination(Protocol):
+    """What ``resolve_target`` reads of the settings (``core.settings.Settings`` has it):
+    refs needs no import of settings, so the two do not import each other."""
+
+    @property
+    def image(self) -> str: ...
+    @property
+    def destination(self) -> ImageName: ...
+    @property
+    def registry(self) -> str: ...
+    @property
+    def owner(self) -> str: ...
+    @property
+    def repository(self) -> str: ...
+
+
 def resolve_target(
-    settings: Settings, ctx: RunContext, *, probed_registry: str | None = None
+    settings: Destination, ctx: RunContext, *, probed_registry: str | None = None
 ) -> Target:
     """Work out registry, flavour and lowercase path from the inputs and the server.
 
@@ -276,7 +296,7 @@ def resolve_target(
             contradicts a host given in 'image'.
     """
     warnings: list[str] = []
-    image = parse_image(settings.image)
+    image = settings.destination
     registry = settings.registry
     if image.domain:
         if registry != "auto" and registry != image.domain:
@@ -299,7 +319,7 @@ def resolve_target(
         )
         host = GHCR
         if image.domain and len(path_parts) >= 3:
-            # OWNER/REPOSITORY/IMAGE became OWNER/IMAGE in the migration (MIGRATION_DOCS).
+            # OWNER/REPOSITORY/IMAGE became OWNER/IMAGE in GitHub's migration to ghcr.io.
             path_parts = [path_parts[0], *path_parts[2:]]
 
     flavour, github_hosted = classify_host(host, ctx.server_host)

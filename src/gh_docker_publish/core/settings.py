@@ -10,6 +10,7 @@ here too (https://docs.github.com/en/actions/reference/workflows-and-actions/met
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -135,6 +136,12 @@ class Settings:
     images: tuple[str, ...] = ()
     registry_auth: tuple[RegistryLogin, ...] = ()  # registries that are not GitHub's
     notices: tuple[str, ...] = field(default=(), compare=False)
+
+    @functools.cached_property
+    def destination(self) -> refs.ImageName:
+        """``image`` parsed once (optional host, lowercase path): what refs and registries
+        read instead of parsing ``image`` again. Validated when the settings were made."""
+        return refs.parse_image(self.image)
 
     def secrets(self) -> list[str]:
         """The non-empty secret values, for the caller to mask the moment settings load."""

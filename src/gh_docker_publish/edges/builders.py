@@ -37,9 +37,10 @@ from gh_docker_publish.core.build_inputs import (
 )
 from gh_docker_publish.core.buildx_flags import BuildxFlags
 from gh_docker_publish.core.buildx_flags import classic_conflicts as flag_conflicts
+from gh_docker_publish.core.credentials import Credential
 from gh_docker_publish.core.progress import Log, ProgressReporter
 from gh_docker_publish.edges import build_context
-from gh_docker_publish.edges.engine import AuthConfig, stream_error, tag
+from gh_docker_publish.edges.engine import stream_error, tag
 from gh_docker_publish.errors import BuildError
 
 TAIL_LINES = 20
@@ -66,7 +67,8 @@ class BuildRequest:
     #: add-hosts and shm-size only (settings refuse the rest with builder: classic).
     flags: BuildxFlags = field(default_factory=BuildxFlags)
     #: Credentials for pulling base images, by registry host. Not build secrets.
-    registry_auths: Mapping[str, AuthConfig] = field(default_factory=dict)
+    #: The run's credentials buildx may use (the push login): in its private config only.
+    credentials: tuple[Credential, ...] = ()
 
     def dockerfile_path(self) -> Path:
         """The Dockerfile on disk, the way ``docker build -f`` resolves it."""
@@ -231,11 +233,10 @@ class ClassicBuilder:
         dockerfile = request.dockerfile_path()
         problems = buildkit_only_features(build_context.read_dockerfile(dockerfile))
         if problems:
-            raise BuildError(
+            raise BuildError.needs_buildkit(
                 f"{dockerfile} needs BuildKit, which the classic builder lacks: "
                 + "; ".join(problems),
-                hint="Use the BuildKit builder (install docker buildx; builder: auto or "
-                "buildkit), or remove these features from the Dockerfile.",
+                "remove these features from the Dockerfile",
             )
         used = classic_conflicts(
             platforms=request.platforms,
@@ -245,10 +246,9 @@ class ClassicBuilder:
             provenance=request.provenance,
         ) + flag_conflicts(request.flags, chosen=False)
         if used:
-            raise BuildError(
+            raise BuildError.needs_buildkit(
                 f"The classic builder cannot honour {', '.join(used)}: BuildKit only.",
-                hint="Use the BuildKit builder (install docker buildx; builder: auto or "
-                "buildkit), or drop these inputs.",
+                "drop these inputs",
             )
         lines = LineLog(log)
         first_tag = request.tags[0] if request.tags else None
@@ -301,9 +301,9 @@ class ClassicBuilder:
 
 @contextlib.contextmanager
 def private_docker_config(
-    auths: Mapping[str, AuthConfig], parent: str | None = None
+    credentials: Sequence[Credential], parent: str | None = None
 ) -> Iterator[Path]:
-    """A throw-away DOCKER_CONFIG (0700) holding only ``auths``; removed on exit.
+    """A throw-away DOCKER_CONFIG (0700) holding only ``credentials``; removed on exit.
 
     buildx then never reads or writes the user's config.json (login-action's state
     problems, self-hosted runners keeping creds between jobs); its own state (builder
@@ -313,10 +313,10 @@ def private_docker_config(
     try:
         os.chmod(path, 0o700)
         entries = {
-            registry: {
-                "auth": base64.b64encode(f"{a['username']}:{a['password']}".encode()).decode()
+            c.registry: {
+                "auth": base64.b64encode(f"{c.username}:{c.secret.reveal()}".encode()).decode()
             }
-            for registry, a in auths.items()
+            for c in credentials
         }
         fd = os.open(path / "config.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -467,7 +467,7 @@ class BuildKitBuilder:
         started = time.monotonic()
         lines = LineLog(log)
         secret_env = {s.env: s.value for s in request.secrets if s.env}
-        with private_docker_config(request.registry_auths, self._temp_dir) as cfg:
+        with private_docker_config(request.credentials, self._temp_dir) as cfg:
             if self._on_config_dir is not None:
                 self._on_config_dir(cfg)
             iidfile, metadata = cfg / "iid", cfg / "metadata.json"
@@ -483,11 +483,7 @@ class BuildKitBuilder:
                     errors="replace",
                 )
             except OSError as exc:
-                raise BuildError(
-                    f"Cannot run {self._buildx}: {exc}",
-                    hint="Install the docker buildx plugin (docker-buildx), or use "
-                    "builder: classic.",
-                ) from exc
+                raise BuildError.buildx_unusable(f"Cannot run {self._buildx}: {exc}") from exc
             assert proc.stdout is not None
             with proc:  # on exit: close stdout, wait for buildx
                 try:
@@ -650,8 +646,5 @@ def detect_builder(
         )
         return builder, found
     if mode == "buildkit":
-        raise BuildError(
-            f"BuildKit was requested but is not usable: {found}.",
-            hint="Install the docker buildx plugin (docker-buildx), or use builder: classic.",
-        )
+        raise BuildError.buildx_unusable(f"BuildKit was requested but is not usable: {found}.")
     return ClassicBuilder(client), f"classic builder: {found}"

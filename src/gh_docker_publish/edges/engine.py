@@ -31,12 +31,13 @@ from tenacity import (
     wait_random,
 )
 
+from gh_docker_publish.core.credentials import Credential
 from gh_docker_publish.core.progress import Clock, Log, ProgressReporter
+from gh_docker_publish.edges.registry_api import DENIAL_HINTS, classify, denial_hint, is_transient
 from gh_docker_publish.errors import DaemonError, InputError, PushError, RegistryError
 
 __all__ = [
     "DENIAL_HINTS",
-    "AuthConfig",
     "PushOutcome",
     "RetryPolicy",
     "StreamError",
@@ -56,141 +57,20 @@ __all__ = [
 
 
 class AuthConfig(TypedDict):
-    """The per-call credentials docker-py sends as ``X-Registry-Auth``. Never log it."""
+    """The per-call credentials docker-py sends as ``X-Registry-Auth``. Never log it; made
+    from the run's ``Credential`` at the docker-py call and nowhere else."""
 
     username: str
     password: str
     serveraddress: str
 
 
-# --- denials -> hints (data only; the caller fills the {fields}) -------------------------
-
-#: (substring of the registry's message, lowercased; hint template). First match wins,
-#: so the specific GitHub texts come before the generic ``denied``/``unauthorized``.
-DENIAL_HINTS: tuple[tuple[str, str], ...] = (
-    (
-        "permission_denied: write_package",
-        "The token may not write this package. Grant `permissions: packages: write` to the "
-        "job; if the package already exists, give this repository the Write role under "
-        'the package\'s "Manage Actions access" settings ({package_settings_url}); a '
-        "personal access token needs the `write:packages` scope.",
-    ),
-    (
-        "does not match expected scopes",
-        "The personal access token lacks a scope: it needs `write:packages` (and `repo` "
-        "for private repositories on the GHES Docker registry). Edit the token's scopes, "
-        "or create a new one, and update the secret.",
-    ),
-    (
-        # "... to Create organization package" (new package) and "... to Write ..." (existing)
-        "installation not allowed to",
-        "GITHUB_TOKEN may not write this organization package: add {repository} with the "
-        'Write role under the package\'s "Manage Actions access" settings '
-        "({package_settings_url}), or publish with a PAT that has `write:packages`.",
-    ),
-    (
-        "denied",
-        "The registry denied access to {image}. Check `permissions: packages: write` for "
-        'the job, the package\'s "Manage Actions access" settings ({package_settings_url}), '
-        "and for a PAT the `write:packages` scope.",
-    ),
-    (
-        "unauthorized",
-        "{registry} did not accept the credentials ({token_source}). Check the token is "
-        "valid and not expired; a PAT needs `write:packages` (and `repo` for private "
-        "repositories on the GHES Docker registry).",
-    ),
-    (
-        "401",
-        "{registry} did not accept the credentials ({token_source}). Check the token is "
-        "valid and not expired; a PAT needs `write:packages`.",
-    ),
-    (
-        "incorrect username or password",
-        "{registry} did not accept the credentials ({token_source}). Check the username and "
-        "the token.",
-    ),
-)
-
-#: What a hint says when the caller has no better value for a field.
-HINT_DEFAULTS: Mapping[str, str] = {
-    "package_settings_url": "the package's settings page",
-    "repository": "this repository",
-    "image": "the image",
-    "registry": "The registry",
-    "token_source": "the token in use",
-}
-
-
-class _Fields(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return HINT_DEFAULTS.get(key, key)
-
-
-def _mentions(low: str, needle: str) -> bool:
-    """``needle`` in ``low``; a status code (``401``) only as a number of its own, never as
-    digits inside a digest or an upload UUID that a failed request's URL carries."""
-    if needle.isdigit():
-        return re.search(rf"(?<![0-9a-z]){needle}(?![0-9a-z])", low) is not None
-    return needle in low
-
-
-def denial_hint(message: str, fields: Mapping[str, str] | None = None) -> str:
-    """The fix for a registry denial, or "" when the message is not a denial."""
-    low = message.lower()
-    for needle, template in DENIAL_HINTS:
-        if _mentions(low, needle):
-            return template.format_map(_Fields(fields or {}))
-    return ""
-
-
-# --- retries ------------------------------------------------------------------------------
-
-# Never retried: the daemon itself wraps these in DoNotRetry (moby distribution/errors.go),
-# and hammering a registry with a bad token only earns a lockout.
-_PERMANENT = (
-    "denied",
-    "unauthorized",
-    "401",
-    "403",
-    "forbidden",
-    "name_unknown",
-    "manifest unknown",
-    "unsupported",
-    "tag does not exist",
-    "incorrect username or password",
-    "no basic auth credentials",
-)
-# Retried: 5xx (the daemon's UnexpectedHTTPStatusError text) and broken connections.
-_TRANSIENT = (
-    "received unexpected http status: 50",
-    "connection reset",
-    "connection refused",
-    "broken pipe",
-    "unexpected eof",
-    ": eof",
-    "i/o timeout",
-    "tls handshake timeout",
-    "timeout awaiting response headers",  # containerd store push, moby#53700
-    "502 bad gateway",
-    "503 service unavailable",
-    "504 gateway timeout",
-)
-
-
-#: A registry's rate limit: worth another try after a wait. dockerd drops the Retry-After
-#: header, so the wait comes from our own registry read before the retry (registry_api
-#: honours Retry-After there) or, without one, from the backoff.
-_RATE_LIMITED = ("toomanyrequests", "too many requests", "429")
-
-
-def is_transient(message: str) -> bool:
-    """True when the text reads like a 5xx, a rate limit or a dropped connection; never for
-    a denial."""
-    low = message.lower()
-    if any(_mentions(low, p) for p in _PERMANENT):
-        return False
-    return any(_mentions(low, p) for p in _RATE_LIMITED) or any(p in low for p in _TRANSIENT)
+def _auth_config(credential: Credential | None) -> AuthConfig | None:
+    """None (no X-Registry-Auth) only to pull without credentials."""
+    if credential is None or credential.source == "anonymous":
+        return None
+    return {"username": credential.username, "password": credential.secret.reveal(),
+            "serveraddress": credential.registry}
 
 
 @dataclass(frozen=True)
@@ -220,14 +100,6 @@ class StreamError(Exception):
         self.message = message
 
 
-class _Transient(Exception):
-    """Carries a transient failure through tenacity; never escapes this module."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
 def _retrying(policy: RetryPolicy, log: Log, what: str) -> Retrying:
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -251,7 +123,7 @@ def _retrying(policy: RetryPolicy, log: Log, what: str) -> Retrying:
         # exponential backoff plus jitter; spelled this way for tenacity 8.2 and 9.x alike
         wait=wait_exponential(multiplier=policy.initial, max=policy.maximum)
         + wait_random(0, policy.initial),
-        retry=retry_if_exception(lambda e: isinstance(e, _Transient)),
+        retry=retry_if_exception(lambda e: isinstance(e, _Failure) and e.transient),
         before_sleep=before_sleep,
         sleep=policy.sleep,
         reraise=True,
@@ -260,6 +132,39 @@ def _retrying(policy: RetryPolicy, log: Log, what: str) -> Retrying:
 
 def _api_text(exc: docker.errors.APIError) -> str:
     return str(exc.explanation or exc)
+
+
+#: A daemon connection that dropped or timed out, before or during a streamed answer.
+#: Mid-stream docker-py reads the raw urllib3 response, so a drop or a read timeout there
+#: is urllib3's ProtocolError/ReadTimeoutError, not a requests error (docker-py#1070).
+_CONNECTION_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError)
+
+
+class _Failure(Exception):
+    """A daemon call's failure as the answer table classifies it (``registry_api.classify``):
+    ``transient`` ones are retried, the others end the call."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+
+
+def _failure(exc: Exception) -> _Failure:
+    """The one error factory for every daemon answer (login, push, pull alike): an error
+    chunk in the stream, an HTTP error before it, or a dropped/timed-out connection."""
+    if isinstance(exc, _Failure):
+        return exc
+    if isinstance(exc, docker.errors.APIError):
+        text = _api_text(exc)
+        return _Failure(text, transient=classify(text, exc.status_code).transient)
+    if isinstance(exc, StreamError):
+        return _Failure(exc.message, transient=classify(exc.message).transient)
+    # a connection error: the outcome is unknown, another attempt may tell
+    return _Failure(f"connection to the Docker daemon failed: {exc}", transient=True)
+
+
+_DAEMON_ERRORS = (docker.errors.APIError, StreamError, *_CONNECTION_ERRORS)
 
 
 # --- daemon -------------------------------------------------------------------------------
@@ -309,14 +214,12 @@ def image_inspect(client: Any, ref: str) -> dict[str, Any]:
 
 def login(
     client: Any,
-    registry: str,
-    username: str,
-    password: str,
+    credential: Credential,
     *,
     log: Log,
     retry: RetryPolicy = RetryPolicy(),
-) -> AuthConfig:
-    """Check the credentials through the daemon and return them for push/pull calls.
+) -> None:
+    """Check ``credential`` with its registry through the daemon, before push/pull use it.
 
     ``reauth=True`` makes the daemon contact the registry even when docker-py holds a
     cached entry for this user (docker-py#2012). ``dockercfg_path`` points at an empty
@@ -325,7 +228,7 @@ def login(
     memory only (docker-py#2719), where ``build()`` will send it as X-Registry-Config.
     The return value of ``client.login`` can echo the password, so it is never logged.
     """
-    auth: AuthConfig = {"username": username, "password": password, "serveraddress": registry}
+    registry, username = credential.registry, credential.username
 
     def attempt() -> None:
         with tempfile.TemporaryDirectory(prefix="ghdp-cfg-") as tmp:
@@ -335,35 +238,28 @@ def login(
             try:
                 client.login(
                     username=username,
-                    password=password,
+                    password=credential.secret.reveal(),
                     registry=registry,
                     reauth=True,
                     dockercfg_path=empty,
                 )
-            except docker.errors.APIError as exc:
-                text = _api_text(exc)
-                if is_transient(text) or (exc.status_code or 0) in (502, 503, 504):
-                    # dockerd 20.10 answers a registry 401 with HTTP 500: go by the text.
-                    raise _Transient(text) from exc
-                raise RegistryError(
-                    f"Login to {registry} as {username} failed: {text}",
-                    hint=denial_hint(text, {"registry": registry})
-                    or "Check the username and the token.",
-                ) from exc
-            except _CONNECTION_ERRORS as exc:
-                # ReadTimeout is no ConnectionError: a daemon still waiting on a silent
-                # registry when the client's read timeout ends would escape as a traceback.
-                raise _Transient(f"connection to the Docker daemon failed: {exc}") from exc
+            except _DAEMON_ERRORS as exc:
+                raise _failure(exc) from exc
 
     try:
         _retrying(retry, log, f"Login to {registry}")(attempt)
-    except _Transient as exc:
+    except _Failure as exc:
+        if exc.transient:
+            raise RegistryError(
+                f"Login to {registry} failed after {retry.attempts} attempts: {exc.message}",
+                hint="The registry or the network failed; re-run the job.",
+            ) from exc
         raise RegistryError(
-            f"Login to {registry} failed after {retry.attempts} attempts: {exc.message}",
-            hint="The registry or the network failed; re-run the job.",
+            f"Login to {registry} as {username} failed: {exc.message}",
+            hint=denial_hint(exc.message, {"registry": registry})
+            or "Check the username and the token.",
         ) from exc
     log.info(f"Logged in to {registry} as {username}")
-    return auth
 
 
 # --- refs and tags ------------------------------------------------------------------------
@@ -516,7 +412,7 @@ class _PushState:
 def push(
     client: Any,
     refs: Sequence[str],
-    auth_config: AuthConfig,
+    credential: Credential,
     log: Log,
     *,
     retry: RetryPolicy = RetryPolicy(),
@@ -535,6 +431,7 @@ def push(
     Raises PushError naming what landed (with digests) and what did not.
     """
     pairs = [(ref, *split_ref(ref)) for ref in refs]  # validate all before any I/O
+    auth_config = cast(AuthConfig, _auth_config(credential))
     state = _PushState()
     started = clock()
 
@@ -547,29 +444,17 @@ def push(
                     repo, tag=tag_, stream=True, decode=True, auth_config=dict(auth_config)
                 )
                 pushed = read_push_stream(chunks, tag_, progress, log)
-            except StreamError as exc:
+            except _DAEMON_ERRORS as exc:
                 progress.flush()
-                if is_transient(exc.message):
-                    if landed := _landed_anyway(verify, ref, exc.message, log):
-                        return landed
-                    raise _Transient(exc.message) from exc
-                raise
-            except docker.errors.APIError as exc:
-                text = _api_text(exc)
-                if is_transient(text) or ((exc.status_code or 0) >= 500 and not _is_denial(text)):
-                    if landed := _landed_anyway(verify, ref, text, log):
-                        return landed
-                    raise _Transient(text) from exc
-                raise StreamError(text) from exc
-            except _CONNECTION_ERRORS as exc:
-                # A dropped or timed-out daemon connection: outcome unknown (docker-py#1070).
-                # Mid-stream it surfaces as urllib3's ReadTimeoutError/ProtocolError, not as
-                # a requests error. Ask the registry first; pushing the same tag again is
-                # idempotent, so a retry is safe when it does not hold the image.
-                text = f"connection to the Docker daemon failed: {exc}"
-                if landed := _landed_anyway(verify, ref, text, log):
+                failure = _failure(exc)
+                # Outcome unknown (a timeout, a dropped connection, a 5xx): ask the registry
+                # first; pushing the same tag again is idempotent, so a retry is safe when
+                # it does not hold the image.
+                if failure.transient and (
+                    landed := _landed_anyway(verify, ref, failure.message, log)
+                ):
                     return landed
-                raise _Transient(text) from exc
+                raise failure from exc
             progress.flush()
             log.info(f"{ref}: digest {pushed.digest}; {progress.summary()}")
             with state.lock:
@@ -586,7 +471,7 @@ def push(
     if not any(isinstance(o, Exception) for _, o in outcomes):
         outcomes += _concurrently(lambda pair: push_one(*pair), rest, parallel)
     for ref, outcome in outcomes:
-        if isinstance(outcome, (StreamError, _Transient)):
+        if isinstance(outcome, _Failure):
             failures[ref] = outcome
         elif isinstance(outcome, Exception):  # a bug of ours: still report what landed
             failures[ref] = StreamError(f"{type(outcome).__name__}: {outcome}")
@@ -662,9 +547,6 @@ def _concurrently(
     return [(pair[0], results[i]) for i, pair in enumerate(pairs)]
 
 
-#: A daemon connection that dropped or timed out, before or during a streamed answer.
-_CONNECTION_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError)
-
 #: ``verify(ref)`` -> the digest the registry holds for ``ref`` when it is our image, else
 #: None (``registry_api.pushed_digest`` bound to a client and the built image's ID).
 Verify = Callable[[str], "str | None"]
@@ -684,18 +566,13 @@ def _landed_anyway(verify: Verify | None, ref: str, failure: str, log: Log) -> P
     return PushedTag(digest, 0)
 
 
-def _is_denial(text: str) -> bool:
-    low = text.lower()
-    return any(_mentions(low, p) for p in _PERMANENT)
-
-
 # --- pull ---------------------------------------------------------------------------------
 
 
 def pull(
     client: Any,
     ref: str,
-    auth_config: AuthConfig | None,
+    credential: Credential | None,
     log: Log,
     *,
     retry: RetryPolicy = RetryPolicy(),
@@ -704,8 +581,10 @@ def pull(
     platform: str | None = None,
 ) -> str:
     """Pull ``ref`` (``repo:tag`` or ``repo@sha256:...``) and return the digest the registry
-    reported. ``platform`` (``os/arch[/variant]``) picks a variant of a multi-platform image;
-    None means the daemon's own."""
+    reported. ``credential`` None (or anonymous): pull without credentials. ``platform``
+    (``os/arch[/variant]``) picks a variant of a multi-platform image; None means the
+    daemon's own."""
+    auth_config = _auth_config(credential)
     if "@" in ref:
         # The Engine API's /images/create takes a digest where the tag goes.
         repo, _, tag_ = ref.partition("@")
@@ -720,30 +599,21 @@ def pull(
                 tag=tag_,
                 stream=True,
                 decode=True,
-                auth_config=dict(auth_config) if auth_config else None,
+                auth_config=auth_config,
                 platform=platform,
             )
             digest = read_pull_stream(chunks, progress, log)
-        except StreamError as exc:
-            progress.flush()
-            if is_transient(exc.message):
-                raise _Transient(exc.message) from exc
-            raise
-        except docker.errors.APIError as exc:
+        except _DAEMON_ERRORS as exc:
             # Not-found and denied come back as HTTP errors before the stream starts.
-            text = _api_text(exc)
-            if is_transient(text):
-                raise _Transient(text) from exc
-            raise StreamError(text) from exc
-        except requests.exceptions.RequestException as exc:
-            raise _Transient(f"connection to the Docker daemon failed: {exc}") from exc
+            progress.flush()
+            raise _failure(exc) from exc
         progress.flush()
         log.info(f"Pulled {ref}: {digest}; {progress.summary()}")
         return digest
 
     try:
         return _retrying(retry, log, f"Pull of {ref}")(attempt)
-    except (StreamError, _Transient) as exc:
+    except _Failure as exc:
         raise RegistryError(
             f"Pulling {ref} failed: {exc}",
             hint=denial_hint(str(exc), {"image": repo, "registry": repo.split("/", 1)[0]}),

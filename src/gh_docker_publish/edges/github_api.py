@@ -9,6 +9,7 @@ can wait out a rate limit for a long time).
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -17,12 +18,12 @@ from urllib.parse import quote
 
 import requests
 
+from gh_docker_publish.core.settings import Secret
 from gh_docker_publish.errors import CredentialError, GitHubApiError
 
 if TYPE_CHECKING:
     from github import GithubException
 
-PACKAGES_DOCS = "https://docs.github.com/rest/packages/packages"
 INTEGRATION_DENIED = "Resource not accessible by integration"
 
 T = TypeVar("T")
@@ -203,11 +204,7 @@ class GitHubApi:
         for path in paths:
             if self._get_json(path, not_found_ok=True) is not None:
                 return path
-        raise GitHubApiError(
-            f"The package {owner}/{name} does not exist, or this token cannot see it.",
-            hint="Check the `owner` and `image` inputs, and that the token has read:packages.",
-            docs_url=PACKAGES_DOCS,
-        )
+        raise GitHubApiError.package_missing(owner, name)
 
     def _get_json(self, path: str, *, not_found_ok: bool = False) -> Any:
         answer = self._call(
@@ -269,3 +266,34 @@ def _explain(what: str, exc: GithubException) -> Exception:
             docs_url=docs,
         )
     return GitHubApiError(f"{what}: GitHub answered {exc.status} '{message}'.", docs_url=docs)
+
+
+class ApiClients:
+    """One GitHub API client per token per run, and one ``GET /user`` per PAT (as twine
+    binds a credential into one ``Repository`` client once). The flows ask this for a
+    client instead of calling the factory, so publish's package lookup, its labels' read,
+    the user name and the base-image readers share one client and one answer."""
+
+    def __init__(self, factory: Callable[[str, str], GitHubApi], api_url: str) -> None:
+        self._factory = factory
+        self._api_url = api_url
+        self._clients: dict[str, GitHubApi] = {}
+        self._owners: dict[str, TokenOwner] = {}
+        self._lock = threading.Lock()  # publish reads the labels on a background thread
+
+    def __call__(self, token: Secret) -> GitHubApi:
+        with self._lock:
+            client = self._clients.get(token.reveal())
+            if client is None:
+                client = self._factory(self._api_url, token.reveal())
+                self._clients[token.reveal()] = client
+            return client
+
+    def owner(self, token: Secret) -> TokenOwner:
+        """``GET /user`` for this PAT, asked once per run."""
+        known = self._owners.get(token.reveal())
+        if known is None:
+            known = self(token).token_owner()
+            self._owners[token.reveal()] = known
+        return known
+

@@ -24,26 +24,30 @@ from typing import Any
 import docker.errors
 import requests
 
+from gh_docker_publish.core.credentials import Credential
 from gh_docker_publish.core.progress import Log
 from gh_docker_publish.core.refs import DOCKER_REGISTRY_DOCS, Flavour, Target
-from gh_docker_publish.edges.engine import daemon_version, denial_hint, image_inspect
-from gh_docker_publish.errors import CredentialError, DaemonError, RegistryError
+from gh_docker_publish.edges.engine import daemon_version, image_inspect
+from gh_docker_publish.edges.registry_api import (
+    RegistryClient,
+    denial_hint,
+    error_text,
+    parse_challenge,
+    token_from,
+)
+from gh_docker_publish.errors import (
+    MIGRATION_DOCS,
+    PERMISSIONS_DOCS,
+    CredentialError,
+    DaemonError,
+    RegistryError,
+)
 
 HTTP_TIMEOUT = (5.0, 15.0)
-_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
-PERMISSIONS_DOCS = (
-    "https://docs.github.com/en/packages/learn-github-packages/"
-    "about-permissions-for-github-packages"
-)
 # GitHub's own words (GHES docs, "Working with the Docker registry", About Docker support).
 ENGINE_25_ADVICE = (
     "Docker Engine v25 is not compatible with the Docker Registry on GitHub Enterprise "
     "Server. We recommend using Container registry instead."
-)
-MIGRATION_DOCS = (
-    "https://docs.github.com/en/enterprise-server@latest/packages/"
-    "working-with-a-github-packages-registry/"
-    "migrating-to-the-container-registry-from-the-docker-registry"
 )
 
 
@@ -56,27 +60,6 @@ class PushAccess:
 
     confirmed: bool  # False: the registry could not be asked; the push will tell
     detail: str
-
-
-def _challenge(header: str) -> tuple[str, dict[str, str]]:
-    scheme, _, rest = header.strip().partition(" ")
-    return scheme.lower(), dict(_CHALLENGE_PARAM.findall(rest))
-
-
-def _error_text(response: requests.Response) -> str:
-    """The registry's error message (distribution's ``{"errors": [...]}``) or the status."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        errors = body.get("errors") or []
-        if errors and isinstance(errors[0], dict):
-            first = errors[0]
-            return f"{str(first.get('code', '')).lower()}: {first.get('message', '')}".strip(": ")
-        if body.get("message"):
-            return str(body["message"])
-    return f"HTTP {response.status_code}"
 
 
 def granted_actions(token: str, name: str) -> set[str] | None:
@@ -116,80 +99,49 @@ def _denied(target: Target, message: str, fields: Mapping[str, str], who: str) -
 
 def check_push_access(
     target: Target,
-    username: str,
-    password: str,
+    credential: Credential,
     *,
     scheme: str,
     fields: Mapping[str, str],
-    who: str,
     session: requests.Session | None = None,
 ) -> PushAccess:
-    """Ask the registry whether these credentials may push ``target``.
+    """Ask the registry whether ``credential`` may push ``target``.
 
     Raises:
         CredentialError: the registry refused: the message quotes it, the hint says which
             permission or scope to grant and where.
     """
-    http = session or requests.Session()
-    base = f"{scheme}://{target.registry}"
-    name = target.path
+    client = RegistryClient(credential, scheme=scheme, timeout=HTTP_TIMEOUT,
+                            max_retry_after=0, session=session)
+    who, name = credential.who, target.path
     try:
-        ping = http.get(f"{base}/v2/", timeout=HTTP_TIMEOUT)
+        ping = client.ping()
+        challenge = parse_challenge(ping.headers.get("WWW-Authenticate", ""))
         auth_header: dict[str, str] = {}
-        kind, params = _challenge(ping.headers.get("WWW-Authenticate", ""))
-        if ping.status_code == 401 and kind == "bearer" and params.get("realm"):
-            token = _push_token(http, params, name, username, password, target, fields, who)
+        if ping.status_code == 401 and challenge.scheme == "bearer" and challenge.realm:
+            answer = client.token_response(challenge, f"repository:{name}:pull,push")
+            if answer.status_code != 200:
+                raise _denied(target, error_text(answer), fields, who)
+            token = token_from(answer)
             actions = granted_actions(token, name)
             if actions is not None and "push" not in actions:
                 raise _denied(target, "the token service granted no push access "
                               f"(granted: {', '.join(sorted(actions)) or 'nothing'})",
                               fields, who)
-            auth_header = {"Authorization": f"Bearer {token}"}
-        elif ping.status_code == 401 and kind == "basic":
-            basic = base64.b64encode(f"{username}:{password}".encode()).decode()
-            auth_header = {"Authorization": f"Basic {basic}"}
-        upload = http.post(f"{base}/v2/{name}/blobs/uploads/", headers=auth_header,
-                           timeout=HTTP_TIMEOUT, allow_redirects=False)
+            auth_header = client.authorization(challenge, token)
+        elif ping.status_code == 401 and challenge.scheme == "basic":
+            auth_header = client.authorization(challenge, "")
+        upload = client.probe_upload(name, auth_header)
         if upload.status_code in (401, 403):
-            raise _denied(target, _error_text(upload), fields, who)
+            raise _denied(target, error_text(upload), fields, who)
         if upload.status_code != 202:
             return PushAccess(False, f"starting an upload answered HTTP {upload.status_code}")
-        location = upload.headers.get("Location", "")
-        if location:
-            url = location if "://" in location else f"{base}{location}"
-            http.delete(url, headers=auth_header, timeout=HTTP_TIMEOUT)
     except requests.RequestException as exc:
         return PushAccess(False, f"{target.registry} could not be asked ({type(exc).__name__})")
     finally:
         if session is None:
-            http.close()
+            client.close()
     return PushAccess(True, f"{who} may push to {target.name}")
-
-
-def _push_token(
-    http: requests.Session,
-    params: Mapping[str, str],
-    name: str,
-    username: str,
-    password: str,
-    target: Target,
-    fields: Mapping[str, str],
-    who: str,
-) -> str:
-    query = {"scope": f"repository:{name}:pull,push"}
-    if params.get("service"):
-        query["service"] = params["service"]
-    response = http.get(params["realm"], params=query, auth=(username, password),
-                        timeout=HTTP_TIMEOUT)
-    if response.status_code != 200:
-        raise _denied(target, _error_text(response), fields, who)
-    try:
-        body = response.json()
-    except ValueError:  # not JSON: no token to read; the upload probe still asks
-        return ""
-    if not isinstance(body, dict):
-        return ""
-    return str(body.get("token") or body.get("access_token") or "")
 
 
 # --- the built image ---------------------------------------------------------------------
@@ -302,19 +254,10 @@ __all__ = [
 
 
 def before_build(
-    target: Target,
-    username: str,
-    password: str,
-    *,
-    scheme: str,
-    fields: Mapping[str, str],
-    who: str,
-    log: Log,
+    target: Target, credential: Credential, *, scheme: str, fields: Mapping[str, str], log: Log,
 ) -> PushAccess:
     """The push-permission probe, logged; a denial raises before anything is built."""
-    verdict = check_push_access(
-        target, username, password, scheme=scheme, fields=fields, who=who
-    )
+    verdict = check_push_access(target, credential, scheme=scheme, fields=fields)
     if verdict.confirmed:
         log.info(f"Preflight: {verdict.detail}.")
     else:

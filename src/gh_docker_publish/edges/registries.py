@@ -20,8 +20,6 @@ skips the probe: ``true`` picks the Container registry (which needs isolation; n
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -30,12 +28,17 @@ from urllib.parse import urlsplit
 import requests
 
 from gh_docker_publish.core.context import RunContext
-from gh_docker_publish.core.refs import GHCR, GITHUB_COM, Flavour, Target, parse_image
+from gh_docker_publish.core.refs import GHCR, GITHUB_COM, Flavour, Target, is_ghes
 from gh_docker_publish.core.settings import Settings
+from gh_docker_publish.edges.registry_api import (
+    answers_like_registry,
+    base_url,
+    ping_anonymously,
+    scheme_for,
+)
 from gh_docker_publish.errors import RegistryError
 
 IsolationMode = Literal["auto", "true", "false"]
-PROBE_TIMEOUT = (3.05, 5.0)  # connect, read: a registry answers /v2/ at once
 GHES_PACKAGES_DOCS = (
     "https://docs.github.com/en/enterprise-server@latest/packages/"
     "working-with-a-github-packages-registry"
@@ -58,14 +61,6 @@ class RegistryChoice:
         return f"Registry: {self.host} (GitHub's {kind}, path {shape}): {self.reason}."
 
 
-def is_ghes(server_host: str) -> bool:
-    """True for a GitHub Enterprise Server host: neither github.com nor ``*.ghe.com``."""
-    host = server_host.lower().split(":")[0]
-    return bool(host) and host not in (GITHUB_COM, "www.github.com") and not host.endswith(
-        ".ghe.com"
-    )
-
-
 def candidates(server_host: str) -> list[tuple[str, Flavour, str]]:
     """The GHES hosts to probe, in order: (host, flavour, what it is)."""
     host = server_host.lower()
@@ -76,26 +71,14 @@ def candidates(server_host: str) -> list[tuple[str, Flavour, str]]:
     ]
 
 
-def answers_like_registry(response: requests.Response) -> bool:
-    """The distribution spec's API version check: the header, or a 401 with a challenge."""
-    if "Docker-Distribution-Api-Version" in response.headers:
-        return True
-    return response.status_code == 401 and "WWW-Authenticate" in response.headers
-
-
-def _get(url: str) -> requests.Response:
-    # No redirects: a web front end redirecting /v2/ to a login page is not a registry.
-    return requests.get(url, timeout=PROBE_TIMEOUT, allow_redirects=False)
-
-
-def probe(server_url: str, get: Getter = _get) -> tuple[RegistryChoice | None, list[str]]:
+def probe(
+    server_url: str, get: Getter = ping_anonymously
+) -> tuple[RegistryChoice | None, list[str]]:
     """Ask each GHES registry host for ``/v2/``; return the first that answers like a
     registry, and one line per host asked (what it answered) for the log and errors."""
-    split = urlsplit(server_url)
-    scheme = split.scheme or "https"
     tried: list[str] = []
-    for host, flavour, what in candidates(split.netloc):
-        url = f"{scheme}://{host}/v2/"
+    for host, flavour, what in candidates(urlsplit(server_url).netloc):
+        url = f"{base_url(host, scheme_for(host, server_url))}/v2/"
         try:
             response = get(url)
         except requests.RequestException as exc:
@@ -112,7 +95,7 @@ def probe(server_url: str, get: Getter = _get) -> tuple[RegistryChoice | None, l
 
 
 def choose(
-    settings: Settings, ctx: RunContext, get: Getter = _get
+    settings: Settings, ctx: RunContext, get: Getter = ping_anonymously
 ) -> RegistryChoice | None:
     """The GHES registry for ``registry: auto``, or ``None`` where ``refs`` decides alone
     (an explicit registry, a host in 'image', github.com, ``*.ghe.com``).
@@ -120,7 +103,7 @@ def choose(
     Raises:
         RegistryError: no host answered the probe; the message lists what each answered.
     """
-    if settings.registry != "auto" or parse_image(settings.image).domain:
+    if settings.registry != "auto" or settings.destination.domain:
         return None
     if not is_ghes(ctx.server_host):
         return None
@@ -144,49 +127,13 @@ def choose(
     return choice
 
 
-def registry_scheme(host: str, ctx: RunContext) -> str:
-    """How the action itself talks to a registry host (the preflight probe).
-
-    A GHES host uses the server's scheme; ghcr.io and ``*.ghe.com`` HTTPS; any other host
-    plain HTTP only when it resolves into loopback, which dockerd treats as insecure by
-    default (``insecure-registries`` defaults to 127.0.0.0/8), else HTTPS.
-    """
-    server = urlsplit(ctx.server_url)
-    name = host.lower()
-    server_host = (server.netloc or "").lower()
-    if server_host and (name == server_host or name.endswith("." + server_host)):
-        return server.scheme or "https"
-    if name == GHCR or name.split(":")[0].endswith(".ghe.com"):
-        return "https"
-    return "http" if resolves_to_loopback(name) else "https"
-
-
-def resolves_to_loopback(host: str) -> bool:
-    """True when every address ``host`` (``name[:port]``) resolves to is a loopback one."""
-    name = host
-    if name.startswith("["):
-        name = name[1:].split("]", 1)[0]
-    elif name.count(":") == 1:
-        name = name.split(":", 1)[0]
-    if name == "localhost":
-        return True
-    try:
-        infos = socket.getaddrinfo(name, None)
-    except OSError:
-        return False
-    addresses = {info[4][0] for info in infos}
-    return bool(addresses) and all(
-        ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addresses
-    )
-
-
 def explain(
     target: Target, settings: Settings, ctx: RunContext, probed: RegistryChoice | None
 ) -> str:
     """One log line: which registry and flavour this run publishes to, and why."""
     if probed is not None and probed.host == target.registry:
         return probed.describe()
-    if parse_image(settings.image).domain:
+    if settings.destination.domain:
         why = "named in 'image'"
     elif settings.registry != "auto":
         why = "given in 'registry'"

@@ -1,31 +1,209 @@
-"""Ask the registry itself what a tag holds: the check behind "outcome unknown".
+"""The one registry client: how the action itself talks to a registry, and how every
+registry or daemon answer is classified.
 
-When the daemon connection drops or times out in the middle of a push, the push may have
-landed anyway (the daemon or the registry finished after the client gave up: docker-py's
-read timeout is per socket read, docker-py#1070; a slow blob commit aborts the containerd
-store's push, moby#53700). Retrying blindly or failing blindly would both lie, so before
-either the tool asks the registry: does TAG resolve to a manifest whose config is the image
-we built? (Docker Registry HTTP API V2 / OCI distribution-spec "pulling manifests".)
+- The answer table (``classify``): denied (with the hint that says the fix), permanent, or
+  transient. The engine's login/push/pull, the preflight and the retries all use it.
+- Ping (``GET /v2/``), the auth challenge (parsed here only), the token (distribution token
+  auth: a 401 names a Bearer realm, which trades basic credentials for a short-lived
+  token), manifest reads and the upload probe, with the run's one ``Credential``.
+- ``scheme_for``: http or https, decided once.
 
-Token auth follows the distribution token spec: a 401 names a Bearer realm, the realm
-trades basic credentials for a short-lived token. A 429 or 503 with ``Retry-After`` is
-waited out once (OCI spec: TOOMANYREQUESTS SHOULD carry Retry-After), never past the
-caller's deadline. Credentials go only into request headers; nothing here logs them.
+Why reads: when the daemon connection drops or times out in the middle of a push, the push
+may have landed anyway (docker-py's read timeout is per socket read, docker-py#1070; a slow
+blob commit aborts the containerd store's push, moby#53700). Retrying blindly or failing
+blindly would both lie, so before either the tool asks the registry: does TAG resolve to a
+manifest whose config is the image we built? (OCI distribution-spec "pulling manifests".)
+A 429 or 503 with ``Retry-After`` is waited out once (OCI spec: TOOMANYREQUESTS SHOULD
+carry Retry-After), never past the caller's deadline. Credentials go only into request
+headers; nothing here logs them.
 """
 
 from __future__ import annotations
 
+import base64
 import email.utils
+import enum
+import ipaddress
 import re
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
-from gh_docker_publish.edges.registries import resolves_to_loopback
+from gh_docker_publish.core.credentials import Credential
+from gh_docker_publish.core.refs import GHCR
+
+# --- the answer table: denied (with its hint), permanent, transient --------------------------
+
+#: (substring of the registry's message, lowercased; hint template). First match wins,
+#: so the specific GitHub texts come before the generic ``denied``/``unauthorized``.
+DENIAL_HINTS: tuple[tuple[str, str], ...] = (
+    (
+        "permission_denied: write_package",
+        "The token may not write this package. Grant `permissions: packages: write` to the "
+        "job; if the package already exists, give this repository the Write role under "
+        'the package\'s "Manage Actions access" settings ({package_settings_url}); a '
+        "personal access token needs the `write:packages` scope.",
+    ),
+    (
+        "does not match expected scopes",
+        "The personal access token lacks a scope: it needs `write:packages` (and `repo` "
+        "for private repositories on the GHES Docker registry). Edit the token's scopes, "
+        "or create a new one, and update the secret.",
+    ),
+    (
+        # "... to Create organization package" (new package) and "... to Write ..." (existing)
+        "installation not allowed to",
+        "GITHUB_TOKEN may not write this organization package: add {repository} with the "
+        'Write role under the package\'s "Manage Actions access" settings '
+        "({package_settings_url}), or publish with a PAT that has `write:packages`.",
+    ),
+    (
+        "denied",
+        "The registry denied access to {image}. Check `permissions: packages: write` for "
+        'the job, the package\'s "Manage Actions access" settings ({package_settings_url}), '
+        "and for a PAT the `write:packages` scope.",
+    ),
+    (
+        "unauthorized",
+        "{registry} did not accept the credentials ({token_source}). Check the token is "
+        "valid and not expired; a PAT needs `write:packages` (and `repo` for private "
+        "repositories on the GHES Docker registry).",
+    ),
+    (
+        "401",
+        "{registry} did not accept the credentials ({token_source}). Check the token is "
+        "valid and not expired; a PAT needs `write:packages`.",
+    ),
+    (
+        "incorrect username or password",
+        "{registry} did not accept the credentials ({token_source}). Check the username and "
+        "the token.",
+    ),
+)
+
+#: What a hint says when the caller has no better value for a field.
+HINT_DEFAULTS: Mapping[str, str] = {
+    "package_settings_url": "the package's settings page",
+    "repository": "this repository",
+    "image": "the image",
+    "registry": "The registry",
+    "token_source": "the token in use",
+}
+
+
+class _Fields(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return HINT_DEFAULTS.get(key, key)
+
+
+def _mentions(low: str, needle: str) -> bool:
+    """``needle`` in ``low``; a status code (``401``) only as a number of its own, never as
+    digits inside a digest or an upload UUID that a failed request's URL carries."""
+    if needle.isdigit():
+        return re.search(rf"(?<![0-9a-z]){needle}(?![0-9a-z])", low) is not None
+    return needle in low
+
+
+def denial_hint(message: str, fields: Mapping[str, str] | None = None) -> str:
+    """The fix for a registry denial, or "" when the message is not a denial."""
+    low = message.lower()
+    for needle, template in DENIAL_HINTS:
+        if _mentions(low, needle):
+            return template.format_map(_Fields(fields or {}))
+    return ""
+
+
+# Never retried: the daemon itself wraps these in DoNotRetry (moby distribution/errors.go),
+# and hammering a registry with a bad token only earns a lockout.
+_PERMANENT = (
+    "denied",
+    "unauthorized",
+    "401",
+    "403",
+    "forbidden",
+    "name_unknown",
+    "manifest unknown",
+    "unsupported",
+    "tag does not exist",
+    "incorrect username or password",
+    "no basic auth credentials",
+)
+# Retried: 5xx (the daemon's UnexpectedHTTPStatusError text) and broken connections.
+_TRANSIENT = (
+    "received unexpected http status: 50",
+    "connection reset",
+    "connection refused",
+    "broken pipe",
+    "unexpected eof",
+    ": eof",
+    "i/o timeout",
+    "tls handshake timeout",
+    "timeout awaiting response headers",  # containerd store push, moby#53700
+    "502 bad gateway",
+    "503 service unavailable",
+    "504 gateway timeout",
+)
+
+
+#: A registry's rate limit: worth another try after a wait. dockerd drops the Retry-After
+#: header, so the wait comes from our own registry read before the retry (registry_api
+#: honours Retry-After there) or, without one, from the backoff.
+_RATE_LIMITED = ("toomanyrequests", "too many requests", "429")
+
+class Kind(enum.Enum):
+    """How to treat a registry's or the daemon's answer."""
+
+    DENIED = "denied"  # the credentials may not do this: never retried, a hint says the fix
+    PERMANENT = "permanent"  # retrying cannot help (unknown manifest, unsupported, ...)
+    TRANSIENT = "transient"  # a 5xx, a rate limit or a dropped connection: retry
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One answer, classified: its kind and, for a denial, the fix (fields filled in)."""
+
+    kind: Kind
+    hint: str = ""
+
+    @property
+    def transient(self) -> bool:
+        return self.kind is Kind.TRANSIENT
+
+
+#: Gateway answers: the registry or a proxy in front of it failed, worth another try.
+_GATEWAY_STATUSES = (502, 503, 504)
+
+
+def classify(text: str, status: int | None = None,
+             fields: Mapping[str, str] | None = None) -> Verdict:
+    """The one classification of a registry or daemon answer (its text, and the HTTP
+    status where there is one): denied (with the hint), permanent, or transient.
+    dockerd 20.10 answers a registry 401 with HTTP 500, so the text decides first."""
+    hint = denial_hint(text, fields)
+    low = text.lower()
+    if hint or any(_mentions(low, p) for p in _PERMANENT):
+        return Verdict(Kind.DENIED if hint else Kind.PERMANENT, hint)
+    if any(_mentions(low, p) for p in _RATE_LIMITED) or any(p in low for p in _TRANSIENT):
+        return Verdict(Kind.TRANSIENT)
+    if status in _GATEWAY_STATUSES:
+        return Verdict(Kind.TRANSIENT)
+    return Verdict(Kind.PERMANENT)
+
+
+def is_transient(message: str) -> bool:
+    """True when the text reads like a 5xx, a rate limit or a dropped connection; never for
+    a denial."""
+    return classify(message).transient
+
+
+
+# --- talking to a registry ------------------------------------------------------------------
 
 MANIFEST_TYPES = ", ".join(
     (
@@ -40,6 +218,98 @@ MAX_RETRY_AFTER = 60.0
 
 
 @dataclass(frozen=True)
+class Challenge:
+    """A ``WWW-Authenticate`` challenge: ``bearer`` (distribution token auth) or ``basic``."""
+
+    scheme: str  # lowercase; "" when there is none
+    params: Mapping[str, str]
+
+    @property
+    def realm(self) -> str:
+        return self.params.get("realm", "")
+
+
+def parse_challenge(header: str) -> Challenge:
+    """The one parser of a registry's auth challenge (distribution token spec)."""
+    scheme, _, rest = header.strip().partition(" ")
+    return Challenge(scheme.lower(), dict(_CHALLENGE_PARAM.findall(rest)))
+
+
+def answers_like_registry(response: requests.Response) -> bool:
+    """The distribution spec's API version check: the header, or a 401 with a challenge."""
+    if "Docker-Distribution-Api-Version" in response.headers:
+        return True
+    return response.status_code == 401 and "WWW-Authenticate" in response.headers
+
+
+PROBE_TIMEOUT = (3.05, 5.0)  # connect, read: a registry answers /v2/ at once
+
+
+def ping_anonymously(url: str) -> requests.Response:
+    """``GET /v2/`` without credentials, for "is there a registry here" (the GHES probe).
+    No redirects: a web front end redirecting /v2/ to a login page is not a registry."""
+    return requests.get(url, timeout=PROBE_TIMEOUT, allow_redirects=False)
+
+
+def error_text(response: requests.Response) -> str:
+    """The registry's error message (distribution's ``{"errors": [...]}``) or the status."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        errors = body.get("errors") or []
+        if errors and isinstance(errors[0], dict):
+            first = errors[0]
+            return f"{str(first.get('code', '')).lower()}: {first.get('message', '')}".strip(": ")
+        if body.get("message"):
+            return str(body["message"])
+    return f"HTTP {response.status_code}"
+
+
+def scheme_for(host: str, server_url: str = "") -> str:
+    """The one decision how the action itself talks to a registry host.
+
+    A host of the GitHub server (GHES) uses the server's scheme; ghcr.io and ``*.ghe.com``
+    HTTPS; any other host plain HTTP only when it resolves into loopback, which dockerd
+    treats as insecure by default (``insecure-registries`` defaults to 127.0.0.0/8), else
+    HTTPS, as the docker CLI does.
+    """
+    server = urlsplit(server_url)
+    name = host.lower()
+    server_host = (server.netloc or "").lower()
+    if server_host and (name == server_host or name.endswith("." + server_host)):
+        return server.scheme or "https"
+    if name == GHCR or name.split(":")[0].endswith(".ghe.com"):
+        return "https"
+    return "http" if resolves_to_loopback(name) else "https"
+
+
+def base_url(registry: str, scheme: str | None = None) -> str:
+    """``scheme://registry``; without a scheme, ``scheme_for`` decides."""
+    return f"{scheme or scheme_for(registry)}://{registry}"
+
+
+def resolves_to_loopback(host: str) -> bool:
+    """True when every address ``host`` (``name[:port]``) resolves to is a loopback one."""
+    name = host
+    if name.startswith("["):
+        name = name[1:].split("]", 1)[0]
+    elif name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    if name == "localhost":
+        return True
+    try:
+        infos = socket.getaddrinfo(name, None)
+    except OSError:
+        return False
+    addresses = {info[4][0] for info in infos}
+    return bool(addresses) and all(
+        ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addresses
+    )
+
+
+@dataclass(frozen=True)
 class RemoteManifest:
     """What the registry answered for a tag."""
 
@@ -47,14 +317,6 @@ class RemoteManifest:
     media_type: str
     config_digest: str  # "" for an index
     size: int
-
-
-def base_url(registry: str, scheme: str | None = None) -> str:
-    """``scheme://registry``; without a scheme, ``http`` only for a registry that resolves
-    into loopback (dockerd treats 127.0.0.0/8 as insecure by default), else ``https``,
-    as the docker CLI does."""
-    scheme = scheme or ("http" if resolves_to_loopback(registry) else "https")
-    return f"{scheme}://{registry}"
 
 
 def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -75,36 +337,71 @@ def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda:
 
 
 class RegistryClient:
-    """Registry calls with one set of credentials: reads, and the one write we need (a
-    cross-repository blob mount)."""
+    """The registry calls the action makes itself, with the run's one credential for the
+    registry: ping, auth challenge and token, manifest reads, the upload probe, and a
+    cross-repository blob mount (several images)."""
 
     def __init__(
         self,
-        registry: str,
-        username: str,
-        password: str,
+        credential: Credential,
         *,
         scheme: str | None = None,
-        timeout: float = 15.0,
+        timeout: float | tuple[float, float] = 15.0,
         deadline: float | None = None,
+        max_retry_after: float = MAX_RETRY_AFTER,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        session: requests.Session | None = None,
     ) -> None:
-        self.registry = registry
-        self.base = base_url(registry, scheme)
-        self._basic = (username, password)
+        self.registry = credential.registry
+        self.base = base_url(credential.registry, scheme)
+        self._basic = (credential.username, credential.secret.reveal())
         self.timeout = timeout
         self.deadline = deadline
+        self.max_retry_after = max_retry_after
         self._sleep = sleep
         self._clock = clock
-        self._session = requests.Session()
+        self._session = session or requests.Session()
         self._session.trust_env = False  # the registry's answer, not a proxy's
         self.waited: list[float] = []  # Retry-After waits taken (for logs and tests)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def ping(self) -> requests.Response:
+        """``GET /v2/``: the API version check, and the challenge when it is a 401."""
+        return self._send(f"{self.base}/v2/", {})
+
+    def token_response(self, challenge: Challenge, scope: str) -> requests.Response:
+        """Trade the credential for a registry token at the challenge's realm."""
+        query = {"scope": scope}
+        if challenge.params.get("service"):
+            query["service"] = challenge.params["service"]
+        return self._send(challenge.realm, {}, params=query, auth=self._basic)
+
+    def authorization(self, challenge: Challenge, token: str) -> dict[str, str]:
+        """The header that answers ``challenge``: the bearer ``token``, or basic auth."""
+        if challenge.scheme == "bearer":
+            return {"Authorization": f"Bearer {token}"}
+        if challenge.scheme == "basic":
+            basic = base64.b64encode(":".join(self._basic).encode()).decode()
+            return {"Authorization": f"Basic {basic}"}
+        return {}
 
     def manifest(self, repository: str, reference: str) -> RemoteManifest | None:
         """The manifest ``reference`` (a tag) points at, or None when there is none."""
         url = f"{self.base}/v2/{repository}/manifests/{reference}"
-        response = self._get(url, f"repository:{repository}:pull")
+        headers = {"Accept": MANIFEST_TYPES}
+        response = self._send(url, headers)
+        if response.status_code == 401:
+            challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+            token = ""
+            if challenge.scheme == "bearer":
+                answer = self.token_response(challenge, f"repository:{repository}:pull")
+                answer.raise_for_status()
+                token = token_from(answer)
+            headers.update(self.authorization(challenge, token))
+            response = self._send(url, headers)
         if response.status_code == 404:
             return None
         response.raise_for_status()
@@ -124,51 +421,49 @@ class RegistryClient:
         upload instead, and that session is cancelled."""
         url = f"{self.base}/v2/{repository}/blobs/uploads/"
         params = {"mount": digest, "from": source}
-        scopes = [f"repository:{repository}:pull,push", f"repository:{source}:pull"]
-        response = self._session.post(url, params=params, timeout=self.timeout)
+        response = self._session.post(url, params=params, timeout=self.timeout,
+                                      allow_redirects=False)
+        headers: dict[str, str] = {}
         if response.status_code == 401:
-            challenge = response.headers.get("WWW-Authenticate", "")
-            headers = {}
-            if challenge.split(" ", 1)[0].lower() == "bearer":
-                headers["Authorization"] = f"Bearer {self._bearer(challenge, scopes)}"
-                response = self._session.post(url, params=params, headers=headers,
-                                              timeout=self.timeout)
-            else:
-                response = self._session.post(url, params=params, auth=self._basic,
-                                              timeout=self.timeout)
-            if response.status_code == 202 and (location := response.headers.get("Location")):
-                self._session.delete(requests.compat.urljoin(url, location), headers=headers,
-                                     auth=None if headers else self._basic, timeout=self.timeout)
+            challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+            token = ""
+            if challenge.scheme == "bearer":
+                query: dict[str, Any] = {  # one scope= per scope (token spec)
+                    "scope": [f"repository:{repository}:pull,push", f"repository:{source}:pull"]
+                }
+                if challenge.params.get("service"):
+                    query["service"] = challenge.params["service"]
+                answer = self._send(challenge.realm, {}, params=query, auth=self._basic)
+                answer.raise_for_status()
+                token = token_from(answer)
+            headers = self.authorization(challenge, token)
+            response = self._session.post(url, params=params, headers=headers,
+                                          timeout=self.timeout, allow_redirects=False)
+        location = response.headers.get("Location", "") if response.status_code == 202 else ""
+        if location:
+            cancel = location if "://" in location else f"{self.base}{location}"
+            self._session.delete(cancel, headers=headers, timeout=self.timeout)
         return response.status_code == 201
 
-    def _get(self, url: str, scope: str) -> requests.Response:
-        headers = {"Accept": MANIFEST_TYPES}
-        response = self._send(url, headers)
-        if response.status_code == 401:
-            challenge = response.headers.get("WWW-Authenticate", "")
-            scheme = challenge.split(" ", 1)[0].lower()
-            if scheme == "bearer":
-                headers["Authorization"] = f"Bearer {self._bearer(challenge, scope)}"
-                response = self._send(url, headers)
-            elif scheme == "basic":
-                response = self._send(url, headers, auth=self._basic)
-        return response
-
-    def _bearer(self, challenge: str, scope: str | list[str]) -> str:
-        params: dict[str, str | list[str]] = dict(_CHALLENGE_PARAM.findall(challenge))
-        realm = str(params.pop("realm", ""))
-        params.setdefault("scope", scope)  # several scopes: one scope= each (token spec)
-        response = self._send(realm, {}, params=params, auth=self._basic)
-        response.raise_for_status()
-        data = response.json()
-        return str(data.get("token") or data.get("access_token") or "")
+    def probe_upload(self, name: str, headers: Mapping[str, str]) -> requests.Response:
+        """Start a blob upload and cancel it (``POST`` then ``DELETE``): what a push does
+        first, refused for a token that may not write. An upload never completed leaves
+        no blob, tag or package."""
+        upload = self._session.post(f"{self.base}/v2/{name}/blobs/uploads/",
+                                    headers=dict(headers), timeout=self.timeout,
+                                    allow_redirects=False)
+        location = upload.headers.get("Location", "") if upload.status_code == 202 else ""
+        if location:
+            url = location if "://" in location else f"{self.base}{location}"
+            self._session.delete(url, headers=dict(headers), timeout=self.timeout)
+        return upload
 
     def _send(self, url: str, headers: dict[str, str], **kwargs: Any) -> requests.Response:
         """One GET; a 429/503 with Retry-After is waited out once if the deadline allows."""
         response = self._session.get(url, headers=headers, timeout=self.timeout, **kwargs)
         if response.status_code in (429, 503):
             wait = retry_after_seconds(response.headers.get("Retry-After"))
-            if wait is not None and wait <= MAX_RETRY_AFTER and self._fits(wait):
+            if wait is not None and wait <= self.max_retry_after and self._fits(wait):
                 self.waited.append(wait)
                 self._sleep(wait)
                 response = self._session.get(url, headers=headers, timeout=self.timeout, **kwargs)
@@ -176,6 +471,18 @@ class RegistryClient:
 
     def _fits(self, wait: float) -> bool:
         return self.deadline is None or self._clock() + wait < self.deadline
+
+
+def token_from(response: requests.Response) -> str:
+    """The token of a token service's answer; "" for one that is not a JSON object (a
+    proxy's HTML page): then only the upload probe can tell."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    return str(body.get("token") or body.get("access_token") or "")
 
 
 def pushed_digest(client: RegistryClient, ref: str, image_id: str) -> str | None:

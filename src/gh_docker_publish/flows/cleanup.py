@@ -30,13 +30,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gh_docker_publish.core import refs
+from gh_docker_publish.core import credentials, refs
 from gh_docker_publish.core.context import RunContext
-from gh_docker_publish.core.settings import Settings
+from gh_docker_publish.core.settings import Secret, Settings
 from gh_docker_publish.edges.gha import Console
-from gh_docker_publish.edges.github_api import PACKAGES_DOCS, GitHubApi, PackageVersion
+from gh_docker_publish.edges.github_api import ApiClients, GitHubApi, PackageVersion, TokenOwner
 from gh_docker_publish.edges.report import OUTPUT_NAMES
-from gh_docker_publish.errors import CredentialError, GitHubApiError, InputError, PublishError
+from gh_docker_publish.errors import (
+    CLASSIC_PAT_DOCS,
+    CredentialError,
+    GitHubApiError,
+    InputError,
+    PublishError,
+)
 
 SEMVER_KEYWORD = "semver"
 # semver.org's grammar, with the customary leading "v".
@@ -45,14 +51,6 @@ SEMVER = re.compile(
     r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
 )
 LAST_TAGGED = "the last tagged version (GitHub refuses to delete it)"
-PAT_HINT = (
-    "Pass a personal access token (classic) with read:packages and delete:packages in "
-    "'token' (e.g. 'token: ${{ secrets.PACKAGES_TOKEN }}')."
-)
-CLASSIC_PAT_DOCS = (
-    "https://docs.github.com/en/packages/learn-github-packages/"
-    "about-permissions-for-github-packages#about-scopes-and-permissions-for-package-registries"
-)
 
 
 @dataclass(frozen=True)
@@ -155,28 +153,21 @@ class CleanupResult:
 # -- the run ---------------------------------------------------------------------------------
 
 
-def _check_token(settings: Settings) -> None:
-    if settings.auth == "github-token" or not settings.token:
-        raise CredentialError(
-            "mode cleanup lists and deletes package versions through GitHub's Packages REST "
-            "API, which does not accept GITHUB_TOKEN"
-            + (" ('auth' is github-token)." if settings.auth == "github-token" else
-               "; the 'token' input is empty."),
-            hint=PAT_HINT,
-            docs_url=CLASSIC_PAT_DOCS,
-        )
-
-
-def _check_scopes(api: GitHubApi, dry_run: bool) -> str:
-    """The token's owner; raises when X-OAuth-Scopes lacks what the run needs."""
+def _token_owner(apis: ApiClients, token: Secret) -> TokenOwner:
+    """``GET /user`` for the PAT (once per run); a token that cannot call it is no classic
+    PAT."""
     try:
-        owner = api.token_owner()
+        return apis.owner(token)
     except CredentialError as exc:
         raise CredentialError(
             f"The 'token' input is not a personal access token (classic) that can call "
             f"GET /user: {exc.message}",
-            hint=PAT_HINT, docs_url=CLASSIC_PAT_DOCS,
+            hint=CredentialError.CLEANUP_PAT_HINT, docs_url=CLASSIC_PAT_DOCS,
         ) from exc
+
+
+def _check_scopes(owner: TokenOwner, dry_run: bool) -> None:
+    """Raises when X-OAuth-Scopes lacks what the run needs."""
     needed = ["read:packages"] + ([] if dry_run else ["delete:packages"])
     implied = {"read:packages": {"read:packages", "write:packages"}}
     missing = [s for s in needed if not owner.scopes & implied.get(s, {s})]
@@ -189,19 +180,13 @@ def _check_scopes(api: GitHubApi, dry_run: bool) -> str:
             + (" A dry run needs only read:packages." if not dry_run else ""),
             docs_url=CLASSIC_PAT_DOCS,
         )
-    return owner.login
 
 
 def _owner_type(api: GitHubApi, owner: str, name: str) -> str:
     for kind in ("Organization", "User"):
         if api.package(owner, name, kind) is not None:
             return kind
-    raise GitHubApiError(
-        f"The package {owner}/{name} does not exist, or the token's user cannot see it.",
-        hint="Check 'image' and 'owner' (the package name is the image path after OWNER), "
-        "and that the token's user has access to the package.",
-        docs_url=PACKAGES_DOCS,
-    )
+    raise GitHubApiError.package_missing(owner, name)
 
 
 def run(
@@ -224,9 +209,13 @@ def run(
             f"{target.registry} is a GHES Docker registry.",
             hint="Delete versions of Docker registry packages in the package's settings page.",
         )
-    _check_token(settings)
-    api = api_factory(ctx.api_url, settings.token.reveal())
-    login = _check_scopes(api, settings.dry_run)
+    apis = ApiClients(api_factory, ctx.api_url)
+    credential = credentials.for_cleanup(
+        settings, target.registry, pat_owner=lambda: _token_owner(apis, settings.token).login
+    )
+    token_owner = _token_owner(apis, credential.secret)  # the same one GET /user
+    _check_scopes(token_owner, settings.dry_run)
+    api, login = apis(credential.secret), token_owner.login
     owner, name = target.owner, target.package_name
     kind = _owner_type(api, owner, name)
     console.info(f"Package {owner}/{name} ({kind.lower()} package), token of {login}")

@@ -10,6 +10,7 @@ from gh_docker_publish.core.context import RunContext
 from gh_docker_publish.core.settings import Settings
 from gh_docker_publish.edges import engine, registries
 from gh_docker_publish.edges.gha import Console
+from gh_docker_publish.edges.github_api import ApiClients
 from gh_docker_publish.flows import cleanup, publish, pull
 
 
@@ -22,7 +23,8 @@ def run(settings: Settings, ctx: RunContext, console: Console, services: publish
     probed_registry = probed.host if probed else None
     if pulling:
         client = engine.connect(services.docker_host, timeout=services.docker_timeout)
-        pulled = pull.run(settings, ctx, console, client, services.github_api, tag_list,
+        apis = ApiClients(services.github_api, ctx.api_url)
+        pulled = pull.run(settings, ctx, console, client, apis, tag_list,
                           probed_registry=probed_registry)
         if not console.on_actions:
             for ref, digest in pulled.digests.items():

@@ -20,9 +20,9 @@ import requests
 
 from gh_docker_publish.core import credentials, metadata, refs, tags
 from gh_docker_publish.core.context import RunContext
-from gh_docker_publish.core.credentials import UNKNOWN, PackageLink, TokenChoice
+from gh_docker_publish.core.credentials import UNKNOWN, Credential, PackageLink
 from gh_docker_publish.core.refs import Target
-from gh_docker_publish.core.settings import Settings
+from gh_docker_publish.core.settings import Secret, Settings
 from gh_docker_publish.edges import (
     build_context,
     builders,
@@ -33,7 +33,7 @@ from gh_docker_publish.edges import (
     report,
 )
 from gh_docker_publish.edges.gha import Console
-from gh_docker_publish.edges.github_api import GitHubApi, RepositoryInfo
+from gh_docker_publish.edges.github_api import ApiClients, GitHubApi, RepositoryInfo
 from gh_docker_publish.errors import BuildError, InputError, PublishError, PushError
 from gh_docker_publish.flows import post_step, pull
 
@@ -56,12 +56,18 @@ class Services:
 
 @dataclass(frozen=True)
 class Plan:
-    """What a run will do, known before touching the daemon or the registry."""
+    """What a run will do, known before touching the daemon or the registry: made once
+    (``plan``), carried through the run, and what the dry run prints (``render_plan``)."""
 
     targets: tuple[Target, ...]  # one per image (`images`), the first is `image`
     tags: tuple[str, ...]
     push: bool
     push_reason: str
+    #: The labels from the inputs and the run's facts (the repository's own facts, read
+    #: from the API during the run, are added to the image's labels then).
+    labels: dict[str, str] = field(default_factory=dict)
+    #: The push credential once chosen (the dry run chooses it without any API call).
+    credential: Credential | None = None
 
     @property
     def target(self) -> Target:
@@ -75,40 +81,28 @@ class Plan:
     def refs_of(self, target: Target) -> tuple[str, ...]:
         return tuple(target.ref(tag) for tag in self.tags)
 
-
-@dataclass(frozen=True)
-class Login:
-    """The credentials one image is pushed with: a GitHub token chosen by GitHub's rules
-    (``choice``), or a ``registry-auth`` entry for a registry that is not GitHub's."""
-
-    target: Target
-    username: str
-    password: str
-    source: str  # "github-token" | "token" | "registry-auth"
-    choice: TokenChoice | None = None
-
-    @property
-    def label(self) -> str:
-        if self.choice:
-            return self.choice.label
-        return f"registry-auth entry for {self.target.registry}"
+    def retarget(self, targets: tuple[Target, ...]) -> Plan:
+        """The same plan for the registry the GHES probe found."""
+        return replace(self, targets=targets)
 
 
 def plan_tags(settings: Settings, ctx: RunContext, now: datetime) -> tuple[str, ...]:
-    """The run's tags (pure). ``type=`` rules are only checked here, so ``run`` calls this
-    before the GHES registry probe: a bad rule must not wait for the network.
+    """The run's tags (pure), for pull mode's ``tags``.
 
     Raises:
         InputError: a rule is wrong, or no tag applies to this event.
     """
-    tag_list = metadata.compute_metadata(settings, ctx, now=now).tags
-    if not tag_list:
+    return _checked_tags(metadata.compute_metadata(settings, ctx, now=now), ctx)
+
+
+def _checked_tags(meta: metadata.Metadata, ctx: RunContext) -> tuple[str, ...]:
+    if not meta.tags:
         raise InputError(
             "tags",
             f"no tag applies to this '{ctx.event_name or 'unknown'}' event.",
             hint="Add a plain tag or a rule that fires on this event (e.g. type=sha).",
         )
-    return tag_list
+    return meta.tags
 
 
 def plan(
@@ -117,17 +111,35 @@ def plan(
     now: datetime,
     probed: registries.RegistryChoice | None = None,
 ) -> Plan:
-    """The pure part of a run: where the image goes, its tags, and whether it is pushed.
+    """The pure part of a run: where the image goes, its tags and labels, and whether it is
+    pushed. ``run`` makes it before the GHES registry probe (a bad rule must not wait for
+    the network) and retargets it to the probed registry.
 
     ``probed``: the GHES registry ``registries.choose`` found (None: refs decides alone).
 
     Raises:
         InputError: a tag rule or the image does not fit; nothing has been contacted yet.
     """
+    targets = resolve_targets(settings, ctx, probed.host if probed else None)
+    meta = metadata.compute_metadata(settings, ctx, now=now, repository=targets[0].repository)
+    tag_list = _checked_tags(meta, ctx)
+    decision = tags.push_decision(settings.push, ctx.event_name, ctx.is_fork_pull_request)
+    return Plan(
+        targets=targets,
+        tags=tag_list,
+        push=decision.push,
+        push_reason=decision.reason,
+        labels=dict(meta.labels),
+    )
+
+
+def resolve_targets(
+    settings: Settings, ctx: RunContext, probed_registry: str | None
+) -> tuple[Target, ...]:
+    """One target per image (``images``, or the one ``image``), each resolved as ``image``
+    is; the same image twice (once the registry and owner are filled in) is refused."""
     targets = tuple(
-        refs.resolve_target(
-            replace(settings, image=name), ctx, probed_registry=probed.host if probed else None
-        )
+        refs.resolve_target(replace(settings, image=name), ctx, probed_registry=probed_registry)
         for name in settings.image_names
     )
     names = [target.name for target in targets]
@@ -137,14 +149,35 @@ def plan(
             "images", f"{twice[0]} is given twice (after the registry and owner are filled in).",
             hint="List each image once.",
         )
-    tag_list = plan_tags(settings, ctx, now)
-    decision = tags.push_decision(settings.push, ctx.event_name, ctx.is_fork_pull_request)
-    return Plan(
-        targets=targets,
-        tags=tag_list,
-        push=decision.push,
-        push_reason=decision.reason,
-    )
+    return targets
+
+
+def dry_run(settings: Settings, ctx: RunContext, now: datetime) -> tuple[Plan, str]:
+    """The plan with its push credential chosen from the inputs alone (no daemon, no
+    registry, no API call), and why no token is usable ("" when one is)."""
+    the_plan = plan(settings, ctx, now)
+    if not the_plan.push:
+        return the_plan, ""
+    try:
+        return replace(the_plan, credential=credentials.choose_token(
+            settings, ctx, the_plan.target)), ""
+    except PublishError as exc:
+        return the_plan, str(exc)
+
+
+def render_plan(the_plan: Plan, token_problem: str = "") -> str:
+    """The dry run's text: image, refs, token (or why none) or why not pushing, labels."""
+    lines = [f"image:    {target.name}" for target in the_plan.targets] + ["refs:"]
+    lines += [f"  {ref}" for ref in the_plan.refs]
+    if the_plan.credential is not None:
+        lines.append(f"token:    {the_plan.credential.describe()}")
+    elif the_plan.push:
+        lines.append(f"token:    none usable: {token_problem}")
+    else:
+        lines.append(f"push:     no ({the_plan.push_reason})")
+    lines.append("labels:")
+    lines += [f"  {key}={value}" for key, value in sorted(the_plan.labels.items())]
+    return "\n".join(lines)
 
 
 def run(
@@ -160,10 +193,11 @@ def run(
     for note in settings.notices:
         console.notice(note)
     now = services.now()
-    plan_tags(settings, ctx, now)  # inputs before the network: choose() may probe GHES
+    the_plan = plan(settings, ctx, now)  # every input checked before the network
     _check_dockerfile(settings)
-    probed = registries.choose(settings, ctx)
-    the_plan = plan(settings, ctx, now, probed)
+    probed = registries.choose(settings, ctx)  # may probe the GHES registries
+    if probed is not None:
+        the_plan = the_plan.retarget(resolve_targets(settings, ctx, probed.host))
     target = the_plan.target
     for each in the_plan.targets:
         for warning in each.warnings:
@@ -172,23 +206,24 @@ def run(
     # The daemon first: without one nothing else matters, and it answers in milliseconds.
     client = engine.connect(services.docker_host, timeout=services.docker_timeout)
 
-    logins: list[Login] = []
+    apis = ApiClients(services.github_api, ctx.api_url)  # one client per token this run
+    logins: list[Credential] = []
     if the_plan.push:
+        several = len(the_plan.targets) > 1
         logins = [
-            _login_for(settings, ctx, each, console, services, several=len(the_plan.targets) > 1)
+            _credential_for(settings, ctx, each, console, apis, several=several)
             for each in the_plan.targets
         ]
+        the_plan = replace(the_plan, credential=logins[0])
     else:
         console.info(f"Not pushing: {the_plan.push_reason}")
-    choice = logins[0].choice if logins else None
-    username = logins[0].username if logins else ""
+    credential = logins[0] if logins else None
 
     # The repository's description and license (for the labels) are read while we log in.
     repo_info = _in_background(
-        lambda: _repository_info(settings, ctx, target, choice, services)
+        lambda: _repository_info(settings, target, credential, apis)
     )
-    auths = _log_in(client, logins, ctx, console, retry)
-    auth = auths[0] if auths else None
+    _log_in(client, the_plan.targets, logins, ctx, console, retry)
     for each in the_plan.targets:
         preflight.warn_engine(client, each, console)
 
@@ -203,11 +238,9 @@ def run(
     image_labels = dict(meta.labels)
 
     # Base images of other owners: pulled now with a token that reads them (pull.py).
-    settings = pull.prepare_bases(
-        client, settings, ctx, target, choice, auth, console, services.github_api
-    )
+    settings = pull.prepare_bases(client, settings, ctx, target, credential, console, apis)
     built = _build(
-        client, settings, the_plan, image_labels, meta.annotations, console, services, auths
+        client, settings, the_plan, image_labels, meta.annotations, console, services, logins
     )
     result = report.PublishResult(
         image=target.name,
@@ -217,11 +250,9 @@ def run(
         refs=the_plan.refs,
         imageid=built.image_id,
         package_url=refs.package_url(target, ctx),
-        token_source=logins[0].source if logins else "",
-        username=username,
-        token_reason=choice.reason if choice else (
-            f"the registry-auth entry for {target.registry}" if logins else ""
-        ),
+        token_source=credential.source if credential else "",
+        username=credential.username if credential else "",
+        token_reason=credential.reason if credential else "",
         labels=image_labels,
         version=meta.version,
         annotations=meta.annotations,
@@ -231,7 +262,7 @@ def run(
         builder=built.builder,
         build_metadata=built.metadata,
     )
-    if auth is None:
+    if credential is None:
         result = replace(result, not_landed=the_plan.refs, seconds=time.monotonic() - started)
         report.write(result, console)
         return result
@@ -244,19 +275,16 @@ def run(
     failures: list[PushError] = []
     # Image by image: the first push to a registry uploads the blobs, the daemon mounts
     # them into the next repository of the same registry instead of uploading them again.
-    for login, each_auth in zip(logins, auths, strict=True):
-        each = login.target
+    for each, login in zip(the_plan.targets, logins, strict=True):
         image_refs = the_plan.refs_of(each)
-        _mount_config(each, landed, built.image_id, each_auth, ctx, console)
+        each_scheme = registry_api.scheme_for(each.registry, ctx.server_url)
+        _mount_config(each, landed, built.image_id, login, each_scheme, console)
         try:
             with console.group(f"Push {len(image_refs)} tag(s) to {each.name}"):
                 pushed = engine.push(
-                    client, image_refs, each_auth, console,
-                    hint_fields=_hints(each, ctx, login.choice), retry=retry,
-                    verify=_verifier(
-                        each_auth, built.image_id, retry,
-                        registries.registry_scheme(each.registry, ctx),
-                    ),
+                    client, image_refs, login, console,
+                    hint_fields=_hints(each, ctx, login), retry=retry,
+                    verify=_verifier(login, built.image_id, retry, each_scheme),
                 )
         except PushError as failure:
             failures.append(failure)
@@ -266,13 +294,12 @@ def run(
         landed += image_refs
         digests |= pushed.digests
         uploaded += pushed.uploaded
-    not_landed = tuple(ref for ref in the_plan.refs if ref not in landed)
     result = replace(
         result,
         digest=next((digests[ref] for ref in the_plan.refs if ref in digests), ""),
         pushed=bool(landed),
         landed=tuple(ref for ref in the_plan.refs if ref in landed),
-        not_landed=not_landed if failures else (),
+        not_landed=tuple(ref for ref in the_plan.refs if ref not in landed) if failures else (),
         ref_digests=digests,
         bytes_uploaded=uploaded,
         seconds=time.monotonic() - started,
@@ -284,8 +311,8 @@ def run(
 
 
 def _mount_config(
-    target: Target, landed: list[str], image_id: str, auth: engine.AuthConfig,
-    ctx: RunContext, console: Console,
+    target: Target, landed: list[str], image_id: str, credential: Credential, scheme: str,
+    console: Console,
 ) -> None:
     """Before the next image on a registry that already holds this build: mount the image
     config from the first image's repository. The daemon mounts the layers itself but
@@ -295,10 +322,7 @@ def _mount_config(
     )
     if not source or not image_id.startswith("sha256:"):
         return
-    client = registry_api.RegistryClient(
-        auth["serveraddress"], auth["username"], auth["password"],
-        scheme=registries.registry_scheme(target.registry, ctx),
-    )
+    client = registry_api.RegistryClient(credential, scheme=scheme)
     try:
         mounted = client.mount_blob(
             target.path, image_id, source.removeprefix(f"{target.registry}/")
@@ -306,6 +330,8 @@ def _mount_config(
     except requests.RequestException as exc:  # only an optimisation: the push uploads it
         console.info(f"Could not mount the image config into {target.name}: {exc}")
         return
+    finally:
+        client.close()
     if mounted:
         console.info(f"Mounted the image config into {target.name} from {source}.")
 
@@ -323,89 +349,76 @@ def _one_failure(failures: list[PushError], result: report.PublishResult) -> Pus
     )
 
 
-def _login_for(
-    settings: Settings, ctx: RunContext, target: Target, console: Console,
-    services: Services, *, several: bool,
-) -> Login:
-    """The credentials for one image: a ``registry-auth`` entry for a registry that is not
-    GitHub's; GitHub's rules (and our token choice) for GitHub's registries and the rest."""
+def _credential_for(
+    settings: Settings, ctx: RunContext, target: Target, console: Console, apis: ApiClients,
+    *, several: bool,
+) -> Credential:
+    """The push credential of one image: a ``registry-auth`` entry for a registry that is
+    not GitHub's; GitHub's rules (our token choice) for GitHub's registries and the rest."""
     entry = next((e for e in settings.registry_auth if e.registry == target.registry), None)
     if entry is not None and not target.github_hosted:
         console.mask_login(entry.username, entry.password)
         console.info(f"Credentials for {target.name}: the registry-auth entry for "
                      f"{entry.registry} as {entry.username}.")
-        return Login(target, entry.username, entry.password, "registry-auth")
+        return Credential(
+            target.registry, entry.username, Secret(entry.password), "registry-auth",
+            f"the registry-auth entry for {entry.registry}",
+        )
     if entry is not None:
         console.notice(
             f"registry-auth: the entry for {entry.registry} is not used: GitHub's registry "
             "gets its token by GitHub's rules ('github-token', or a PAT in 'token')."
         )
-    choice, username = _choose_credentials(settings, ctx, target, console, services)
-    console.info(f"Token for {target.name}: {choice.describe()}" if several
-                 else f"Token: {choice.describe()}")
-    return Login(target, username, choice.secret.reveal(), choice.source, choice)
+    credential = _choose_credential(settings, ctx, target, console, apis)
+    console.info(f"Token for {target.name}: {credential.describe()}" if several
+                 else f"Token: {credential.describe()}")
+    return credential
 
 
 def _log_in(
-    client: Any, logins: list[Login], ctx: RunContext, console: Console,
-    retry: engine.RetryPolicy,
-) -> list[engine.AuthConfig]:
+    client: Any, targets: tuple[Target, ...], logins: list[Credential], ctx: RunContext,
+    console: Console, retry: engine.RetryPolicy,
+) -> None:
     """One daemon login per registry and user (several images on one registry share it),
     and one push-permission probe per image, all before the build."""
-    done: dict[tuple[str, str, str], engine.AuthConfig] = {}
-    auths = []
-    for login in logins:
-        target = login.target
-        key = (target.registry, login.username, login.password)
+    done: set[tuple[str, str, str]] = set()
+    for target, credential in zip(targets, logins, strict=True):
+        key = (credential.registry, credential.username, credential.secret.reveal())
         if key not in done:
+            done.add(key)
             with console.group(f"Log in to {target.registry}"):
-                done[key] = engine.login(
-                    client, target.registry, login.username, login.password, log=console,
-                    retry=retry,
-                )
-        auths.append(done[key])
+                engine.login(client, credential, log=console, retry=retry)
         # Fail in seconds, not after the build, when this token may not push here.
         preflight.before_build(
-            target, login.username, login.password,
-            scheme=registries.registry_scheme(target.registry, ctx),
-            fields=_hints(target, ctx, login.choice), who=f"the {login.label}", log=console,
+            target, credential, scheme=registry_api.scheme_for(target.registry, ctx.server_url),
+            fields=_hints(target, ctx, credential), log=console,
         )
-    return auths
 
 
-def _choose_credentials(
+def _choose_credential(
     settings: Settings,
     ctx: RunContext,
     target: refs.Target,
     console: Console,
-    services: Services,
-) -> tuple[TokenChoice, str]:
-    """Which token pushes, and the user name that goes with it (masked together)."""
+    apis: ApiClients,
+) -> Credential:
+    """The push credential (``credentials.choose_token``), masked with its user name."""
     link: PackageLink = UNKNOWN
     if credentials.should_ask_packages_api(settings, ctx, target):
-        link = _package_link(settings, ctx, target, console, services)
-    choice = credentials.choose_token(settings, ctx, target, link)
-    username = choice.username or ""
-    if not username and choice.source == "github-token":
-        username = ctx.actor or "x-access-token"
-    if not username:
-        api = services.github_api(ctx.api_url, choice.secret.reveal())
-        username = api.token_owner().login
-    console.mask_login(username, choice.secret.reveal())
-    return choice, username
+        link = _package_link(settings, target, console, apis)
+    credential = credentials.choose_token(
+        settings, ctx, target, link, pat_owner=lambda: apis.owner(settings.token).login
+    )
+    console.mask_login(credential.username, credential.secret.reveal())
+    return credential
 
 
 def _package_link(
-    settings: Settings,
-    ctx: RunContext,
-    target: refs.Target,
-    console: Console,
-    services: Services,
+    settings: Settings, target: refs.Target, console: Console, apis: ApiClients
 ) -> PackageLink:
     """Ask the Packages API (PAT only) which repository an existing package is linked to."""
-    api = services.github_api(ctx.api_url, settings.token.reveal())
     try:
-        package = api.package(target.owner, target.package_name)
+        package = apis(settings.token).package(target.owner, target.package_name)
     except PublishError as exc:
         console.warning(f"Could not ask the Packages API about {target.name}: {exc}")
         return UNKNOWN
@@ -421,18 +434,17 @@ def _package_link(
 
 def _repository_info(
     settings: Settings,
-    ctx: RunContext,
     target: refs.Target,
-    choice: TokenChoice | None,
-    services: Services,
+    credential: Credential | None,
+    apis: ApiClients,
 ) -> tuple[RepositoryInfo | None, str]:
     """The package repository's description and license for the labels, or a warning (not
     a failure) saying why the labels use the run context only."""
-    secret = choice.secret if choice else (settings.github_token or settings.token)
+    secret = credential.secret if credential else (settings.github_token or settings.token)
     if not secret:
         return None, f"No token to read {target.repository} from the GitHub API; {CONTEXT_ONLY}"
     try:
-        info = services.github_api(ctx.api_url, secret.reveal()).repository(target.repository)
+        info = apis(secret).repository(target.repository)
     except PublishError as exc:
         return None, f"Cannot read {target.repository} from the API ({exc}); {CONTEXT_ONLY}"
     if info is None:
@@ -490,7 +502,7 @@ def _build(
     annotations: tuple[str, ...],
     console: Console,
     services: Services,
-    auths: list[engine.AuthConfig],
+    logins: list[Credential],
 ) -> builders.BuildResult:
     """Build with the builder the ``builder`` input picks (auto: BuildKit when buildx works,
     said in the log with the reason); its output is fenced so it cannot issue commands.
@@ -522,7 +534,7 @@ def _build(
             settings.buildx,
             annotations=annotations if settings.buildx.apply_annotations else (),
         ),
-        registry_auths={auth["serveraddress"]: auth for auth in auths},
+        credentials=tuple({c.registry: c for c in logins}.values()),  # one per registry
     )
     builder, reason = builders.detect_builder(
         settings.builder,
@@ -557,23 +569,21 @@ def _show_build_tail(failure: BuildError, console: Console) -> None:
 
 
 def _verifier(
-    auth: engine.AuthConfig, image_id: str, retry: engine.RetryPolicy, scheme: str
+    credential: Credential, image_id: str, retry: engine.RetryPolicy, scheme: str
 ) -> engine.Verify:
     """Asks the registry whether a ref already holds the built image: used when a push's
     outcome is unknown (timeout, dropped connection), before retrying or failing."""
-    client = registry_api.RegistryClient(
-        auth["serveraddress"], auth["username"], auth["password"], scheme=scheme,
-        deadline=retry.deadline,
-    )
+    client = registry_api.RegistryClient(credential, scheme=scheme, deadline=retry.deadline)
     return lambda ref: registry_api.pushed_digest(client, ref, image_id)
 
 
-def _hints(target: refs.Target, ctx: RunContext, choice: TokenChoice | None) -> dict[str, str]:
+def _hints(target: refs.Target, ctx: RunContext, credential: Credential | None
+           ) -> dict[str, str]:
     """Values for the denial hints: where the user fixes a refused push."""
     return {
         "repository": ctx.repository,
         "image": target.name,
         "registry": target.registry,
-        "token_source": choice.source if choice else "",
+        "token_source": credential.source if credential else "",
         "package_settings_url": refs.package_url(target, ctx),
     }

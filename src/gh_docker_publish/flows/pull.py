@@ -6,7 +6,8 @@ Per GitHub (https://docs.github.com/en/packages/learn-github-packages/about-perm
 ``GITHUB_TOKEN`` reads the packages of its own repository, those that granted the
 repository access under "Manage Actions access", and public ones; everything else needs a
 personal access token (classic) with ``read:packages``. Credentials go per call
-(``auth_config``): the daemon's login for the host keeps the push token.
+(``auth_config``): the daemon's login for the host keeps the push token. Which credentials
+to try is ``credentials.readers``; each is a ``Credential`` like the push's.
 """
 
 from __future__ import annotations
@@ -17,39 +18,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gh_docker_publish.core import refs
+from gh_docker_publish.core import credentials, refs
 from gh_docker_publish.core.base_images import BaseImage, external_images, foreign_images
 from gh_docker_publish.core.context import RunContext
-from gh_docker_publish.core.credentials import PAT_DOCS, PAT_SECRET_NAME, TokenChoice
-from gh_docker_publish.core.settings import Secret, Settings
+from gh_docker_publish.core.credentials import READ_SCOPE, READ_SCOPES, Credential, owns
+from gh_docker_publish.core.settings import Settings
 from gh_docker_publish.edges import build_context, engine
 from gh_docker_publish.edges.gha import Console
+from gh_docker_publish.edges.github_api import ApiClients
+from gh_docker_publish.edges.registry_api import Kind, classify
 from gh_docker_publish.edges.report import OUTPUT_NAMES
-from gh_docker_publish.errors import CredentialError, RegistryError
-
-READ_SCOPE = "read:packages"
-
-
-@dataclass(frozen=True)
-class Reader:
-    """One credential to pull with. ``secret`` empty means anonymous."""
-
-    source: str  # "github-token" | "token" | "anonymous"
-    secret: Secret
-    username: str
-    reason: str
-
-    @property
-    def label(self) -> str:
-        return {"github-token": "GITHUB_TOKEN", "token": "personal access token"}.get(
-            self.source, "no token"
-        )
-
-    def auth(self, registry: str) -> engine.AuthConfig | None:
-        if not self.secret:
-            return None
-        return {"username": self.username, "password": self.secret.reveal(),
-                "serveraddress": registry}
+from gh_docker_publish.errors import PAT_DOCS, CredentialError, RegistryError
 
 
 @dataclass(frozen=True)
@@ -59,7 +38,7 @@ class Pulled:
     image: str
     registry: str
     digests: dict[str, str]
-    reader: Reader
+    reader: Credential
 
     @property
     def digest(self) -> str:
@@ -69,76 +48,27 @@ class Pulled:
 # -- which token reads -----------------------------------------------------------------------
 
 
-def _pat_username(settings: Settings, ctx: RunContext, api_factory: Any, console: Console) -> str:
-    """The PAT's owner (GET /user) unless ``username`` is given; masked with the PAT."""
-    username = settings.username
-    if not username:
-        username = api_factory(ctx.api_url, settings.token.reveal()).token_owner().login
-    console.mask_login(username, settings.token.reveal())
-    return str(username)
-
-
-def _github_token_reader(settings: Settings, ctx: RunContext, reason: str) -> Reader:
-    username = ctx.actor or settings.username or "x-access-token"
-    return Reader("github-token", settings.github_token, username, reason)
-
-
 def readers(
-    settings: Settings, ctx: RunContext, owner_path: str, flavour: refs.Flavour,
-    api_factory: Any, console: Console,
-) -> list[Reader]:
-    """The credentials to try for an image under ``owner_path`` (OWNER, or OWNER/REPO on the
-    Docker registry), best first. ``auth`` pins one; ``auto`` puts GITHUB_TOKEN first for
-    the workflow's own namespace and the PAT first for anyone else's."""
-    workflow = ctx.repository.lower()
-    own_ns = workflow if flavour is refs.Flavour.DOCKER else workflow.partition("/")[0]
-    is_own = bool(workflow) and owner_path.lower() == own_ns
-
-    def pat(reason: str) -> Reader:
-        return Reader("token", settings.token,
-                      _pat_username(settings, ctx, api_factory, console), reason)
-
-    if settings.auth == "token":
-        if not settings.token:
-            raise missing_pat(owner_path, "'auth' is token but the 'token' input is empty")
-        return [pat("'auth' is token")]
-    if settings.auth == "github-token":
-        reader = _github_token_reader(settings, ctx, "'auth' is github-token")
-        console.mask_login(reader.username, reader.secret.reveal())
-        return [reader]
-    out: list[Reader] = []
-    if is_own and settings.github_token:
-        out.append(_github_token_reader(settings, ctx, f"{owner_path} is this workflow's"))
-    if settings.token:
-        out.append(pat(f"{owner_path} is not this workflow's" if not is_own
-                       else "GITHUB_TOKEN was refused"))
-    if not is_own and settings.github_token:
-        # Public packages, and those that granted this repository access, read with it.
-        out.append(_github_token_reader(settings, ctx, "in case the package is public or "
-                                        "granted this repository access"))
-    if not out:
-        out.append(Reader("anonymous", Secret(), "", "no token given"))
+    settings: Settings, ctx: RunContext, registry: str, owner_path: str,
+    flavour: refs.Flavour, apis: ApiClients, console: Console,
+) -> list[Credential]:
+    """``credentials.readers`` with the PAT's user from the run's one ``GET /user``; each
+    credential masked with its user name."""
+    out = credentials.readers(settings, ctx, registry, owner_path, flavour,
+                              pat_owner=lambda: apis.owner(settings.token).login)
     for reader in out:
         console.mask_login(reader.username, reader.secret.reveal())
     return out
 
 
 def missing_pat(owner_path: str, why: str) -> CredentialError:
-    return CredentialError(
-        f"Reading packages of {owner_path} needs a personal access token: {why}.",
-        hint=(
-            f"Create a personal access token (classic) with {READ_SCOPE} (write:packages "
-            f"includes it) by a user who can read the package, add it as the secret "
-            f"{PAT_SECRET_NAME} and pass 'token: ${{{{ secrets.{PAT_SECRET_NAME} }}}}'."
-        ),
-        docs_url=PAT_DOCS,
-    )
+    return CredentialError.missing_pat(f"Reading packages of {owner_path}", why, READ_SCOPES)
 
 
 def pull_with(
-    client: Any, ref: str, registry: str, candidates: Sequence[Reader], console: Console,
+    client: Any, ref: str, candidates: Sequence[Credential], console: Console,
     platform: str | None = None,
-) -> tuple[str, Reader]:
+) -> tuple[str, Credential]:
     """Pull ``ref`` with the first credential the registry accepts; return (digest, reader).
 
     Raises:
@@ -148,9 +78,10 @@ def pull_with(
     for reader in candidates:
         console.info(f"Pulling {ref} with the {reader.label} ({reader.reason})")
         try:
-            digest = engine.pull(client, ref, reader.auth(registry), console, platform=platform)
+            digest = engine.pull(client, ref, reader, console, platform=platform)
         except RegistryError as exc:
-            if not engine.denial_hint(str(exc)) and "not found" not in str(exc).lower():
+            refused = classify(str(exc)).kind is Kind.DENIED or "not found" in str(exc).lower()
+            if not refused:
                 raise
             console.info(f"The {reader.label} was refused: {exc.message}")
             failure = exc
@@ -168,9 +99,9 @@ def pull_foreign_bases(
     settings: Settings,
     ctx: RunContext,
     target: refs.Target,
-    choice: TokenChoice | None,
+    pusher: Credential | None,
     console: Console,
-    api_factory: Any,
+    apis: ApiClients,
     dockerfile_text: str,
 ) -> list[BaseImage]:
     """Pull the Dockerfile's images that belong to another owner on the push registry,
@@ -186,11 +117,12 @@ def pull_foreign_bases(
     depth = 2 if target.flavour is refs.Flavour.DOCKER else 1
     for image in foreign:
         owner_path = "/".join(image.path.split("/")[:depth])
-        candidates = readers(settings, ctx, owner_path, target.flavour, api_factory, console)
-        if choice is not None and choice.source == "token":
+        candidates = readers(settings, ctx, target.registry, owner_path, target.flavour, apis,
+                             console)
+        if pusher is not None and pusher.source == "token":
             candidates = [c for c in candidates if c.source == "token"] or candidates
         try:
-            pull_with(client, image.ref, target.registry, candidates, console, image.platform)
+            pull_with(client, image.ref, candidates, console, image.platform)
         except RegistryError as exc:
             if settings.token:
                 raise RegistryError(
@@ -211,7 +143,7 @@ def pull_foreign_bases(
 
 def pull_remaining_bases(
     client: Any, settings: Settings, target: refs.Target, pulled: Sequence[BaseImage],
-    auth: engine.AuthConfig | None, console: Console, dockerfile_text: str,
+    pusher: Credential | None, console: Console, dockerfile_text: str,
 ) -> None:
     """With ``pull: true`` the build would re-pull every base with the push login, which
     cannot read the foreign ones: pull the others here so the build can skip its pull."""
@@ -220,7 +152,7 @@ def pull_remaining_bases(
         if image.ref in done:
             continue
         same_host = image.host == target.registry.lower()
-        engine.pull(client, image.ref, auth if same_host else None, console,
+        engine.pull(client, image.ref, pusher if same_host else None, console,
                     platform=image.platform)
 
 
@@ -229,20 +161,19 @@ def prepare_bases(
     settings: Settings,
     ctx: RunContext,
     target: refs.Target,
-    choice: TokenChoice | None,
-    auth: engine.AuthConfig | None,
+    pusher: Credential | None,
     console: Console,
-    api_factory: Any,
+    apis: ApiClients,
 ) -> Settings:
     """Publish's hook before the build: pull foreign base images with a token that reads
     them; returns the settings the build should use (``pull`` off once everything it
     would pull was pulled here)."""
     # Read as BuildKit reads it: never through a link out of its directory (issue 17).
     text = build_context.read_dockerfile(Path(settings.file))
-    pulled = pull_foreign_bases(client, settings, ctx, target, choice, console, api_factory, text)
+    pulled = pull_foreign_bases(client, settings, ctx, target, pusher, console, apis, text)
     if not pulled or not settings.pull:
         return settings
-    pull_remaining_bases(client, settings, target, pulled, auth, console, text)
+    pull_remaining_bases(client, settings, target, pulled, pusher, console, text)
     return replace(settings, pull=False)
 
 
@@ -255,7 +186,7 @@ def pull_refs(settings: Settings, target: refs.Target, tag_list: Sequence[str]) 
 
 
 def run(
-    settings: Settings, ctx: RunContext, console: Console, client: Any, api_factory: Any,
+    settings: Settings, ctx: RunContext, console: Console, client: Any, apis: ApiClients,
     tag_list: Sequence[str], *, probed_registry: str | None = None,
 ) -> Pulled:
     """``mode: pull``: fetch every ref with the first token the registry accepts; write
@@ -265,15 +196,16 @@ def run(
     wanted = pull_refs(settings, target, tag_list)
     depth = 2 if target.flavour is refs.Flavour.DOCKER else 1
     owner_path = "/".join(target.path.split("/")[:depth])
-    candidates = readers(settings, ctx, owner_path, target.flavour, api_factory, console)
+    candidates = readers(settings, ctx, target.registry, owner_path, target.flavour, apis,
+                         console)
     digests: dict[str, str] = {}
     reader = candidates[0]
     for ref in wanted:
         try:
             with console.group(f"Pull {ref}"):
-                digests[ref], reader = pull_with(client, ref, target.registry, candidates, console)
+                digests[ref], reader = pull_with(client, ref, candidates, console)
         except RegistryError as exc:
-            if not settings.token and not _is_own(ctx, owner_path, target.flavour):
+            if not settings.token and not owns(ctx, owner_path, target.flavour):
                 raise missing_pat(owner_path, f"{ref} was refused ({exc.message})") from exc
             raise
         candidates = [reader]  # the token that worked reads the other tags too
@@ -281,12 +213,6 @@ def run(
     console.set_outputs(render_outputs(result))
     console.write_summary(render_summary(result))
     return result
-
-
-def _is_own(ctx: RunContext, owner_path: str, flavour: refs.Flavour) -> bool:
-    workflow = ctx.repository.lower()
-    own = workflow if flavour is refs.Flavour.DOCKER else workflow.partition("/")[0]
-    return owner_path.lower() == own
 
 
 def render_outputs(result: Pulled) -> dict[str, str]:

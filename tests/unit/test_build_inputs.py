@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from gh_docker_publish.core.build_inputs import BuildSecret
-from gh_docker_publish.core.settings import Settings, settings_from_values
+from gh_docker_publish.core.credentials import Credential
+from gh_docker_publish.core.settings import Secret, Settings, settings_from_values
 from gh_docker_publish.edges import builders, report
 from gh_docker_publish.errors import BuildError, InputError
 from gh_docker_publish.flows import post_step
@@ -149,7 +150,7 @@ def test_builder_is_an_output() -> None:
 
 def test_post_step_removes_our_config(tmp_path: Path) -> None:
     with builders.private_docker_config(
-        {"r.test": {"username": "u", "password": "p", "serveraddress": "r.test"}},
+        [Credential("r.test", "u", Secret("p"), "token", "test")],
         parent=str(tmp_path),
     ) as cfg:
         assert oct(os.stat(cfg).st_mode & 0o777) == "0o700"

@@ -1,4 +1,4 @@
-"""Tests of the runner harness itself, with a toy action (``fixtures/toy-action``).
+"""Tests of the runner harness itself, with a toy action (``toy-action/``).
 
 The parser tests at the top need no daemon; the ``e2e`` ones build and run the toy action.
 Expected texts are the runner's own (actions/runner ``src/Runner.Worker``).
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import (
+from tests.harness.runner import (
     COMMAND_DISABLED,
     REGISTERED_COMMANDS,
     SET_OUTPUT_DEPRECATED,

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
+from gh_docker_publish.core.credentials import Credential
 from gh_docker_publish.core.progress import ProgressReporter
+from gh_docker_publish.core.settings import Secret
 from gh_docker_publish.edges import engine
 from gh_docker_publish.edges.builders import LineLog, buildkit_only_features, read_build_stream
 from gh_docker_publish.errors import BuildError, InputError, PushError
@@ -230,7 +232,7 @@ class ReplayClient:
             yield chunk
 
 
-AUTH: engine.AuthConfig = {"username": "u", "password": "p", "serveraddress": "r"}
+AUTH = Credential("r", "u", Secret("p"), "token", "test")
 NO_SLEEP = engine.RetryPolicy(attempts=3, initial=0.01, maximum=0.01, sleep=lambda _: None)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import parse_env_file
+from tests.harness.runner import parse_env_file
 from tests.integration.conftest import ROOT, Outcome
 from tests.testbed.runner_env import SHA
 
