@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from tests.e2e import product
-from tests.harness.runner import ActionHarness, RunResult
 from tests.e2e.test_action import assert_never_leaked
+from tests.harness.runner import ActionHarness, RunResult
 from tests.testbed.runner_env import SHA
 
 # docker/metadata-action README, "Basic" usage: its tags block, unchanged.
