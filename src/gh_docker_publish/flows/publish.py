@@ -380,7 +380,9 @@ def _log_in(
     console: Console, retry: engine.RetryPolicy,
 ) -> None:
     """One daemon login per registry and user (several images on one registry share it),
-    and one push-permission probe per image, all before the build."""
+    and one push-permission probe per image, all before the build. Not pushing: none."""
+    if not logins:
+        return
     done: set[tuple[str, str, str]] = set()
     for target, credential in zip(targets, logins, strict=True):
         key = (credential.registry, credential.username, credential.secret.reveal())
