@@ -69,7 +69,7 @@ reliability: venv testbed
 demo: venv testbed
 	$(PY) -m tests.e2e.demo
 
-# B1-B5 of the BuildKit issue on the test bed (bench/README.md); writes bench/results.json
+# B1-B6 of the BuildKit issues on the test bed (bench/README.md); writes bench/results.json
 # and prints the table for README.md. Sensitive to other load on the machine.
 bench: venv testbed
 	$(PY) -m bench.run

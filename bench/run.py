@@ -1,4 +1,4 @@
-"""``make bench``: B0 (issue 15) and B1-B5 of the BuildKit issue, side by side in one
+"""``make bench``: B0 (issue 15) and B1-B6 of the BuildKit issues, side by side in one
 process on the test bed.
 
 Each benchmark runs its arms interleaved (action, baseline, action, ...) ``BENCH_RUNS``
@@ -26,6 +26,7 @@ its baseline. Results go to ``bench/results.json`` as ``[{name, ratio, target, r
 - B5: peak RSS of the action process on B2's context, as a separate process: its VmHWM plus
   the VmHWM of the descendants alive at the same sample (docker CLI, buildx plugin) -- an
   upper bound of what is resident at once.
+- B6: a two-platform publish vs the plain CLI's way on the same engine (issue 13).
 
 No timing is asserted anywhere; the numbers depend on the machine and its other load.
 """
@@ -342,6 +343,57 @@ def b1(bench: Bench) -> list[Result]:
     return results
 
 
+# --- B6 ------------------------------------------------------------------------------------
+
+CROSS_DOCKERFILE = """\
+FROM --platform=$BUILDPLATFORM {busybox} AS build
+ARG TARGETPLATFORM
+COPY hello.txt /hello.txt
+RUN echo "$TARGETPLATFORM $(cat /hello.txt)" > /platform
+FROM scratch
+COPY --from=build /platform /platform
+"""
+
+
+def b6(bench: Bench) -> list[Result]:
+    """Two platforms, a changed file each run (a real rebuild of the last stage and a real
+    push), vs the plain CLI's way on the same engine (bench/baseline_platforms.sh)."""
+    from gh_docker_publish.edges import builders
+
+    containerd = builders.uses_containerd_store(bench.client)
+    store = "containerd" if containerd else "classic"
+    ctx = Path(tempfile.mkdtemp(prefix="b6-", dir=WORK))
+    (ctx / "Dockerfile").write_text(CROSS_DOCKERFILE.format(busybox=bench.bed.busybox_image))
+    platforms = "linux/amd64,linux/arm64"
+    plugins = Path(bench.cli_env["DOCKER_CONFIG"]) / "cli-plugins"
+    bench.cli_env["BASELINE_PLUGINS"] = str(plugins) if plugins.is_dir() else ""
+    runs: list[dict[str, Any]] = []
+    for i in range(RUNS + 1):  # the first round primes the build cache, not counted
+        row: dict[str, Any] = {}
+        for arm in ("action", "baseline"):
+            (ctx / "hello.txt").write_text(f"{arm} {i} {pysecrets.token_hex(4)}\n")
+            image = bench.name(f"b6-{arm}")
+            if arm == "action":
+                work = lambda image=image: bench.action(  # noqa: E731
+                    {"image": image, "tags": "v1", "context": str(ctx), "platforms": platforms})
+            else:
+                ref = f"{bench.bed.registry}/octo-org/{image}:v1"
+                work = lambda ref=ref: bench.sh(  # noqa: E731
+                    ["bash", str(ROOT / "bench" / "baseline_platforms.sh"), bench.bed.registry,
+                     "octocat", ref, str(ctx), platforms, store], stdin=bench.token)
+            row[arm], _ = timed(work)
+        if i:
+            runs.append(row)
+    shutil.rmtree(ctx, ignore_errors=True)
+    target, limit = ("<= 1.10", 1.10) if containerd else ("report", float("inf"))
+    result = ratio_result(f"B6 two-platform publish ({store} store)", runs, target, limit)
+    if not containerd:
+        result.passed = None
+        result.note = ("classic store: the baseline is one buildx --push per platform plus "
+                       "imagetools create (buildx cannot build both at once here)")
+    return [result]
+
+
 def ratio_result(name: str, runs: list[dict[str, Any]], target: str, limit: float) -> Result:
     ours = summary([r["action"] for r in runs])
     base = summary([r["baseline"] for r in runs])
@@ -373,26 +425,59 @@ def big_context() -> Path:
     return where
 
 
-def b2(bench: Bench, context: Path) -> Result:
+def b2(bench: Bench, context: Path) -> list[Result]:
+    """Kept HOME (a developer's machine) and, as the runner runs it, a fresh HOME per job
+    with the daemon kept (a self-hosted runner: /github/home is new every job). The
+    baseline gets the same: its DOCKER_CONFIG (where buildx keeps its node ID) is kept in
+    the first, new per run in the second."""
     inputs = {"image": "b2-ctx", "tags": "v1", "context": str(context), "push": "false",
               "builder": "buildkit", "build-args": f"BASE_IMAGE={bench.bed.busybox_image}"}
     base_ref = f"{bench.bed.registry}/octo-org/b2-ctx-cli:v1"
 
-    def baseline() -> None:
-        bench.sh(["docker", "buildx", "build", "--load", "--progress=plain",
-                  "--provenance=false", "--build-arg", inputs["build-args"],
-                  "--tag", base_ref, str(context)])
+    def baseline(config: str | None = None) -> None:
+        env = dict(bench.cli_env, DOCKER_CONFIG=config) if config else None
+        argv = ["docker", "buildx", "build", "--load", "--progress=plain",
+                "--provenance=false", "--build-arg", inputs["build-args"],
+                "--tag", base_ref, str(context)]
+        if env is None:
+            bench.sh(argv)
+            return
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"baseline failed:\n{done.stderr[-2000:]}")
+
+    def fresh_home() -> str:
+        home = Path(tempfile.mkdtemp(prefix="home-", dir=WORK))
+        (home / ".docker").mkdir(mode=0o700)
+        plugins = Path(bench.cli_env["DOCKER_CONFIG"]) / "cli-plugins"
+        if plugins.is_dir():  # the bed's buildx, if it put one there
+            (home / ".docker" / "cli-plugins").symlink_to(plugins)
+        return str(home)
 
     bench.action(inputs)  # prime both: the first build is not a no-change rebuild
     baseline()
-    runs = []
-    for _ in range(RUNS):
-        row: dict[str, Any] = {}
-        row["action"], log = timed(lambda: bench.action(inputs))
-        row["baseline"], _ = timed(baseline)
-        row["cached"] = "CACHED" in log
-        runs.append(row)
-    return ratio_result("B2 no-change rebuild, 35k files", runs, "<= 1.2", 1.2)
+    results = []
+    for label, fresh in (("kept HOME", False), ("fresh HOME per job", True)):
+        runs = []
+        for _ in range(RUNS):
+            row: dict[str, Any] = {}
+            saved = os.environ.get("HOME")
+            home = fresh_home() if fresh else None
+            if home:
+                os.environ["HOME"] = home
+            try:
+                row["action"], log = timed(lambda: bench.action(inputs))
+            finally:
+                if saved is not None:
+                    os.environ["HOME"] = saved
+            other = fresh_home() if fresh else None
+            row["baseline"], _ = timed(
+                lambda other=other: baseline(f"{other}/.docker" if other else None))
+            row["cached"] = "CACHED" in log
+            runs.append(row)
+        results.append(
+            ratio_result(f"B2 no-change rebuild, 35k files, {label}", runs, "<= 1.2", 1.2))
+    return results
 
 
 # --- B3 ------------------------------------------------------------------------------------
@@ -675,17 +760,18 @@ def table(results: Sequence[Result]) -> str:
 
 
 def main() -> int:
-    selected = set(sys.argv[1:]) or {"B0", "B1", "B2", "B3", "B4", "B5"}
+    selected = set(sys.argv[1:]) or {"B0", "B1", "B2", "B3", "B4", "B5", "B6"}
     bench = Bench()
     results: list[Result] = []
     context = big_context() if selected & {"B2", "B5"} else None
     steps: list[tuple[str, Callable[[], list[Result]]]] = [
         ("B0", lambda: b0(bench)),
         ("B1", lambda: b1(bench)),
-        ("B2", lambda: [b2(bench, context)]),  # type: ignore[arg-type]
+        ("B2", lambda: b2(bench, context)),  # type: ignore[arg-type]
         ("B3", lambda: [b3(bench)]),
         ("B4", lambda: b4(bench)),
         ("B5", lambda: b5(bench, context)),  # type: ignore[arg-type]
+        ("B6", lambda: b6(bench)),
     ]
     for key, step in steps:
         if key in selected:

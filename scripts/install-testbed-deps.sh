@@ -6,11 +6,17 @@
 #   registry 2.8 .......... docker-registry    (distribution, token auth)
 #   base image rootfs ..... debootstrap        (testbed/python:3 from Debian's archive)
 #   tiny base image ....... busybox-static     (testbed/busybox:latest)
-#   bridge for dockerd .... iproute2
-#   buildx ................ docker-buildx from trixie: bookworm lacks the package; the
-#                           trixie .deb installs with dpkg -i and works as a CLI plugin
-#                           against dockerd 20.10. Fetched with a private apt config so
-#                           the system's sources.list is never touched.
+#   bridge for dockerd .... iproute2; iptables (the bed's NAT rules for the 28.5 engines)
+#   docker-init ........... tini (sid's docker-init links to bookworm's tini-static)
+#   sid's packages ........ debian-archive-keyring: the bed itself (tests/testbed/engines.py,
+#                           on `make testbed`) fetches sid's docker.io 28.5, containerd 2.1
+#                           and docker-buildx 0.29 with a private apt config and unpacks
+#                           them under its cache with dpkg -x; nothing is installed.
+#   buildx ................ docker-buildx from trixie for the system's docker CLI: bookworm
+#                           lacks the package; the trixie .deb installs with dpkg -i and
+#                           works as a CLI plugin against dockerd 20.10 (the bed's tests use
+#                           sid's 0.29 instead). Fetched with a private apt config so the
+#                           system's sources.list is never touched.
 set -eu
 
 if [ "$(id -u)" != 0 ]; then
@@ -33,7 +39,8 @@ engine=""
 command -v dockerd >/dev/null 2>&1 || engine="docker.io"
 
 missing=""
-for pkg in $engine docker-registry debootstrap busybox-static iproute2 ca-certificates; do
+for pkg in $engine docker-registry debootstrap busybox-static iproute2 iptables tini \
+    debian-archive-keyring ca-certificates; do
     if ! dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed'; then
         missing="$missing $pkg"
     fi

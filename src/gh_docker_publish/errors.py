@@ -159,6 +159,23 @@ class InputError(PublishError):
         return cls(input_name, f"'{value}' is not one of {', '.join(choices)}.", hint=hint)
 
 
+    @classmethod
+    def digest_push_on_docker_registry(
+        cls, input_name: str, registry: str, *, why: str = "", hint: str = "", docs_url: str
+    ) -> InputError:
+        """An input that makes something push by digest (several platforms, an attestation,
+        a builder elsewhere, a merge of digests) aimed at GitHub's Docker registry (GHES),
+        which takes IMAGE:VERSION only: "pushing by digest is not supported" (its docs)."""
+        return cls(
+            input_name,
+            f"{why}{registry} is GitHub's Docker registry, which takes IMAGE:VERSION and "
+            "cannot be pushed by digest (IMAGE@SHA); nothing was built.",
+            hint=hint
+            or "Publish to the Container registry (containers.HOSTNAME, or ghcr.io), or "
+            "build every platform in one job with 'platforms'.",
+            docs_url=docs_url,
+        )
+
 class CredentialError(PublishError):
     """The credential at hand cannot do what the run needs (missing PAT, scope, permission)."""
 
@@ -236,6 +253,11 @@ class BuildError(PublishError):
         )
 
     @classmethod
+    def builder_unreachable(cls, where: str, reason: str, *, hint: str) -> BuildError:
+        """The ``builder`` input names BuildKit elsewhere that does not answer as one."""
+        return cls(f"Input 'builder': {where} {reason}; nothing was built.", hint=hint)
+
+    @classmethod
     def dockerfile_link_outside(cls, path: object, target: str) -> BuildError:
         """A symlinked Dockerfile leading out of its directory: read by neither docker CLI
         (BuildKit resolves it inside that directory), nor by us (issue 17)."""
@@ -284,12 +306,17 @@ class PushError(RegistryError):
         registry_message: str = "",
         hint: str = "",
         docs_url: str = "",
+        platforms_landed: Mapping[str, str] | None = None,
+        platforms_not_landed: Sequence[str] = (),
     ) -> None:
         super().__init__(message, hint=hint, docs_url=docs_url)
         self.landed = list(landed)
         self.not_landed = list(not_landed)
         self.digests = dict(digests or {})
         self.registry_message = registry_message
+        #: A multi-platform push: platform -> manifest digest that reached the registry.
+        self.platforms_landed = dict(platforms_landed or {})
+        self.platforms_not_landed = list(platforms_not_landed)
 
     def render(self, namer: InputNamer | None) -> str:
         text = super().render(namer)

@@ -139,8 +139,9 @@ def pull(bed: Any, client: Any, ref: str) -> bool:
     return done.returncode == 0
 
 
-def main() -> int:
-    bed = bed_module.up()
+def main(bed: bed_module.Bed | None = None) -> int:
+    """``bed``: the bed on the engine to use (a test's ``testbed``); default the first one."""
+    bed = bed or bed_module.up()
     client = bed_module.docker_client(bed.docker_host)
     github = GitHub(bed.github_url)
     reader = RegistryReader(bed)

@@ -12,7 +12,7 @@ from tests.e2e import demo
 def test_demo_publishes_pulls_and_uploads_nothing_the_second_time(
     testbed: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = demo.main()
+    code = demo.main(testbed)
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "docker pull " in printed and f"DOCKER_HOST={testbed.docker_host}" in printed

@@ -220,7 +220,23 @@ def classic_files(client: Any, context: Path, dockerfile: Path) -> list[str]:
     return image_files(client, built.image_id)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+#: Found by the bed's Engine 28.5 (issue 13): its BuildKit refuses a context holding a file
+#: name that is not UTF-8 ("grpc: failed to unmarshal the received message: string field
+#: contains invalid UTF-8"); 20.10's BuildKit takes it. For issue 17 to decide the fix.
+NON_UTF8_NAME_ON_28 = pytest.mark.engines(
+    exclude=dict.fromkeys(
+        ("e28-classic", "e28-containerd"),
+        "Engine 28's BuildKit refuses a non-UTF-8 file name in the context (grpc: invalid "
+        "UTF-8)",
+    )
+)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, id=c.name, marks=NON_UTF8_NAME_ON_28 if c.name == "latin-1" else ())
+     for c in CASES],
+)
 def test_classic_context_equals_buildkit(
     case: Case, testbed: Any, docker_client: Any, tmp_path: Path
 ) -> None:
@@ -292,7 +308,9 @@ def test_buildkit_gets_the_dockerfile_path_as_given(
     assert image_files(docker_client, out.outputs["imageid"]) == case.expected
 
 
-@pytest.mark.parametrize("builder", ["buildkit", "classic"])
+@pytest.mark.parametrize(
+    "builder", [pytest.param("buildkit", marks=NON_UTF8_NAME_ON_28), "classic"]
+)
 def test_publish_builds_latin1_dockerfile_and_ignore_file(
     builder: str, octo: Any, publish: Callable[..., Outcome], docker_client: Any,
     tmp_path: Path, unique_name: Any,

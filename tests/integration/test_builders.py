@@ -172,17 +172,33 @@ def test_secrets_with_classic_fail_before_any_call(
     assert "secrets" in out.log
 
 
-def test_multi_platform_fails_before_the_build_and_explains(
-    octo: Any, publish: Callable[..., Outcome]
+@pytest.mark.engines(
+    exclude={
+        "e28-containerd": "its containerd image store exports registry caches and "
+        "attestations, so nothing is refused there"
+    }
+)
+def test_a_cache_export_the_engine_cannot_make_fails_before_any_registry_call(
+    octo: Any, publish: Callable[..., Outcome], registry_reader: Any, docker_client: Any,
 ) -> None:
+    """Issue 13: on a classic store the daemon's BuildKit exports only inline caches; say so
+    (engine, store, the fixes) before logging in, not after sending the context."""
+    if any("containerd.snapshotter" in str(pair) for pair in
+           docker_client.info().get("DriverStatus") or []):
+        pytest.fail("this engine uses the containerd store: the refusal does not apply")
+    mark = registry_reader.since()
     out = publish(
-        {"image": "multi", "platforms": "linux/amd64,linux/arm64"},
+        {"image": "cache", "cache-to": "type=registry,ref=example.test/o/app:cache,mode=max",
+         "provenance": "mode=max"},
         github_token=octo.github_token("octo-org/app"),
     )
     assert out.code == 1
-    assert "--load cannot load a multi-platform manifest list" in out.log
-    assert "docker-container" in out.log
-    assert "#1 " not in out.log  # buildx never started
+    version = docker_client.version()["Version"]
+    assert f"Docker Engine {version} with the classic image store" in out.log
+    assert "exports only type=inline caches" in out.log and "provenance" in out.log
+    assert "containerd-snapshotter" in out.log and "docker-container://" in out.log
+    assert "#1 " not in out.log and "Log in to" not in out.log  # buildx never ran
+    assert sum(registry_reader.access_log(since=mark).uploads.values()) == 0
 
 
 # --- the private DOCKER_CONFIG ------------------------------------------------------------

@@ -327,7 +327,7 @@ def test_detect_builder_auto_prefers_buildkit(client: Any, docker_host: str) -> 
 
 
 def test_push_failing_in_stream_names_landed_and_not_landed(
-    client: Any, registry: str, readonly_registry: str, context: Path
+    client: Any, registry: str, readonly_registry: str, context: Path, testbed: Any
 ) -> None:
     log = RecordingLog()
     good1, bad, good2 = (
@@ -345,7 +345,10 @@ def test_push_failing_in_stream_names_landed_and_not_landed(
     err = info.value
     assert err.landed == [good1, good2]  # a later failure does not stop the others
     assert err.not_landed == [bad]
-    assert "405" in err.registry_message
+    # The read-only registry's 405, as each daemon words it: Engine 28's classic store
+    # passes on only the reason phrase ("unknown: Method not allowed").
+    refusal = "Method not allowed" if testbed.engine == "e28-classic" else "405"
+    assert refusal in err.registry_message, err.registry_message
     assert set(err.digests) == {good1, good2}
     assert registry_digest(registry, "owner/partial", "a") == err.digests[good1]
     assert registry_digest(registry, "owner/partial", "b") == err.digests[good2]

@@ -19,6 +19,7 @@ from gh_docker_publish.core.settings import settings_from_values
 from gh_docker_publish.edges.gha import Console
 from gh_docker_publish.flows import cleanup
 from tests.integration.conftest import Outcome
+from tests.testbed.fixtures import pushed_digest
 
 
 def push_image(docker_client: Any, testbed: Any, repo: str, tags: list[str], token: str,
@@ -34,7 +35,7 @@ def push_image(docker_client: Any, testbed: Any, repo: str, tags: list[str], tok
             auth_config={"username": "octocat", "password": token},
         ):
             assert "error" not in chunk, chunk
-            digest = (chunk.get("aux") or {}).get("Digest", digest)
+            digest = pushed_digest([chunk]) or digest
     assert digest
     return str(digest)
 

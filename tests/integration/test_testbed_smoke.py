@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.testbed import bed as bed_module
-from tests.testbed import images
+from tests.testbed import engines, fixtures, images
 
 pytestmark = pytest.mark.integration
 
@@ -44,9 +44,9 @@ def errors(chunks: list[dict[str, Any]]) -> list[str]:
 
 
 def pushed_digest(chunks: list[dict[str, Any]]) -> str:
-    aux = [c["aux"] for c in chunks if "aux" in c and "Digest" in c["aux"]]
-    assert aux, f"no digest in push stream: {chunks[-3:]}"
-    return str(aux[-1]["Digest"])
+    digest = fixtures.pushed_digest(chunks)
+    assert digest, f"no digest in push stream: {chunks[-3:]}"
+    return digest
 
 
 @pytest.fixture
@@ -147,10 +147,54 @@ def context(tmp_path: Path, unique_name: Any) -> Path:
     return tmp_path
 
 
+def test_engine_is_the_version_and_image_store_it_claims(engine):
+    info = engine.client.info()
+    assert info["ServerVersion"].startswith(engine.version + "."), info["ServerVersion"]
+    store = [value for _, value in info.get("DriverStatus") or []]
+    if engine.containerd_store:
+        assert info["Driver"] == "overlayfs", info["Driver"]
+        assert "io.containerd.snapshotter.v1" in store, info["DriverStatus"]
+    else:
+        assert info["Driver"] == "overlay2", info["Driver"]
+        assert "io.containerd.snapshotter.v1" not in store, info["DriverStatus"]
+    if engine.version != "20.10":  # 20.10 runs the containerd it manages itself
+        socket = info["Containerd"]["Address"]
+        assert socket.startswith(str(engine.bed.state_dir)), socket
+
+
+def test_engines_do_not_share_a_subnet_or_a_socket(whole_testbed):
+    hosts, subnets = set(), set()
+    for info in whole_testbed.engines:
+        client = bed_module.docker_client(info.docker_host)
+        try:
+            bridge = client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Subnet"]
+        finally:
+            client.close()
+        hosts.add(info.docker_host)
+        subnets.add(bridge)
+    assert len(hosts) == len(subnets) == len(whole_testbed.engines), (hosts, subnets)
+
+
+def test_docker_cli_and_product_use_buildx_029(testbed):
+    from gh_docker_publish.edges import builders
+
+    plugin = builders.buildx_plugin()
+    assert plugin is not None and plugin.resolve() == testbed.buildx, plugin
+    env = {**os.environ, "DOCKER_HOST": testbed.docker_host}
+    done = subprocess.run(
+        ["docker", "buildx", "version"], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert f" {engines.BUILDX_VERSION}." in done.stdout, done.stdout
+
+
 def test_buildkit_build_with_docker_cli(testbed, docker_client, context, unique_name, tmp_path):
     tag = f"testbed-smoke/{unique_name('buildkit')}:1"
-    # A docker config of its own: buildx would otherwise record this bed in ~/.docker/buildx.
+    # A docker config of its own (buildx would otherwise record this bed in the bed's
+    # shared config), holding the bed's buildx plugin.
     config = tmp_path / "docker-config"
+    (config / "cli-plugins").mkdir(parents=True)
+    (config / "cli-plugins" / "docker-buildx").symlink_to(testbed.buildx)
     env = {**os.environ, "DOCKER_HOST": testbed.docker_host, "DOCKER_CONFIG": str(config)}
     done = subprocess.run(
         ["docker", "buildx", "build", "--load", "--progress", "plain", "-t", tag, str(context)],
@@ -179,7 +223,7 @@ def test_up_is_idempotent_and_reuses_cached_images(testbed):
 
     again = bed_module.up()
 
-    assert again == testbed
+    assert again.on(testbed.engine) == testbed
     after = json.loads((testbed.state_dir / "state.json").read_text())
     assert {k: after.get(k) for k in before if k.endswith("_pid")} == {
         k: v for k, v in before.items() if k.endswith("_pid")

@@ -62,7 +62,24 @@ def _make(root: Path, case: Hostile) -> Path:
     return write_tree(root / "ctx", case.files)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+#: Found by the bed's Engine 28.5 (issue 13): its BuildKit answers these two otherwise
+#: than 20.10's, which the table above records (a tab inside a pattern: "header key
+#: exclude-patterns contains value with non-printable ASCII characters"; a UTF-16 file:
+#: refused another way). For issue 17 to fold into the table per engine.
+ON_28_BUILDKIT_DIFFERS = pytest.mark.engines(
+    exclude=dict.fromkeys(
+        ("e28-classic", "e28-containerd"),
+        "Engine 28's BuildKit answers this case otherwise than 20.10's (the table's source)",
+    )
+)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, id=c.name, marks=ON_28_BUILDKIT_DIFFERS
+                  if c.name in ("ignore-utf16", "ignore-tab-inside") else ())
+     for c in CASES],
+)
 def test_both_builders_do_what_buildx_does(
     case: Hostile, testbed: Any, docker_client: Any, tmp_path: Path
 ) -> None:

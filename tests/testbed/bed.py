@@ -1,10 +1,13 @@
-"""Bring the test bed up or down: daemon, registry, GitHub stand-in, base images.
+"""Bring the test bed up or down: Docker Engines, registry, GitHub stand-in, base images.
 
-``up()`` is idempotent and cheap when everything recorded still answers (a ping each and
-two image inspections). Processes it starts are detached and recorded in
-``STATE/state.json`` with what identifies them (their command lines name files under the
-state dir), so ``down()`` stops exactly those, and a later ``up()`` after the processes were
-killed (a new CI step, a crashed session) starts them again instead of trusting stale pids.
+``up()`` starts every engine of ``engines.selected()`` (e20-classic, e28-classic,
+e28-containerd; tests/testbed/engines.py) and loads the base images into each; one registry,
+stand-in and set of GHES registries serve them all. It is idempotent and cheap when
+everything recorded still answers (a ping each and two image inspections per engine).
+Processes it starts are detached and recorded in ``STATE/state.json`` with what identifies
+them (their command lines name files under the state dir), so ``down()`` stops exactly
+those, and a later ``up()`` after the processes were killed (a new CI step, a crashed
+session) starts them again instead of trusting stale pids.
 Consumers read ``STATE/env`` (``KEY=VALUE`` lines) or use ``tests/testbed/fixtures.py``.
 """
 
@@ -16,12 +19,12 @@ import os
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import requests
 
-from . import daemon, ghes, images, registry
+from . import daemon, engines, ghes, images, registry
 from .procs import (
     TestbedError,
     cmdline,
@@ -41,7 +44,21 @@ SERVER_URL = "https://github.com"
 
 
 @dataclass(frozen=True)
+class EngineInfo:
+    """One running engine of the bed (``fixtures.Engine`` adds its docker client)."""
+
+    name: str  # e20-classic | e28-classic | e28-containerd
+    docker_host: str
+    version: str  # the major.minor its ServerVersion starts with
+    containerd_store: bool
+    started_by_us: bool
+
+
+@dataclass(frozen=True)
 class Bed:
+    """The bed as one engine sees it: ``docker_host`` is ``engine``'s (``on(name)`` gives
+    the same bed on another engine); the registry and stand-in are shared."""
+
     docker_host: str
     docker_started_by_us: bool
     registry: str  # host:port
@@ -55,11 +72,39 @@ class Bed:
     busybox_image: str = images.BUSYBOX
     python_image: str = images.PYTHON
     ghes_port: int = 0  # the GHES test registries' common port (tests/testbed/ghes.py)
+    engines: tuple[EngineInfo, ...] = ()
+    engine: str = ""  # the name of the engine docker_host belongs to
+    docker_config: Path | None = None  # DOCKER_CONFIG whose cli-plugins has buildx 0.29
+    buildx: Path | None = None
     timings: dict[str, float] = field(default_factory=dict, compare=False)
 
+    def on(self, name: str) -> Bed:
+        """This bed with ``docker_host`` (and ``engine``) of the engine called ``name``."""
+        for info in self.engines:
+            if info.name == name:
+                return replace(
+                    self,
+                    docker_host=info.docker_host,
+                    docker_started_by_us=info.started_by_us,
+                    engine=name,
+                )
+        raise TestbedError(f"engine {name} is not up (TESTBED_ENGINES?); up: {self.engine_names}")
+
+    @property
+    def engine_names(self) -> list[str]:
+        return [info.name for info in self.engines]
+
+    def engine_info(self) -> EngineInfo:
+        return next(info for info in self.engines if info.name == self.engine)
+
     def env(self) -> dict[str, str]:
+        """``DOCKER_HOST`` is the first engine's; ``TESTBED_DOCKER_HOST_<ENGINE>`` each one's."""
         return {
             "DOCKER_HOST": self.docker_host,
+            "DOCKER_CONFIG": str(self.docker_config or ""),
+            "TESTBED_ENGINES": ",".join(self.engine_names),
+            **{engines.BY_NAME[i.name].env_key: i.docker_host for i in self.engines},
+            "TESTBED_BUILDX": str(self.buildx or ""),
             "TESTBED_DIR": str(self.state_dir),
             "TESTBED_REGISTRY": self.registry,
             "TESTBED_GITHUB_URL": self.github_url,
@@ -89,19 +134,44 @@ def up(environ: Mapping[str, str] | None = None) -> Bed:
         state = _load_state(root)
 
         t = time.monotonic()
-        dockerd = daemon.ensure(root / "docker", env, _pid(state, "dockerd_pid"))
-        # `dockerd_pid` records *our* dockerd only; a run that uses someone else's daemon
-        # (DOCKER_HOST) leaves it alone, so `down` can still stop ours later.
-        if dockerd.started_by_us:
-            state["dockerd_pid"] = dockerd.pid
-        state["docker_host"] = dockerd.host
-        _save_state(root, state)
-        timings["daemon"] = time.monotonic() - t
+        cache = images.cache_dir(env)
+        tree = engines.sid_tree(cache)
+        docker_config = engines.docker_config(root, tree)
+        timings["sid binaries"] = time.monotonic() - t
+        ghes_port = ghes.choose_port(state, root / "ghes")
+        ghes_names = tuple(f"{name}:{ghes_port}" for r in ghes.REGISTRIES for name in r.names)
+        running: list[EngineInfo] = []
+        for spec in engines.selected(env):
+            t = time.monotonic()
+            keys = _engine_keys(spec)
+            dockerd = daemon.ensure(
+                spec,
+                root / spec.dir_name,
+                env,
+                _pid(state, keys["dockerd"]),
+                tree=tree,
+                recorded_containerd_pid=_pid(state, keys["containerd"]),
+                insecure_names=ghes_names,
+            )
+            # `dockerd_pid` records *our* dockerd only; a run that uses someone else's daemon
+            # (DOCKER_HOST) leaves it alone, so `down` can still stop ours later.
+            if dockerd.started_by_us:
+                state[keys["dockerd"]] = dockerd.pid
+            if dockerd.containerd_pid:
+                state[keys["containerd"]] = dockerd.containerd_pid
+            state[keys["host"]] = dockerd.host
+            _save_state(root, state)
+            running.append(
+                EngineInfo(
+                    spec.name, dockerd.host, spec.version, spec.containerd_store,
+                    dockerd.started_by_us,
+                )
+            )
+            timings[f"engine {spec.name}"] = time.monotonic() - t
 
         t = time.monotonic()
         key, cert = _signing_pair(root / "standin")
         reg_port, gh_port = _ports(env, state, root)
-        ghes_port = ghes.choose_port(state, root / "ghes")
         gh_pid = _ensure_standin(
             root / "standin", gh_port, reg_port, key, cert, _pid(state, "standin_pid"),
             ghes_port,
@@ -121,19 +191,21 @@ def up(environ: Mapping[str, str] | None = None) -> Bed:
         timings["services"] = time.monotonic() - t
 
         t = time.monotonic()
-        client = docker_client(dockerd.host)
-        try:
-            reports = images.ensure_all(client, env)
-            ghes.wait_until_daemon_resolves(client, ghes_port)
-        finally:
-            client.close()
-        for report in reports:
-            timings[f"image {report.name} ({report.action})"] = report.seconds
+        for info in running:
+            client = docker_client(info.docker_host)
+            try:
+                reports = images.ensure_all(client, env)
+                ghes.wait_until_daemon_resolves(client, ghes_port)
+            finally:
+                client.close()
+            for report in reports:
+                timings[f"image {report.name} {info.name} ({report.action})"] = report.seconds
         timings["images"] = time.monotonic() - t
 
+        first = running[0]
         bed = Bed(
-            docker_host=dockerd.host,
-            docker_started_by_us=dockerd.started_by_us,
+            docker_host=first.docker_host,
+            docker_started_by_us=first.started_by_us,
             registry=f"127.0.0.1:{reg_port}",
             github_url=f"http://127.0.0.1:{gh_port}",
             state_dir=root,
@@ -143,6 +215,10 @@ def up(environ: Mapping[str, str] | None = None) -> Bed:
             signing_cert=cert,
             cache_dir=images.cache_dir(env),
             ghes_port=ghes_port,
+            engines=tuple(running),
+            engine=first.name,
+            docker_config=docker_config,
+            buildx=tree.buildx,
             timings=timings,
         )
         _write_env(root, bed.env())
@@ -171,9 +247,19 @@ def down(environ: Mapping[str, str] | None = None, *, purge: bool = False) -> li
             if ghes.update_hosts(ghes.hosts_path(env), str(root), add=False):
                 stopped.append("GHES /etc/hosts entries")
         # Only a dockerd whose command line names our data-root: never one we did not start.
-        if daemon.shutdown(root / "docker", _pid(state, "dockerd_pid"), env):
-            stopped.append("dockerd")
-        for key in ("standin_pid", "registry_pid", "dockerd_pid"):
+        # Every engine, not only the selected ones: a bed once up with more is stopped whole.
+        for spec in engines.ENGINES:
+            keys = _engine_keys(spec)
+            if daemon.shutdown(
+                root / spec.dir_name, _pid(state, keys["dockerd"]), env,
+                _pid(state, keys["containerd"]),
+            ):
+                stopped.append(f"dockerd {spec.name}")
+            for key in keys.values():
+                state.pop(key, None)
+        if daemon.shutdown(root / daemon.OTHER_ENGINE, None, env):
+            stopped.append("second dockerd")
+        for key in ("standin_pid", "registry_pid"):
             state.pop(key, None)
         _save_state(root, state)
         (root / "env").unlink(missing_ok=True)
@@ -318,6 +404,16 @@ def _ports(env: Mapping[str, str], state: dict[str, object], root: Path) -> tupl
     if chosen[0] == chosen[1]:
         raise TestbedError("TESTBED_REGISTRY_PORT and TESTBED_GITHUB_PORT must differ")
     return chosen[0], chosen[1]
+
+
+def _engine_keys(spec: engines.EngineSpec) -> dict[str, str]:
+    """state.json keys of an engine (e20-classic keeps today's ``dockerd_pid``)."""
+    prefix = "" if spec.name == "e20-classic" else spec.name.replace("-", "_") + "_"
+    return {
+        "dockerd": f"{prefix}dockerd_pid",
+        "containerd": f"{prefix}containerd_pid",
+        "host": f"{prefix}docker_host",
+    }
 
 
 def _pid(state: Mapping[str, object], key: str) -> int | None:

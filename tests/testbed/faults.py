@@ -169,6 +169,11 @@ class FaultProxy:
 class _Handler(BaseHTTPRequestHandler):
     owner: FaultProxy
     protocol_version = "HTTP/1.1"
+    # A request line it cannot parse (a TLS ClientHello) gets "HTTP/1.1 400" as from the
+    # registry's Go server, not http.server's bare HTTP/0.9 body: the containerd image
+    # store falls back to plain HTTP for an insecure registry only when the answer to
+    # its TLS handshake starts with "HTTP/" (containerd's HTTPFallback).
+    default_request_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # the proxy's own record is ``seen``
@@ -271,7 +276,13 @@ class _Handler(BaseHTTPRequestHandler):
         host, _, port = self.owner.upstream.rpartition(":")
         conn = http.client.HTTPConnection(host, int(port), timeout=UPSTREAM_TIMEOUT)
         try:
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+            # Repeated fields (the daemon sends one Accept line per media type) are joined,
+            # as RFC 9110 §5.3 allows: a dict of the last one would leave the registry one
+            # type to offer, and distribution then rewrites a manifest to schema 1.
+            headers: dict[str, str] = {}
+            for key, value in self.headers.items():
+                if key.lower() not in HOP_BY_HOP:
+                    headers[key] = f"{headers[key]}, {value}" if key in headers else value
             headers["Content-Length"] = str(len(body))
             conn.request(method, path, body=body if body or method != "GET" else None,
                          headers=headers)

@@ -4,31 +4,63 @@ The bed
 -------
 ``make testbed`` (``python -m tests.testbed up --print-env``) starts, idempotently:
 
-- a Docker Engine: the one at ``DOCKER_HOST`` or ``/var/run/docker.sock`` if it answers,
-  else Debian's dockerd 20.10 with its state under ``$TESTBED_DIR/docker`` (stopped by
-  ``make testbed-down``; a daemon the bed did not start is never stopped);
+- three Docker Engines (``tests/testbed/engines.py``), each a dockerd of its own with its
+  state under ``$TESTBED_DIR/docker*`` (stopped by ``make testbed-down``):
+  ``e20-classic`` (bookworm's dockerd 20.10, classic image store; ``DOCKER_HOST``, if set,
+  stands in for it and is never stopped), ``e28-classic`` and ``e28-containerd`` (sid's
+  dockerd 28.5 with a containerd 2.1 of its own, classic and containerd image store);
+  ``TESTBED_ENGINES=e28-classic,...`` limits the bed and the tests to some of them;
+- sid's buildx 0.29 as the CLI plugin in ``$TESTBED_DIR/docker-config/cli-plugins``: the
+  session sets ``DOCKER_CONFIG`` there, so ``docker buildx`` and the product's
+  ``builders.buildx_plugin()`` use it (a test with its own ``DOCKER_CONFIG`` links
+  ``testbed.buildx`` into its ``cli-plugins``);
 - Debian's ``docker-registry`` (distribution 2.8) on ``127.0.0.1:<port>`` with token auth;
 - the GitHub stand-in (``tests/testbed/standin.py``): the registry's token endpoint, the
   REST endpoints the product calls, and an admin API to set up users, repos and tokens;
 - base images ``testbed/busybox:latest`` (tiny) and ``testbed/python:3`` (Debian trixie,
   Python 3.13, pip works inside ``docker build`` here), cached as tarballs in
-  ``$TESTBED_CACHE`` (first run ~1 min for debootstrap, later runs seconds).
+  ``$TESTBED_CACHE`` (first run ~1 min for debootstrap, later runs seconds) and loaded
+  into every engine.
 
 ``TESTBED_DIR`` (default ``/var/tmp/gh-docker-publish-testbed``) holds state and logs;
 ``$TESTBED_DIR/env`` lists the addresses (``set -a; . $TESTBED_DIR/env`` in a shell gives
 ``DOCKER_HOST`` and ``TESTBED_*``). Install the packages once with
 ``sudo scripts/install-testbed-deps.sh``.
 
+Engines
+-------
+Every test that uses the bed (``engine``, ``testbed``, ``docker_client`` or any fixture
+built on them) runs once per engine, with the engine's name in its id
+(``test_push[e28-containerd]``); unit tests, which use none, run once. A test that needs
+what an engine lacks says so and still runs on the others::
+
+    @pytest.mark.engines(exclude={"e20-classic": "multi-platform --load needs the "
+                                                 "containerd image store"})
+    def test_two_platforms(engine, publish): ...
+
+The excluded case shows as skipped with ``not on e20-classic: <reason>``; an unknown engine
+name or a missing reason is a usage error. Tests of a shared session fixture on one engine
+see that engine only: session fixtures depending on ``engine`` are made once per engine.
+
 Fixtures
 --------
-``testbed`` (session)
-    Calls ``up()`` itself (about a second when the bed already runs) and returns a ``Bed``:
-    ``docker_host``, ``registry`` (``host:port``), ``github_url``, ``state_dir``,
-    ``registry_log``, ``busybox_image``, ``python_image``. Any test using it is marked
-    ``integration``. A bed that cannot come up **fails** the test (never skips), in CI and
-    locally alike, with the reason and the log tail.
-``docker_client`` (session)
-    ``docker.DockerClient`` on the bed's daemon, ``version="auto"``.
+``engine`` (session, one per engine)
+    ``Engine``: ``name`` (``e20-classic`` | ``e28-classic`` | ``e28-containerd``),
+    ``docker_host``, ``version`` (``"20.10"`` | ``"28.5"``, what ``ServerVersion`` starts
+    with), ``containerd_store``, ``client`` (``docker.DockerClient``, ``version="auto"``)
+    and ``bed`` (the ``testbed`` below).
+``testbed`` (session, one per engine)
+    The ``Bed`` on this engine: ``docker_host`` (the engine's), ``engine`` (its name),
+    ``registry`` (``host:port``), ``github_url``, ``state_dir``, ``registry_log``,
+    ``busybox_image``, ``python_image``, ``buildx``, ``docker_config``; ``engines`` lists
+    all running engines and ``on(name)`` gives the bed on another. Any test using it is
+    marked ``integration``. A bed that cannot come up **fails** the test (never skips), in
+    CI and locally alike, with the reason and the log tail.
+``whole_testbed`` (session)
+    The ``Bed`` with all engines, from ``up()`` (about a second when the bed already runs);
+    for tests about the bed itself. Not parametrized.
+``docker_client`` (session, one per engine)
+    ``engine.client``.
 ``registry`` (session)
     The registry's ``host:port``; images are ``f"{registry}/owner/name:tag"``.
 ``github`` (function)
@@ -75,6 +107,7 @@ import pytest
 import requests
 
 from . import bed as bed_module
+from . import engines as engines_module
 from . import registry as registry_module
 from .procs import TestbedError
 
@@ -98,33 +131,134 @@ def unique_name(prefix: str = "img") -> str:
     return f"{prefix.lower()}-{uuid.uuid4().hex[:8]}"
 
 
+_PUSHED = re.compile(r"^\S+: digest: (?P<digest>sha256:[0-9a-f]{64}) size: \d+$")
+
+
+def pushed_digest(chunks: Iterable[Mapping[str, Any]]) -> str | None:
+    """The manifest digest a docker push stream reports: its ``aux`` record (classic
+    store), else the closing ``TAG: digest: sha256:... size: N`` status, the only one the
+    containerd store sends."""
+    found = None
+    for chunk in chunks:
+        aux = chunk.get("aux")
+        if isinstance(aux, Mapping) and aux.get("Digest"):
+            return str(aux["Digest"])
+        if m := _PUSHED.match(str(chunk.get("status", ""))):
+            found = m["digest"]
+    return found
+
+
 # --- pytest hooks ------------------------------------------------------------------------
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "engines(exclude={name: reason}): the engines this test cannot run on, and why "
+        "(it runs on the others; tests/testbed/fixtures.py)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses the bed (``engine``, hence ``testbed``, ``docker_client``, ...)
+    runs once per engine of ``engines.selected()``, with the engine's name as its id."""
+    if "engine" not in metafunc.fixturenames or not _uses_bed_engine(metafunc):
+        return
+    _excluded(metafunc.definition)  # typos fail at collection
+    params = [pytest.param(spec.name, id=spec.name) for spec in engines_module.selected()]
+    metafunc.parametrize("engine", params, indirect=True, scope="session")
+
+
+def _uses_bed_engine(metafunc: pytest.Metafunc) -> bool:
+    """False when ``engine`` is the test's own argument (its own parametrize, or a fixture
+    of that name defined closer to it), not the bed's fixture below."""
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",")]
+        if "engine" in names:
+            return False
+    defs = getattr(metafunc, "_arg2fixturedefs", {}).get("engine") or ()
+    return not defs or getattr(defs[-1].func, "__module__", None) == __name__
+
+
+def _excluded(definition: pytest.Item) -> dict[str, str]:
+    exclude: dict[str, str] = {}
+    for mark in definition.iter_markers("engines"):
+        exclude.update(mark.kwargs.get("exclude") or {})
+    unknown = set(exclude) - set(engines_module.BY_NAME)
+    if unknown:
+        raise pytest.UsageError(
+            f"{definition.nodeid}: engines(exclude=...) names unknown engines {sorted(unknown)}"
+            f"; known: {', '.join(engines_module.BY_NAME)}"
+        )
+    if not all(isinstance(why, str) and why.strip() for why in exclude.values()):
+        raise pytest.UsageError(f"{definition.nodeid}: every excluded engine needs a reason")
+    return exclude
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks bed tests ``integration``; skips a case on an engine its ``engines`` marker
+    (on the test, or on one of its ``pytest.param`` cases) excludes, with the reason."""
     for item in items:
         if "testbed" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.integration)
+        callspec = getattr(item, "callspec", None)
+        name = callspec.params.get("engine") if callspec is not None else None
+        if isinstance(name, str) and (reason := _excluded(item).get(name)):
+            item.add_marker(pytest.mark.skip(reason=f"not on {name}: {reason}"))
 
 
 # --- fixtures ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Engine:
+    """One engine of the bed, as a test sees it (the ``engine`` fixture)."""
+
+    name: str  # e20-classic | e28-classic | e28-containerd
+    docker_host: str
+    version: str  # "20.10" | "28.5": what ServerVersion starts with
+    containerd_store: bool
+    client: Any  # docker.DockerClient on it, version="auto"
+    bed: bed_module.Bed  # the bed with this engine's docker_host
+
+
 @pytest.fixture(scope="session")
-def testbed() -> bed_module.Bed:
+def whole_testbed() -> bed_module.Bed:
+    """The bed with all its engines (``up()``); ``testbed`` is it on one engine."""
     try:
-        return bed_module.up()
+        bed = bed_module.up()
     except Exception as exc:  # any failure to come up fails the tests; never skip
         reason = str(exc) if isinstance(exc, TestbedError) else f"{type(exc).__name__}: {exc}"
+    else:
+        # buildx 0.29 for the docker CLI and the product alike (tests/testbed/engines.py):
+        # both look in $DOCKER_CONFIG/cli-plugins first.
+        if bed.docker_config is not None:
+            os.environ["DOCKER_CONFIG"] = str(bed.docker_config)
+        return bed
     ci = " (CI=true)" if os.environ.get("CI", "").lower() == "true" else ""
     pytest.fail(f"{HINT}{ci}\n{reason}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
-def docker_client(testbed: bed_module.Bed) -> Iterator[Any]:
-    client = bed_module.docker_client(testbed.docker_host)
-    yield client
+def engine(request: pytest.FixtureRequest, whole_testbed: bed_module.Bed) -> Iterator[Engine]:
+    """The engine this test runs on (the parameter ``pytest_generate_tests`` gives)."""
+    bed = whole_testbed.on(request.param)
+    info = bed.engine_info()
+    client = bed_module.docker_client(info.docker_host)
+    yield Engine(info.name, info.docker_host, info.version, info.containerd_store, client, bed)
     client.close()
+
+
+@pytest.fixture(scope="session")
+def testbed(engine: Engine) -> bed_module.Bed:
+    return engine.bed
+
+
+@pytest.fixture(scope="session")
+def docker_client(engine: Engine) -> Any:
+    return engine.client
 
 
 @pytest.fixture(scope="session")

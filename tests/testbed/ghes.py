@@ -11,7 +11,9 @@ so the bed serves those names for real, to the daemon and to the action alike:
 - a marked block in ``/etc/hosts`` mapping the names to those addresses. dockerd resolves
   registry names through it (Go's resolver re-reads the file at most every 5 s, so ``up``
   waits until the daemon sees the names) and treats them as insecure (plain HTTP) because
-  they resolve into 127.0.0.0/8, its default insecure range: no daemon config is needed.
+  they resolve into 127.0.0.0/8, its default insecure range: no daemon config is needed
+  for the classic store. The containerd store (e28-containerd) does not resolve the name
+  for that check, so its daemon.json lists the names with the port as insecure-registries.
   An action container started with ``network_mode=host`` gets a copy of the host's file;
 - each registry names itself in its challenge (``service="docker.ghe.test"`` ...), which is
   how the stand-in knows the flavour, and so the naming and token rules, of a token request.

@@ -7,8 +7,10 @@
 
 Each image is kept as a ``docker save`` tarball in the cache dir (``TESTBED_CACHE``, default
 ``/var/cache/gh-docker-publish-testbed``) named after a hash of its recipe and inputs, with
-the image id next to it. Later runs keep the image if the daemon already has that id, else
-``docker load`` the tarball (seconds); only a missing tarball triggers a build.
+the image id next to it, one per image store (``.id``: classic, where the id is the
+config's digest; ``.containerd.id``: the containerd store, where it is the manifest's). Later
+runs keep the image if the daemon already has that id, else ``docker load`` the tarball
+(seconds) into each engine; only a missing tarball triggers a build.
 """
 
 from __future__ import annotations
@@ -60,17 +62,24 @@ def ensure_all(client: docker.DockerClient, environ: dict[str, str]) -> list[Ima
     cache = cache_dir(environ)
     cache.mkdir(parents=True, exist_ok=True)
     mirror = environ.get("TESTBED_DEBIAN_MIRROR") or DEFAULT_MIRROR
+    store = ".containerd" if _containerd_store(client) else ""
     with locked(cache / ".lock"):
         return [
-            _ensure(client, cache, BUSYBOX, _busybox_key(), _build_busybox),
+            _ensure(client, cache, BUSYBOX, _busybox_key(), _build_busybox, store),
             _ensure(
                 client,
                 cache,
                 PYTHON,
                 _python_key(mirror),
                 lambda c, work: _build_python(c, work, mirror),
+                store,
             ),
         ]
+
+
+def _containerd_store(client: docker.DockerClient) -> bool:
+    status = client.info().get("DriverStatus") or []
+    return any("containerd.snapshotter" in str(pair) for pair in status)
 
 
 def _ensure(
@@ -79,17 +88,25 @@ def _ensure(
     name: str,
     key: str,
     build: Callable[[docker.DockerClient, Path], None],
+    store: str = "",
 ) -> ImageReport:
     started = time.monotonic()
     stem = name.replace("/", "-").replace(":", "-") + "-" + key
-    tarball, id_file = cache / f"{stem}.tar", cache / f"{stem}.id"
+    tarball, id_file = cache / f"{stem}.tar", cache / f"{stem}{store}.id"
     want = id_file.read_text().strip() if id_file.exists() and tarball.exists() else None
     if want and _image_id(client, name) == want:
         return ImageReport(name, "present", time.monotonic() - started)
-    if want:
+    if tarball.exists():
         with open(tarball, "rb") as f:
             client.api.load_image(f)
-        if _image_id(client, name) == want:
+        loaded = _image_id(client, name)
+        # The tarball is the truth (beds side by side share the cache, and another may
+        # have replaced it since this store's id was written): what the load names the
+        # image is its id in this store from now on. Rebuilding instead would replace
+        # the tarball again under every other bed.
+        if loaded is not None:
+            if loaded != want:
+                id_file.write_text(loaded + "\n")
             return ImageReport(name, "loaded", time.monotonic() - started)
     work = Path(tempfile.mkdtemp(prefix="build-", dir=cache))
     try:
@@ -104,6 +121,8 @@ def _ensure(
         for chunk in client.api.get_image(name):
             f.write(chunk)
     tmp.replace(tarball)
+    for stale in cache.glob(f"{stem}*.id"):  # ids of the old tarball in other stores
+        stale.unlink()
     id_file.write_text(image_id + "\n")
     for old in cache.glob(name.replace("/", "-").replace(":", "-") + "-*"):
         if old.name.split(".")[0] != stem:

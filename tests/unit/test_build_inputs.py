@@ -33,7 +33,8 @@ def settings(**values: str) -> Settings:
 
 def test_defaults(workspace: Path) -> None:
     s = settings()
-    assert (s.builder, s.platforms, s.build_secrets, s.provenance) == ("auto", (), (), False)
+    assert (s.builder, s.platforms, s.build_secrets) == ("auto", (), ())
+    assert (s.provenance, s.sbom) == ("", "")
     assert (s.cache_from, s.cache_to) == ((), ())
 
 
@@ -120,17 +121,20 @@ def test_argv_carries_no_secret_value(workspace: Path) -> None:
 def test_docker_driver_limits_are_named_before_the_build(workspace: Path) -> None:
     request = builders.BuildRequest(
         context=workspace,
-        platforms=("linux/amd64", "linux/arm64"),
         cache_to=("type=inline", "type=registry,ref=example.test/o/app:cache"),
-        provenance=True,
+        provenance="mode=max",
+        sbom="true",
     )
-    problems = builders.docker_driver_limits(request, containerd_store=False)
+    problems = builders.docker_driver_limits(request, False, "Docker Engine 20.10.24")
     assert len(problems) == 3
-    assert "manifest list" in problems[0] and "type=registry" in problems[1]
+    assert "type=registry" in problems[0] and "type=inline" not in problems[0].split(":")[0]
+    assert all("Docker Engine 20.10.24 with the classic image store" in p for p in problems)
     assert builders.docker_driver_limits(request, containerd_store=True) == []
     with pytest.raises(BuildError) as err:
         builders.BuildKitBuilder(None, buildx="/nonexistent/docker-buildx").build(request, print)
-    assert "docker-container" in str(err.value)  # explained, and buildx never ran
+    # explained (engine, store, the fixes), and buildx never ran
+    assert "containerd-snapshotter" in err.value.hint and "docker-container://" in err.value.hint
+    assert "cache-to: type=inline" in err.value.hint
 
 
 def test_classic_builder_refuses_secrets(workspace: Path) -> None:
@@ -200,3 +204,160 @@ def test_buildx_state_lives_in_our_cache_not_in_the_private_credentials_dir(
     assert state == tmp_path / "cache" / "gh-docker-publish" / "buildx"
     assert state.is_dir() and (state.stat().st_mode & 0o777) == 0o700
     assert env["DOCKER_CONFIG"] == str(credentials_dir)
+
+
+# --- issue 13: attestations, cache specs, platforms ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "flag"),
+    [("", "false"), ("false", "false"), ("true", "true"), ("mode=min", "mode=min"),
+     ("mode=max", "mode=max"), ("mode=max,builder-id=ci", "mode=max,builder-id=ci"),
+     ("disabled=true", "false")],
+)
+def test_provenance_takes_what_build_push_action_takes(
+    workspace: Path, value: str, flag: str
+) -> None:
+    s = settings(provenance=value)
+    request = builders.BuildRequest(context=workspace, provenance=s.provenance)
+    argv = builders.BuildKitBuilder(None).argv(request, Path("/x/iid"), Path("/x/m.json"))
+    assert f"--provenance={flag}" in argv
+
+
+@pytest.mark.parametrize("value", ["mode=medium", "maybe", "colour=blue"])
+def test_provenance_refuses_what_buildx_would(workspace: Path, value: str) -> None:
+    with pytest.raises(InputError) as err:
+        settings(provenance=value)
+    assert err.value.input_name == "provenance"
+
+
+def test_sbom_reaches_buildx_and_is_off_by_default(workspace: Path) -> None:
+    on = settings(sbom="true")
+    gen = settings(sbom="generator=example.test/sbom:1")
+    off = settings()
+    argv = [builders.BuildKitBuilder(None).argv(
+        builders.BuildRequest(context=workspace, sbom=s.sbom), Path("/i"), Path("/m"))
+        for s in (on, gen, off)]
+    assert "--sbom=true" in argv[0]
+    assert "--sbom=generator=example.test/sbom:1" in argv[1]
+    assert not any(a.startswith("--sbom") for a in argv[2])
+    with pytest.raises(InputError) as err:
+        settings(sbom="mode=max")
+    assert err.value.input_name == "sbom"
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["type=registry,ref=ghcr.io/o/app:cache,mode=max", "type=registry,ref=ghcr.io/o/a:c,mode=min",
+     "type=local,dest=/tmp/cache", "type=inline", "ref=ghcr.io/o/app:cache"],
+)
+def test_cache_to_specs_buildx_can_export(workspace: Path, spec: str) -> None:
+    assert settings(cache_to=spec).cache_to == (spec,)
+
+
+@pytest.mark.parametrize(
+    ("spec", "why"),
+    [("type=registry", "needs ref="), ("type=local", "needs dest="),
+     ("type=registry,ref=x/y:c,mode=all", "mode=min"), ("type=floppy", "not one of"),
+     ("ghcr.io/o/app:cache", "has no type=")],
+)
+def test_cache_to_specs_refused_before_the_build(workspace: Path, spec: str, why: str) -> None:
+    with pytest.raises(InputError) as err:
+        settings(cache_to=spec)
+    assert err.value.input_name == "cache-to" and why in str(err.value)
+
+
+def test_local_cache_from_needs_src(workspace: Path) -> None:
+    assert settings(cache_from="type=local,src=/tmp/c").cache_from == ("type=local,src=/tmp/c",)
+    with pytest.raises(InputError, match="needs src="):
+        settings(cache_from="type=local,dest=/tmp/c")
+
+
+def test_gha_cache_gets_version_2_and_its_token_stays_in_the_environment(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Untestable end to end in the bed (no GitHub cache service): the argv and env are."""
+    s = settings(cache_from="type=gha", cache_to="type=gha,mode=max,scope=app")
+    assert s.cache_from == ("type=gha,version=2",)
+    assert s.cache_to == ("type=gha,mode=max,scope=app,version=2",)
+    assert settings(cache_to="type=gha,version=1").cache_to == ("type=gha,version=1",)
+    request = builders.BuildRequest(context=workspace, cache_from=s.cache_from,
+                                    cache_to=s.cache_to)
+    argv = builders.BuildKitBuilder(None).argv(request, Path("/i"), Path("/m"))
+    assert argv[argv.index("--cache-to") + 1] == "type=gha,mode=max,scope=app,version=2"
+    monkeypatch.setenv("ACTIONS_RUNTIME_TOKEN", "runtime-token-value")
+    monkeypatch.setenv("ACTIONS_RESULTS_URL", "https://results-receiver.actions.example/")
+    env = builders._cli_env(None, workspace)
+    assert all(env[name] == os.environ[name] for name in
+               ("ACTIONS_RUNTIME_TOKEN", "ACTIONS_RESULTS_URL"))
+    assert "runtime-token-value" not in " ".join(argv)
+
+
+@pytest.mark.parametrize(
+    ("raw", "normal"),
+    [("linux/amd64", "linux/amd64"), ("linux/x86_64", "linux/amd64"),
+     ("linux/aarch64", "linux/arm64"), ("linux/arm64/v8", "linux/arm64"),
+     ("linux/armhf", "linux/arm/v7"), ("Linux/ARM/v6", "linux/arm/v6")],
+)
+def test_platforms_are_normalised(workspace: Path, raw: str, normal: str) -> None:
+    assert settings(platforms=raw).platforms == (normal,)
+
+
+@pytest.mark.parametrize("raw", ["linux/amd46", "linxu/amd64", "linux", "amd64/linux/x/y"])
+def test_unknown_platforms_are_refused(workspace: Path, raw: str) -> None:
+    with pytest.raises(InputError) as err:
+        settings(platforms=raw)
+    assert err.value.input_name == "platforms"
+
+
+def test_platforms_with_classic_builder_are_refused(workspace: Path) -> None:
+    with pytest.raises(InputError, match="needs BuildKit"):
+        settings(builder="classic", platforms="linux/amd64,linux/arm64")
+
+
+def test_foreign_runs_are_found_per_stage() -> None:
+    from gh_docker_publish.core.platform_runs import target_platform_runs, unrunnable
+
+    cross = ("FROM --platform=$BUILDPLATFORM b AS build\nRUN make\n"
+             "FROM scratch\nCOPY --from=build /out /out\n")
+    assert target_platform_runs(cross) == []
+    native = "FROM b AS base\nRUN apt-get update\nFROM base\nRUN make\n"
+    assert target_platform_runs(native) == ["line 2 (stage base)", "line 4 (stage 1)"]
+    unused = "FROM b AS tools\nRUN x\nFROM scratch\nCOPY a /a\n"
+    assert target_platform_runs(unused) == []
+    assert target_platform_runs(unused, target="tools") == ["line 2 (stage tools)"]
+    assert unrunnable(["linux/amd64", "linux/arm64", "linux/386"],
+                      ["linux/amd64", "linux/386"]) == ["linux/arm64"]
+
+
+def test_runnable_platforms_read_binfmt_misc(tmp_path: Path) -> None:
+    class Daemon:
+        def version(self) -> dict[str, str]:
+            return {"Os": "linux", "Arch": "amd64"}
+
+    (tmp_path / "qemu-aarch64").write_text("enabled\ninterpreter /usr/bin/qemu-aarch64\n")
+    (tmp_path / "qemu-s390x").write_text("disabled\n")
+    found = builders.runnable_platforms(Daemon(), binfmt_dir=tmp_path)
+    assert found == ["linux/amd64", "linux/386", "linux/arm64"]
+    with pytest.raises(BuildError) as err:
+        builders.refuse_foreign_runs("FROM b\nRUN x\n", None, ["linux/s390x"], found)
+    assert "docker/setup-qemu-action" in err.value.hint
+
+
+def test_a_fresh_home_gets_the_same_buildx_node_id(tmp_path: Path) -> None:
+    """Issue 13 B2: the runner's HOME is new every job; BuildKit reuses its copy of the
+    context only for the same node ID, so it must not be random per job."""
+    env = {"DOCKER_HOST": "unix:///run/docker.sock", "GITHUB_REPOSITORY": "o/app",
+           "GITHUB_WORKSPACE": "/github/workspace"}
+    ids = []
+    for job in ("job1", "job2"):
+        state = builders.buildx_state_dir({**env, "HOME": str(tmp_path / job)})
+        ids.append((state / ".buildNodeID").read_text())
+    assert ids[0] == ids[1] and len(ids[0]) == 32
+    other = builders.buildx_state_dir({**env, "GITHUB_REPOSITORY": "o/other",
+                                       "HOME": str(tmp_path / "job3")})
+    assert (other / ".buildNodeID").read_text() != ids[0]
+    kept = tmp_path / "job1" / ".cache" / "gh-docker-publish" / "buildx" / ".buildNodeID"
+    kept.write_text("written-by-buildx")
+    assert builders.buildx_state_dir({**env, "HOME": str(tmp_path / "job1")}) == kept.parent
+    assert kept.read_text() == "written-by-buildx"  # an existing ID is left alone

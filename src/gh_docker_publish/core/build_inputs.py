@@ -1,5 +1,5 @@
 """The BuildKit inputs (``builder``, ``platforms``, ``secrets``, ``cache-from``, ``cache-to``,
-``provenance``), parsed and checked before any network call.
+``provenance``, ``sbom``), parsed and checked before any network call.
 
 Kept apart from ``settings.py`` because these rules come from buildx, not from GitHub:
 the ``--secret`` syntax (``id=…,src=…`` / ``id=…,env=…``, docs.docker.com "Build
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from gh_docker_publish.core.builder_location import BUILDER_FORMS, BUILDER_HINT
 from gh_docker_publish.errors import InputError
 
 BuilderMode = Literal["auto", "buildkit", "classic"]
@@ -56,23 +57,64 @@ def parse_builder(raw: str) -> BuilderMode:
     for mode in BUILDER_MODES:
         if value == mode:
             return mode
-    raise InputError.not_one_of(
-        "builder", raw, BUILDER_MODES,
-        hint="auto uses BuildKit (docker buildx) when it works and the classic builder "
-        "otherwise.",
-    )
+    raise InputError.not_one_of("builder", raw, BUILDER_FORMS, hint=BUILDER_HINT)
+
+
+#: GOOS / GOARCH values containerd's platform parser accepts (containerd/platforms
+#: ``isKnownOS`` / ``isKnownArch``); anything else is a typo BuildKit would reject late.
+KNOWN_OS = frozenset({
+    "aix", "android", "darwin", "dragonfly", "freebsd", "illumos", "ios", "js", "linux",
+    "netbsd", "openbsd", "plan9", "solaris", "wasip1", "windows",
+})
+KNOWN_ARCH = frozenset({
+    "386", "amd64", "arm", "arm64", "loong64", "mips", "mips64", "mips64le", "mipsle",
+    "ppc64", "ppc64le", "riscv64", "s390x", "wasm",
+})
+#: containerd's ``normalizeArch``: the names ``uname -m`` and Debian use, as OCI spells them.
+ARCH_ALIASES = {
+    "x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386", "i686": "386",
+    "armhf": "arm/v7", "armel": "arm/v6",
+}
+
+
+def normalize_platform(item: str) -> str:
+    """``os/arch[/variant]`` in OCI spelling (``linux/aarch64`` -> ``linux/arm64``).
+
+    Raises:
+        InputError("platforms"): not the syntax, or an OS / architecture nobody builds for.
+    """
+    value = item.strip().lower()
+    if not _PLATFORM.fullmatch(value):
+        raise InputError(
+            "platforms",
+            f"'{item}' is not a platform.",
+            hint="Use os/arch[/variant], e.g. linux/amd64 or linux/arm64.",
+        )
+    os_name, arch, *variant = value.split("/")
+    arch_path = ARCH_ALIASES.get(arch, arch)
+    if "/" in arch_path:  # armhf -> arm/v7 brings its own variant
+        arch, implied = arch_path.split("/")
+        variant = variant or [implied]
+    else:
+        arch = arch_path
+    if arch == "arm64" and variant == ["v8"]:
+        variant = []  # containerd treats linux/arm64/v8 as linux/arm64
+    if os_name not in KNOWN_OS or arch not in KNOWN_ARCH:
+        unknown = f"operating system '{os_name}'" if os_name not in KNOWN_OS else (
+            f"architecture '{arch}'")
+        raise InputError(
+            "platforms",
+            f"'{item}' names an unknown {unknown}.",
+            hint="Use os/arch[/variant] as Docker spells it: linux/amd64, linux/arm64, "
+            "linux/arm/v7, linux/386, linux/ppc64le, linux/s390x, linux/riscv64.",
+        )
+    return "/".join([os_name, arch, *variant])
 
 
 def parse_platforms(items: Sequence[str]) -> tuple[str, ...]:
     platforms: list[str] = []
     for item in items:
-        value = item.strip().lower()
-        if not _PLATFORM.fullmatch(value):
-            raise InputError(
-                "platforms",
-                f"'{item}' is not a platform.",
-                hint="Use os/arch[/variant], e.g. linux/amd64 or linux/arm64.",
-            )
+        value = normalize_platform(item)
         if value not in platforms:
             platforms.append(value)
     return tuple(platforms)
@@ -145,20 +187,55 @@ def parse_secrets(
     return tuple(secrets)
 
 
+#: buildx's cache backends (docs.docker.com "Cache storage backends"), and the field each
+#: needs: where the cache lives. ``inline`` lives in the image itself.
+CACHE_TYPES = ("registry", "local", "inline", "gha", "s3", "azblob")
+_CACHE_NEEDS = {
+    ("registry", "cache-from"): "ref", ("registry", "cache-to"): "ref",
+    ("local", "cache-from"): "src", ("local", "cache-to"): "dest",
+}
+CACHE_HINT = ("For example type=registry,ref=ghcr.io/o/app:cache,mode=max, "
+              "type=local,dest=/tmp/cache, type=inline or type=gha.")
+#: The runner's variables buildx reads for ``type=gha`` (it fills ``token`` and ``url_v2``
+#: itself; they stay in its environment, never in its argv). A container action receives
+#: ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL but not ACTIONS_CACHE_SERVICE_V2, so
+#: without ``version=2`` buildx would talk to the retired v1 cache service (buildx
+#: build/opt.go; GitHub retired v1 on 2025-04-15).
+GHA_CACHE_ENV = ("ACTIONS_RUNTIME_TOKEN", "ACTIONS_RESULTS_URL", "ACTIONS_CACHE_URL")
+
+
 def parse_cache(items: Sequence[str], input_name: str) -> tuple[str, ...]:
-    """Cache specs as buildx takes them (``type=registry,ref=…``, ``type=inline``, or a
-    bare reference for ``cache-from``); only the syntax is checked here."""
+    """Cache specs as buildx takes them (``type=registry,ref=…,mode=max``, ``type=inline``,
+    ``type=gha``, or a bare reference for ``cache-from``), checked: a known type, the field
+    that says where, ``mode=min|max``. ``type=gha`` gets ``version=2`` (see GHA_CACHE_ENV).
+    """
     specs: list[str] = []
     for item in items:
-        if "=" in item:
-            try:
-                fields = _fields(item)
-            except ValueError:
-                raise InputError(input_name, f"'{item}' is not key=value,….",
-                                 hint="For example type=registry,ref=ghcr.io/o/app:cache") from None
-            if "type" not in fields and "ref" not in fields:
-                raise InputError(input_name, f"'{item}' has no type=.",
-                                 hint="For example type=registry,ref=ghcr.io/o/app:cache")
+        if "=" not in item:
+            if input_name == "cache-to":
+                raise InputError(input_name, f"'{item}' has no type=.", hint=CACHE_HINT)
+            specs.append(item)  # cache-from takes a bare image reference
+            continue
+        try:
+            fields = _fields(item)
+        except ValueError:
+            raise InputError(input_name, f"'{item}' is not key=value,….",
+                             hint=CACHE_HINT) from None
+        if "type" not in fields and "ref" not in fields:
+            raise InputError(input_name, f"'{item}' has no type=.", hint=CACHE_HINT)
+        kind = fields.get("type", "registry")
+        if kind not in CACHE_TYPES:
+            raise InputError.not_one_of(input_name, kind, CACHE_TYPES, hint=CACHE_HINT)
+        needed = _CACHE_NEEDS.get((kind, input_name))
+        if needed and not fields.get(needed):
+            raise InputError(input_name, f"'{item}' needs {needed}=.", hint=CACHE_HINT)
+        if fields.get("mode", "min") not in ("min", "max"):
+            raise InputError.not_one_of(
+                input_name, f"mode={fields['mode']}", ("mode=min", "mode=max"),
+                hint="min exports the final image's layers, max every stage's.",
+            )
+        if kind == "gha" and "version" not in fields:
+            item = f"{item},version=2"
         specs.append(item)
     return tuple(specs)
 
@@ -173,13 +250,54 @@ def cache_type(spec: str) -> str:
         return ""
 
 
+#: The keys buildx's ``--provenance`` / ``--sbom`` take besides on/off (docs.docker.com
+#: "Provenance attestations", "SBOM attestations"); build-push-action passes the value on.
+ATTESTATION_KEYS = {
+    "provenance": ("mode", "builder-id", "reproducible", "inline-only", "version", "filename"),
+    "sbom": ("generator", "scan-context", "scan-stage"),
+}
+_OFF = ("", "false", "0", "no", "off")
+_ON = ("true", "1", "yes", "on")
+
+
+def parse_attestation(raw: str, input_name: str) -> str:
+    """``provenance`` / ``sbom``: "" (off) or the value for buildx's flag of that name.
+
+    Like build-push-action: ``true``/``false``, or buildx's own ``key=value`` form
+    (``mode=min``, ``mode=max`` for provenance; ``generator=IMAGE`` for the SBOM).
+    """
+    value = raw.strip()
+    if value.lower() in _OFF:
+        return ""
+    if value.lower() in _ON:
+        return "true"
+    example = "true, false, mode=min or mode=max" if input_name == "provenance" else (
+        "true, false or generator=IMAGE")
+    try:
+        fields = _fields(value)
+    except ValueError:
+        raise InputError(input_name, f"'{raw}' is not {example}.",
+                         hint="See docs.docker.com/build/metadata/attestations/.") from None
+    unknown = [key for key in fields if key not in (*ATTESTATION_KEYS[input_name], "disabled")]
+    if unknown:
+        raise InputError(input_name, f"'{raw}': buildx has no {input_name} option "
+                         f"'{unknown[0]}'.", hint=f"Use {example}.")
+    if fields.get("disabled", "").lower() in _ON:
+        return ""
+    if input_name == "provenance" and fields.get("mode", "min") not in ("min", "max"):
+        raise InputError.not_one_of(input_name, raw, ("mode=min", "mode=max"),
+                                    hint="mode=max also records the build's inputs.")
+    return value
+
+
 def classic_conflicts(
     *,
     platforms: Sequence[str],
     secrets: Sequence[BuildSecret],
     cache_from: Sequence[str],
     cache_to: Sequence[str],
-    provenance: bool,
+    provenance: str,
+    sbom: str = "",
 ) -> list[str]:
     """The BuildKit-only inputs that are set: the classic builder cannot honour them."""
     used = []
@@ -189,6 +307,7 @@ def classic_conflicts(
         ("cache-from", cache_from),
         ("cache-to", cache_to),
         ("provenance", provenance),
+        ("sbom", sbom),
     ):
         if value:
             used.append(name)

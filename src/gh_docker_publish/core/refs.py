@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
@@ -381,3 +382,28 @@ def package_url(target: Target, ctx: RunContext) -> str:
     if target.flavour is Flavour.DOCKER:
         return f"{base}/packages"
     return f"{base}/pkgs/container/{quote(target.package_name, safe='')}"
+
+
+def digest_push_conflicts(
+    target: Target, *, platforms: Sequence[str], provenance: bool
+) -> InputError | None:
+    """Inputs that make BuildKit push manifests by digest, which GitHub's Docker registry
+    refuses ("pushing by digest is not supported", Docker registry docs): an index (several
+    platforms, or an attestation manifest beside the image) sends its children by digest
+    before the index goes up under the tag. Checked before the build (issue 13)."""
+    if target.flavour is not Flavour.DOCKER:
+        return None
+    if len(platforms) > 1:
+        name, what = "platforms", f"{len(platforms)} platforms make an image index"
+    elif provenance:
+        name, what = "provenance", "an attestation makes an image index"
+    else:
+        return None
+    return InputError.digest_push_on_docker_registry(
+        name,
+        target.registry,
+        why=f"{what}, whose manifests BuildKit pushes by digest; ",
+        hint="Push one platform without provenance here, or publish to the Container "
+        "registry (subdomain isolation on GHES).",
+        docs_url=DOCKER_REGISTRY_DOCS,
+    )

@@ -18,6 +18,11 @@ from pathlib import Path
 from typing import Literal
 
 from gh_docker_publish.core import build_inputs, buildx_flags, images, metadata, refs
+from gh_docker_publish.core.builder_location import (
+    TLS_INPUTS,
+    BuilderLocation,
+    parse_builder_location,
+)
 from gh_docker_publish.core.images import RegistryLogin
 from gh_docker_publish.core.inputs import get_input
 from gh_docker_publish.errors import InputError
@@ -32,7 +37,8 @@ INPUT_NAMES = (
     "labels", "target", "pull", "no-cache", "push", "github-token", "token", "username",
     "auth", "mode", "keep-latest", "delete-untagged-older-than", "protect-tags", "dry-run",
     "digest", "builder", "platforms", "secrets", "cache-from", "cache-to", "provenance",
-    "deadline", "subdomain-isolation", "flavor", "annotations", "sep-tags", "sep-labels",
+    "sbom", "deadline", "subdomain-isolation", "builder-cacert", "builder-cert",
+    "builder-key", "builder-servername", "flavor", "annotations", "sep-tags", "sep-labels",
     "sep-annotations",
     # docker/build-push-action's pass-through inputs (core/buildx_flags.py)
     "load", "outputs", "build-contexts", "ssh", "network", "add-hosts", "shm-size", "ulimit",
@@ -125,11 +131,14 @@ class Settings:
     dry_run: bool = True  # cleanup: print the plan, delete nothing
     digest: tuple[str, ...] = ()  # cleanup: digests this run pushed; never deleted
     builder: build_inputs.BuilderMode = "auto"
+    # builder: an address: BuildKit elsewhere, which pushes itself (builder is "buildkit").
+    builder_location: BuilderLocation | None = None
     platforms: tuple[str, ...] = ()
     build_secrets: tuple[build_inputs.BuildSecret, ...] = ()  # the `secrets` input
     cache_from: tuple[str, ...] = ()
     cache_to: tuple[str, ...] = ()
-    provenance: bool = False
+    provenance: str = ""  # "" (off) or buildx's --provenance value (true, mode=max)
+    sbom: str = ""  # "" (off) or buildx's --sbom value
     buildx: buildx_flags.BuildxFlags = field(default_factory=buildx_flags.BuildxFlags)
     deadline: float = 0.0  # seconds after which no retry starts (0: the attempts bound it)
     #: Every enabled image, ``image`` first (empty: just ``image``); core/images.py.
@@ -534,7 +543,8 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
             hint="Set 'file' to your Dockerfile's path (relative to the workspace).",
         )
 
-    builder = build_inputs.parse_builder(get("builder"))
+    location = parse_builder_location(get("builder"), {name: get(name) for name in TLS_INPUTS})
+    builder = "buildkit" if location else build_inputs.parse_builder(get("builder"))
     platforms = build_inputs.parse_platforms(split_list(values.get("platforms", "")))
     secrets_lines, secret_files, secret_envs = (
         split_list(values.get(name, ""), commas=False)
@@ -549,7 +559,8 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
     cache_to = build_inputs.parse_cache(
         split_list(values.get("cache-to", ""), commas=False), "cache-to"
     )
-    provenance = parse_bool(get("provenance"), "provenance")
+    provenance = build_inputs.parse_attestation(get("provenance"), "provenance")
+    sbom = build_inputs.parse_attestation(get("sbom"), "sbom")
     flags = buildx_flags.parse_flags(
         get, lambda name, commas: split_list(values.get(name, ""), commas=commas), parse_bool
     )
@@ -558,7 +569,7 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
     if builder == "classic":
         used = build_inputs.classic_conflicts(
             platforms=platforms, secrets=build_secrets, cache_from=cache_from,
-            cache_to=cache_to, provenance=provenance,
+            cache_to=cache_to, provenance=provenance, sbom=sbom,
         ) + buildx_flags.classic_conflicts(flags)
         if used:
             raise InputError.needs_buildkit(used)
@@ -610,11 +621,13 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
         dry_run=parse_bool(get("dry-run"), "dry-run", default=True),
         digest=_parse_digests(values.get("digest", "")),
         builder=builder,
+        builder_location=location,
         platforms=platforms,
         build_secrets=build_secrets,
         cache_from=cache_from,
         cache_to=cache_to,
         provenance=provenance,
+        sbom=sbom,
         buildx=flags,
         deadline=_parse_deadline(get("deadline")),
         images=image_list if len(image_list) > 1 else (),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -22,13 +23,14 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import docker.errors
 import requests
 
+from gh_docker_publish.core import platform_runs
 from gh_docker_publish.core.build_inputs import (
     BuilderMode,
     BuildSecret,
@@ -40,8 +42,9 @@ from gh_docker_publish.core.buildx_flags import classic_conflicts as flag_confli
 from gh_docker_publish.core.credentials import Credential
 from gh_docker_publish.core.progress import Log, ProgressReporter
 from gh_docker_publish.edges import build_context
-from gh_docker_publish.edges.engine import stream_error, tag
-from gh_docker_publish.errors import BuildError
+from gh_docker_publish.edges.engine import RetryPolicy, is_transient, stream_error, tag
+from gh_docker_publish.edges.registry_api import RegistryClient
+from gh_docker_publish.errors import BuildError, PushError
 
 TAIL_LINES = 20
 
@@ -62,7 +65,8 @@ class BuildRequest:
     secrets: Sequence[BuildSecret] = ()  # BuildKit only; mounted per RUN, never in layers
     cache_from: Sequence[str] = ()  # BuildKit only; buildx --cache-from specs
     cache_to: Sequence[str] = ()  # BuildKit only; buildx --cache-to specs
-    provenance: bool = False  # BuildKit only; attestation manifests
+    provenance: str = ""  # BuildKit only; "" or buildx's --provenance value
+    sbom: str = ""  # BuildKit only; "" or buildx's --sbom value
     #: build-push-action's pass-through inputs (core/buildx_flags.py); classic: network,
     #: add-hosts and shm-size only (settings refuse the rest with builder: classic).
     flags: BuildxFlags = field(default_factory=BuildxFlags)
@@ -336,9 +340,9 @@ def _cli_env(
     for var in ("DOCKER_CONTEXT", "BUILDX_BUILDER"):
         env.pop(var, None)
     env["DOCKER_CONFIG"] = str(config_dir)
-    env["BUILDX_CONFIG"] = str(buildx_state_dir(env))
     if docker_host:
         env["DOCKER_HOST"] = docker_host
+    env["BUILDX_CONFIG"] = str(buildx_state_dir(env))
     env.setdefault("BUILDX_NO_DEFAULT_ATTESTATIONS", "1")
     return env
 
@@ -346,49 +350,121 @@ def _cli_env(
 def buildx_state_dir(env: Mapping[str, str]) -> Path:
     """Where buildx keeps its own state (node ID, context refs; never credentials).
 
-    It must outlive a run: BuildKit keys the copy of the last build context it keeps on
-    buildx's node ID, so a fresh state dir re-sends every file's metadata (+0.1 s on a
-    35,000-file no-change rebuild). It is ours, not the user's buildx config, whose
-    current builder may not load images into this daemon.
+    It is ours, not the user's buildx config, whose current builder may not load images
+    into this daemon. BuildKit keys the copy of the last build context it keeps on
+    buildx's node ID, so a new node ID re-sends the whole context: on GitHub's runners
+    HOME (/github/home) is new every job while a self-hosted runner's daemon persists,
+    and a random node ID per job made a no-change rebuild of 35,000 files cost ~2x plain
+    buildx with a kept config (issue 13 B2). So a new state dir gets a node ID derived
+    from what stays the same between jobs of one workflow: see ``stable_node_id``.
     """
     cache = Path(env.get("XDG_CACHE_HOME") or Path(env.get("HOME", "~")).expanduser() / ".cache")
     path = cache / "gh-docker-publish" / "buildx"
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    node_id = path / ".buildNodeID"  # buildx util/confutil: read, else a random one written
+    if not node_id.exists():
+        with contextlib.suppress(OSError):
+            node_id.write_text(stable_node_id(env), encoding="utf-8")
     return path
+
+
+def stable_node_id(env: Mapping[str, str]) -> str:
+    """A buildx node ID that is the same for every job of one repository on one daemon.
+
+    Two jobs sharing it on one daemon is what BuildKit's context copy is for (it locks a
+    copy in use and makes another); a different repository or daemon gets another ID.
+    """
+    parts = ("gh-docker-publish", env.get("DOCKER_HOST", ""), env.get("GITHUB_REPOSITORY", ""),
+             env.get("GITHUB_WORKSPACE", ""))
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 
 #: What the ``docker`` driver (the daemon's own BuildKit) cannot do with the classic
 #: image store; buildx says so only after sending the context. Found by running buildx
-#: 0.13 against dockerd 20.10: "docker exporter does not currently support exporting
-#: manifest lists", "Cache export is not supported for the docker driver",
-#: "Attestation is not supported for the docker driver".
+#: 0.13 and 0.29 against dockerd 20.10: "Cache export is not supported for the docker
+#: driver", "Attestation is not supported for the docker driver". (Several platforms it
+#: cannot --load either; those are built one by one, see flows/platforms.py.)
 DOCKER_DRIVER_HINT = (
-    "The daemon's own BuildKit (buildx's docker driver) with the classic image store "
-    "cannot do this. It needs a BuildKit builder that pushes itself (docker buildx create "
-    "--driver docker-container, then build --push), or Docker's containerd image store "
-    "(docs.docker.com/go/build-cache-backends/, /go/attestations/); this action builds "
-    "with --load and pushes with its own token rules, so it does not create such a builder."
+    "Turn on Docker's containerd image store (daemon.json \"features\": "
+    "{{\"containerd-snapshotter\": true}}; the default from Engine 29), or set builder to "
+    "a BuildKit that exports caches and attestations (docker-container://NAME, tcp://, a "
+    "remote buildkitd), or drop the input{inline} "
+    "(docs.docker.com/go/build-cache-backends/, /go/attestations/)."
 )
 
 
-def docker_driver_limits(request: BuildRequest, containerd_store: bool) -> list[str]:
-    """The requested features the ``docker`` driver cannot build on this daemon."""
+def docker_driver_limits(
+    request: BuildRequest, containerd_store: bool, engine: str = "this Docker Engine"
+) -> list[str]:
+    """What the ``docker`` driver cannot build on this daemon, each naming the engine and
+    its image store (a list so that every problem is said at once)."""
     if containerd_store:
         return []
+    where = f"{engine} with the classic image store"
     problems = []
-    if len(request.platforms) > 1:
-        problems.append(
-            f"platforms {','.join(request.platforms)}: --load cannot load a multi-platform "
-            "manifest list into the daemon"
-        )
     exported = [spec for spec in request.cache_to if cache_type(spec) != "inline"]
     if exported:
         problems.append(
-            f"cache-to {'; '.join(exported)}: only type=inline cache export works here"
+            f"cache-to {'; '.join(exported)}: {where} exports only type=inline caches"
         )
-    if request.provenance:
-        problems.append("provenance: attestations need another driver")
+    for name, value in (("provenance", request.provenance), ("sbom", request.sbom)):
+        if value:
+            problems.append(f"{name}: {where} cannot attach attestations")
     return problems
+
+
+def refuse_docker_driver_limits(
+    request: BuildRequest, containerd_store: bool, engine: str = "this Docker Engine"
+) -> None:
+    """Raise before the build (and before any registry call) when the daemon's BuildKit
+    cannot do what was asked.
+
+    Raises:
+        BuildError: naming each input, the engine, the store, and what would make it work.
+    """
+    problems = docker_driver_limits(request, containerd_store, engine)
+    if problems:
+        inline = ", or use cache-to: type=inline" if request.cache_to else ""
+        raise BuildError(
+            "BuildKit on this daemon cannot build what was asked: " + "; ".join(problems),
+            hint=DOCKER_DRIVER_HINT.format(inline=inline),
+        )
+
+
+def buildx_build_argv(
+    buildx: str, request: BuildRequest, outputs: Sequence[str], metadata: Path
+) -> list[str]:
+    """``buildx build`` for ``request`` with ``outputs`` (``--load`` / ``--output …``): the
+    one place the inputs become flags. Build args and labels are not secrets; no token
+    here, and for secrets only their ids, file paths and variable names (``type=gha``'s
+    token stays in buildx's environment)."""
+    args = [buildx, "build", *outputs, "--progress=plain"]
+    args += [f"--provenance={request.provenance or 'false'}"]
+    if request.sbom:
+        args += [f"--sbom={request.sbom}"]
+    args += ["--metadata-file", str(metadata)]
+    args += ["--file", str(request.dockerfile_path())]
+    for key, value in request.build_args.items():
+        args += ["--build-arg", f"{key}={value}"]
+    for key, value in request.labels.items():
+        args += ["--label", f"{key}={value}"]
+    for secret in request.secrets:
+        args += ["--secret", secret.buildx_spec()]
+    for spec in request.cache_from:
+        args += ["--cache-from", spec]
+    for spec in request.cache_to:
+        args += ["--cache-to", spec]
+    if request.target:
+        args += ["--target", request.target]
+    if request.pull:
+        args.append("--pull")
+    if request.no_cache:
+        args.append("--no-cache")
+    if request.platforms:
+        args += ["--platform", ",".join(request.platforms)]
+    args += request.flags.argv()
+    args.append(str(request.context))
+    return args
 
 
 class BuildKitBuilder:
@@ -404,7 +480,7 @@ class BuildKitBuilder:
         docker_host: str | None,
         *,
         buildx: str | Path | None = None,
-        provenance: bool = False,
+        provenance: bool = False,  # attach provenance to every build (tests)
         temp_dir: str | None = None,
         containerd_store: bool = False,
         on_config_dir: Callable[[Path], None] | None = None,
@@ -412,44 +488,27 @@ class BuildKitBuilder:
         self._host = docker_host
         # Default: the plugin where the docker CLI would find it (None: not installed).
         self._buildx = str(buildx or buildx_plugin() or "docker-buildx")
+        self.containerd_store = containerd_store
         self._provenance = provenance
         self._temp_dir = temp_dir
         self._containerd_store = containerd_store
         self._on_config_dir = on_config_dir
 
+    def pusher(self, retry: RetryPolicy | None = None) -> BuildKitPusher:
+        """The same buildx and daemon, but BuildKit pushes (several platforms)."""
+        return BuildKitPusher(self._host, buildx=self._buildx, temp_dir=self._temp_dir,
+                              on_config_dir=self._on_config_dir, retry=retry)
+
     def argv(self, request: BuildRequest, iidfile: Path, metadata: Path) -> list[str]:
-        """The buildx command line. Build args and labels are not secrets; no token here,
-        and for secrets only their ids, file paths and variable names."""
-        provenance = self._provenance or request.provenance
-        args = [self._buildx, "build", "--progress=plain"]
-        if request.flags.loads_image:
-            args.append("--load")
-        args += [f"--provenance={'true' if provenance else 'false'}"]
-        args += ["--iidfile", str(iidfile), "--metadata-file", str(metadata)]
-        args += ["--file", str(request.dockerfile_path())]
-        for ref in request.tags:
-            args += ["--tag", ref]
-        for key, value in request.build_args.items():
-            args += ["--build-arg", f"{key}={value}"]
-        for key, value in request.labels.items():
-            args += ["--label", f"{key}={value}"]
-        for secret in request.secrets:
-            args += ["--secret", secret.buildx_spec()]
-        for spec in request.cache_from:
-            args += ["--cache-from", spec]
-        for spec in request.cache_to:
-            args += ["--cache-to", spec]
-        if request.target:
-            args += ["--target", request.target]
-        if request.pull:
-            args.append("--pull")
-        if request.no_cache:
-            args.append("--no-cache")
-        if request.platforms:
-            args += ["--platform", ",".join(request.platforms)]
-        args += request.flags.argv()
-        args.append(str(request.context))
-        return args
+        """The buildx command line: --load into the daemon (unless `load: false`,
+        `outputs` or `call` say otherwise), the image ID in --iidfile."""
+        if self._provenance and not request.provenance:
+            request = replace(request, provenance="true")
+        load = ["--load"] if request.flags.loads_image else []
+        tags = [arg for ref in request.tags for arg in ("--tag", ref)]
+        return buildx_build_argv(
+            self._buildx, request, [*load, "--iidfile", str(iidfile), *tags], metadata
+        )
 
     def build(self, request: BuildRequest, log: Log) -> BuildResult:
         """Run buildx, stream its plain progress, read the image ID from --iidfile.
@@ -458,62 +517,101 @@ class BuildKitBuilder:
         while buildx runs; if we are interrupted (SIGTERM -> ``Terminated``), buildx is
         stopped before the directory is removed, so it cannot recreate files in it.
         """
-        problems = docker_driver_limits(request, self._containerd_store)
-        if problems:
+        if len(request.platforms) > 1 and not self._containerd_store:
             raise BuildError(
-                "BuildKit on this daemon cannot build what was asked: " + "; ".join(problems),
-                hint=DOCKER_DRIVER_HINT,
+                f"platforms {','.join(request.platforms)}: --load cannot load a "
+                "multi-platform manifest list into a classic image store.",
+                hint="Build one platform per call (flows/platforms.py does).",
             )
-        started = time.monotonic()
-        lines = LineLog(log)
-        secret_env = {s.env: s.value for s in request.secrets if s.env}
-        with private_docker_config(request.credentials, self._temp_dir) as cfg:
-            if self._on_config_dir is not None:
-                self._on_config_dir(cfg)
-            iidfile, metadata = cfg / "iid", cfg / "metadata.json"
-            try:
-                proc = subprocess.Popen(
-                    self.argv(request, iidfile, metadata),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    env=_cli_env(self._host, cfg, secret_env),
-                    text=True,
-                    encoding="utf-8",
-                    errors="replace",
-                )
-            except OSError as exc:
-                raise BuildError.buildx_unusable(f"Cannot run {self._buildx}: {exc}") from exc
-            assert proc.stdout is not None
-            with proc:  # on exit: close stdout, wait for buildx
-                try:
-                    for line in proc.stdout:
-                        lines.line(line.rstrip("\n"))
-                except BaseException:
-                    _stop(proc)
-                    raise
-            if proc.returncode != 0:
-                errors = [ln for ln in lines.tail if ln.startswith("ERROR:")]
-                reason = errors[-1] if errors else f"docker buildx exited with {proc.returncode}"
-                raise BuildError(
-                    f"The build failed: {reason}", log_tail=list(lines.tail),
-                    hint=_flag_hint(reason, request.flags),
-                )
-            image_id = _read_image_id(iidfile, metadata)
-            build_metadata = _read_metadata(metadata)
-        if not image_id and request.flags.loads_image:
-            raise BuildError("docker buildx did not report an image ID.", log_tail=list(lines.tail))
-        return BuildResult(
-            image_id, self.name, tuple(lines.tail), time.monotonic() - started, build_metadata
+        refuse_docker_driver_limits(request, self._containerd_store)
+        run = run_buildx(
+            lambda cfg: self.argv(request, cfg / "iid", cfg / "metadata.json"),
+            request, log, buildx=self._buildx, docker_host=self._host,
+            temp_dir=self._temp_dir, on_config_dir=self._on_config_dir,
         )
+        image_id = _image_id_from(run.metadata) or run.iid
+        if not image_id and request.flags.loads_image:
+            raise BuildError("docker buildx did not report an image ID.", log_tail=run.tail)
+        return BuildResult(image_id, self.name, tuple(run.tail), run.seconds, run.metadata)
 
 
-def _read_metadata(path: Path) -> dict[str, Any]:
-    with contextlib.suppress(OSError, ValueError):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(data, dict):
-            return data
-    return {}
+@dataclass(frozen=True)
+class BuildxRun:
+    """One finished ``buildx build``: its --metadata-file, --iidfile and last lines."""
+
+    metadata: Mapping[str, Any]
+    iid: str
+    tail: list[str]
+    seconds: float
+
+
+def run_buildx(
+    argv_for: Callable[[Path], list[str]],
+    request: BuildRequest,
+    log: Log,
+    *,
+    buildx: str,
+    docker_host: str | None,
+    temp_dir: str | None = None,
+    on_config_dir: Callable[[Path], None] | None = None,
+    prepare: Callable[[Path, dict[str, str]], None] | None = None,
+) -> BuildxRun:
+    """Run buildx (``argv_for(private config dir)``), stream its plain progress.
+
+    The private DOCKER_CONFIG (registry logins for base images, cache and a direct push)
+    exists only while buildx runs; if we are interrupted (SIGTERM -> ``Terminated``),
+    buildx is stopped before the directory is removed, so it cannot recreate files in it.
+
+    ``prepare(config dir, env)`` may adjust buildx's environment and set up a builder in
+    it before the build (edges/buildx_builders.py: BuildKit elsewhere).
+
+    Raises:
+        BuildError: buildx could not start or failed; its last ERROR line is the message.
+    """
+    started = time.monotonic()
+    lines = LineLog(log)
+    secret_env = {s.env: s.value for s in request.secrets if s.env}
+    with private_docker_config(request.credentials, temp_dir) as cfg:
+        if on_config_dir is not None:
+            on_config_dir(cfg)
+        env = _cli_env(docker_host, cfg, secret_env)
+        if prepare is not None:
+            prepare(cfg, env)
+        try:
+            proc = subprocess.Popen(
+                argv_for(cfg),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=env,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+            )
+        except OSError as exc:
+            raise BuildError.buildx_unusable(f"Cannot run {buildx}: {exc}") from exc
+        assert proc.stdout is not None
+        with proc:  # on exit: close stdout, wait for buildx
+            try:
+                for line in proc.stdout:
+                    lines.line(line.rstrip("\n"))
+            except BaseException:
+                _stop(proc)
+                raise
+        if proc.returncode != 0:
+            errors = [ln for ln in lines.tail if ln.startswith("ERROR:")]
+            reason = errors[-1] if errors else f"docker buildx exited with {proc.returncode}"
+            raise BuildError(
+                f"The build failed: {reason}", log_tail=list(lines.tail),
+                hint=_flag_hint(reason, request.flags),
+            )
+        iid = ""
+        with contextlib.suppress(OSError):
+            iid = (cfg / "iid").read_text(encoding="utf-8").strip()
+        meta: Mapping[str, Any] = {}
+        with contextlib.suppress(OSError, ValueError):
+            meta = json.loads((cfg / "metadata.json").read_text(encoding="utf-8"))
+    return BuildxRun(meta, iid, list(lines.tail), time.monotonic() - started)
 
 
 def _flag_hint(reason: str, flags: BuildxFlags) -> str:
@@ -532,6 +630,158 @@ def _flag_hint(reason: str, flags: BuildxFlags) -> str:
     )
 
 
+# --- BuildKit pushes directly (buildx build --push) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class DirectPush:
+    """What a ``buildx build --push`` left in the registry, read back from the registry.
+
+    ``digest``: what the tags point at (the index's digest for several platforms);
+    ``platforms``: (``os/arch[/variant]``, manifest digest) per platform of an index.
+    """
+
+    image_id: str
+    digest: str
+    landed: tuple[str, ...]
+    not_landed: tuple[str, ...]
+    ref_digests: Mapping[str, str]
+    platforms: tuple[tuple[str, str], ...]
+    log_tail: tuple[str, ...]
+    seconds: float
+    #: buildx's --metadata-file (build-push-action's `metadata` output).
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+class BuildKitPusher:
+    """BuildKit builds and pushes the image itself: ``buildx build --push``, the digest
+    from ``--metadata-file``, then the registry asked what each tag now holds.
+
+    Used wherever the daemon cannot hold (or does not get) the image: several platforms
+    on the containerd store, one platform at a time on a classic store (flows/platforms.py),
+    and builders elsewhere (``builder_args``: e.g. ``--builder NAME``). buildx sees only the
+    credentials in ``request.credentials`` (the chosen token), in the private 0700
+    DOCKER_CONFIG. A transient failure (5xx, 429, a dropped connection: engine.is_transient
+    on buildx's ERROR line) re-runs buildx: the build is cached, only the push repeats.
+    """
+
+    name = "buildkit"
+
+    def __init__(
+        self,
+        docker_host: str | None,
+        *,
+        buildx: str | Path | None = None,
+        builder_args: Sequence[str] = (),
+        temp_dir: str | None = None,
+        on_config_dir: Callable[[Path], None] | None = None,
+        retry: RetryPolicy | None = None,
+        prepare: Callable[[Path, dict[str, str]], None] | None = None,
+    ) -> None:
+        self._host = docker_host
+        self._buildx = str(buildx or buildx_plugin() or "docker-buildx")
+        self._builder_args = tuple(builder_args)
+        self._temp_dir = temp_dir
+        self._on_config_dir = on_config_dir
+        self._retry = retry or RetryPolicy()
+        self._prepare = prepare  # run_buildx's: BuildKit elsewhere sets up its builder
+
+    def argv(self, request: BuildRequest, metadata: Path) -> list[str]:
+        tags = [arg for ref in request.tags for arg in ("--tag", ref)]
+        argv = buildx_build_argv(self._buildx, request, ["--push", *tags], metadata)
+        return [argv[0], *self._builder_args, *argv[1:]]
+
+    def push(self, request: BuildRequest, log: Log, registry: RegistryClient) -> DirectPush:
+        """Build and push ``request`` under all of its tags; say what landed.
+
+        Raises:
+            BuildError: the build itself failed (nothing was pushed).
+            PushError: buildx failed while pushing, or a tag does not hold the image
+                afterwards; ``landed``/``not_landed`` come from the registry.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                run = run_buildx(
+                    lambda cfg: self.argv(request, cfg / "metadata.json"), request, log,
+                    buildx=self._buildx, docker_host=self._host, temp_dir=self._temp_dir,
+                    on_config_dir=self._on_config_dir, prepare=self._prepare,
+                )
+                break
+            except BuildError as failure:
+                pushing = any(_PUSHING.search(line) for line in failure.log_tail)
+                if not pushing:
+                    raise
+                delay = min(self._retry.maximum, self._retry.initial * 2 ** (attempt - 1))
+                if (attempt >= self._retry.attempts or not is_transient(str(failure))
+                        or self._retry.out_of_time(delay)):
+                    self._raise_push_failure(request, failure)
+                log.warning(f"The push failed ({failure}); retry {attempt}/"
+                            f"{self._retry.attempts - 1} in {delay:.1f} s")
+                self._retry.sleep(delay)
+        pushed = str(run.metadata.get("containerimage.digest") or "")
+        config = str(run.metadata.get("containerimage.config.digest") or "")
+        result = read_back(request.tags, registry, {pushed, config} - {""})
+        image_id = config or pushed
+        done = DirectPush(image_id, result.digest, result.landed, result.not_landed,
+                          result.ref_digests, result.platforms, tuple(run.tail), run.seconds,
+                          run.metadata)
+        if done.not_landed:
+            raise PushError(
+                "BuildKit pushed, but the registry does not show the image under every tag.",
+                landed=done.landed, not_landed=done.not_landed, digests=done.ref_digests,
+            )
+        return done
+
+    @staticmethod
+    def _raise_push_failure(request: BuildRequest, failure: BuildError) -> None:
+        """A failed push: BuildKit puts the tags last, so a tag landed only if the registry
+        shows it (none do after a failure mid-upload)."""
+        raise PushError(
+            f"BuildKit could not push the image: {failure}",
+            not_landed=request.tags,
+            hint="The registry failed or refused the upload; run the job again, or look at "
+            "the build's last lines above.",
+        ) from failure
+
+
+#: buildx's progress once the image is built and being sent (docker and containerd
+#: exporters alike): a failure after this is a push failure, not a build failure.
+_PUSHING = re.compile(r"exporting to image|pushing layers|pushing manifest|pushing .* with docker")
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    digest: str
+    landed: tuple[str, ...]
+    not_landed: tuple[str, ...]
+    ref_digests: dict[str, str]
+    platforms: tuple[tuple[str, str], ...]
+
+
+def read_back(refs: Sequence[str], registry: RegistryClient, ours: set[str]) -> ReadBack:
+    """Which refs hold our image (``ours``: the manifest, index or config digests BuildKit
+    reported), by the registry's own answer (OCI distribution-spec "pulling manifests")."""
+    landed, missing, digests = [], [], {}
+    platforms: tuple[tuple[str, str], ...] = ()
+    for ref in refs:
+        repo_path, _, tag_name = ref.rpartition(":")
+        repository = repo_path.partition("/")[2]
+        try:
+            remote = registry.manifest(repository, tag_name)
+        except (requests.RequestException, ValueError):
+            remote = None
+        if remote is None or not ({remote.digest, remote.config_digest} & ours):
+            missing.append(ref)
+            continue
+        landed.append(ref)
+        digests[ref] = remote.digest
+        platforms = platforms or remote.platforms
+    digest = digests[landed[0]] if landed else ""
+    return ReadBack(digest, tuple(landed), tuple(missing), digests, platforms)
+
+
 def _stop(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
     """SIGTERM buildx (it cancels the build on the daemon), SIGKILL if it lingers."""
     if proc.poll() is not None:
@@ -544,16 +794,13 @@ def _stop(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
         proc.wait()
 
 
-def _read_image_id(iidfile: Path, metadata: Path) -> str:
-    with contextlib.suppress(OSError):
-        text = iidfile.read_text(encoding="utf-8").strip()
-        if text:
-            return text
-    with contextlib.suppress(OSError, ValueError):
-        meta = json.loads(metadata.read_text(encoding="utf-8"))
-        # docker driver: containerimage.digest is the config digest (= image ID).
-        return str(meta.get("containerimage.config.digest") or meta["containerimage.digest"])
-    return ""
+def _image_id_from(metadata: Mapping[str, Any]) -> str:
+    """The ID the daemon knows the built image by: ``containerimage.digest``, on either
+    image store (the classic store names an image by its config digest, which it is there;
+    the containerd store by its manifest or index digest, which it is there). --iidfile
+    holds the config digest on both, so it is only the fallback (found by "bed" on
+    Engine 28.5: ``docker image history <iidfile's digest>`` says "No such image")."""
+    return str(metadata.get("containerimage.digest") or "")
 
 
 # --- choosing -----------------------------------------------------------------------------
@@ -617,6 +864,57 @@ def uses_containerd_store(client: Any) -> bool:
         isinstance(pair, list) and len(pair) == 2 and "containerd.snapshotter" in str(pair[1])
         for pair in status
     )
+
+
+#: binfmt_misc handler names (QEMU's, as tonistiigi/binfmt and docker/setup-qemu-action
+#: register them: ``qemu-aarch64``) -> the platforms they execute.
+_BINFMT_PLATFORMS = {
+    "aarch64": ("linux/arm64",), "arm": ("linux/arm/v7", "linux/arm/v6"),
+    "x86_64": ("linux/amd64",), "i386": ("linux/386",), "ppc64le": ("linux/ppc64le",),
+    "s390x": ("linux/s390x",), "riscv64": ("linux/riscv64",), "mips64el": ("linux/mips64le",),
+    "loongarch64": ("linux/loong64",),
+}
+#: What a CPU runs besides its own platform without emulation (buildx inspect lists them).
+_NATIVE_ALSO = {"amd64": ("linux/386",), "arm64": ("linux/arm/v7", "linux/arm/v6")}
+
+
+def runnable_platforms(client: Any, binfmt_dir: Path = Path("/proc/sys/fs/binfmt_misc")
+                       ) -> list[str]:
+    """The platforms a RUN can execute on this daemon: its own (``docker version``'s Os and
+    Arch), those its CPU also runs, and every enabled emulator in binfmt_misc (the kernel's
+    table is host-wide, so a container action sees the daemon host's)."""
+    try:
+        version = client.version()
+    except (docker.errors.DockerException, requests.RequestException):
+        return []
+    arch = str(version.get("Arch") or "amd64")
+    found = [f"{version.get('Os') or 'linux'}/{arch}", *_NATIVE_ALSO.get(arch, ())]
+    for name, platforms in _BINFMT_PLATFORMS.items():
+        with contextlib.suppress(OSError):
+            if (binfmt_dir / f"qemu-{name}").read_text().startswith("enabled"):
+                found += platforms
+    return found
+
+
+def refuse_foreign_runs(
+    dockerfile_text: str, target: str | None, platforms: Sequence[str], runnable: Sequence[str]
+) -> None:
+    """A RUN on a platform the host cannot execute fails before the build, not with
+    ``exec format error`` minutes in.
+
+    Raises:
+        BuildError: naming the platforms, the RUN lines and the two fixes.
+    """
+    foreign = platform_runs.unrunnable(platforms, runnable)
+    runs = platform_runs.target_platform_runs(dockerfile_text, target) if foreign else []
+    if foreign and runs:
+        raise BuildError(
+            f"The Dockerfile RUNs commands on {', '.join(foreign)} ({', '.join(runs[:3])}), "
+            f"which this host cannot execute: it runs {', '.join(runnable) or 'nothing'}.",
+            hint="Register QEMU before this step (uses: docker/setup-qemu-action@v3), or build "
+            "each platform on a native runner (a matrix, e.g. ubuntu-24.04-arm for "
+            "linux/arm64), or cross-compile: FROM --platform=$BUILDPLATFORM in the RUN stages.",
+        )
 
 
 def detect_builder(

@@ -24,6 +24,7 @@ import base64
 import email.utils
 import enum
 import ipaddress
+import json
 import re
 import socket
 import time
@@ -317,6 +318,44 @@ class RemoteManifest:
     media_type: str
     config_digest: str  # "" for an index
     size: int
+    #: An index's entries as (``os/arch[/variant]``, manifest digest); () for an image.
+    platforms: tuple[tuple[str, str], ...] = ()
+
+
+#: What a multi-platform index is called on the wire: Docker's manifest list when its
+#: entries are Docker manifests (what a classic-store daemon pushes), else an OCI index.
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+def platform_name(entry: dict[str, Any]) -> str:
+    """``os/arch[/variant]`` of an index entry (``unknown/unknown`` for attestations)."""
+    platform = entry.get("platform") or {}
+    parts = [str(platform.get("os") or "unknown"), str(platform.get("architecture") or "unknown")]
+    if platform.get("variant"):
+        parts.append(str(platform["variant"]))
+    return "/".join(parts)
+
+
+def index_body(entries: list[tuple[str, RemoteManifest]]) -> tuple[str, bytes]:
+    """An index over (platform, manifest) pairs, as ``buildx imagetools create`` assembles
+    one (OCI image-index spec; Docker manifest list v2.2 for Docker manifests).
+
+    Returns (media type, the exact bytes to PUT: their sha256 is the index digest).
+    """
+    docker = all(m.media_type == DOCKER_MANIFEST for _, m in entries)
+    media_type = DOCKER_LIST if docker else OCI_INDEX
+    manifests = []
+    for platform, remote in entries:
+        os_name, arch, *variant = platform.split("/")
+        spec: dict[str, str] = {"architecture": arch, "os": os_name}
+        if variant:
+            spec["variant"] = variant[0]
+        manifests.append({"mediaType": remote.media_type, "digest": remote.digest,
+                          "size": remote.size, "platform": spec})
+    body = {"schemaVersion": 2, "mediaType": media_type, "manifests": manifests}
+    return media_type, json.dumps(body, indent=3).encode()
 
 
 def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -338,8 +377,9 @@ def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda:
 
 class RegistryClient:
     """The registry calls the action makes itself, with the run's one credential for the
-    registry: ping, auth challenge and token, manifest reads, the upload probe, and a
-    cross-repository blob mount (several images)."""
+    registry: ping, auth challenge and token, manifest reads, the upload probe, the index
+    PUT that assembles a multi-platform image, and a cross-repository blob mount (several
+    images)."""
 
     def __init__(
         self,
@@ -372,9 +412,10 @@ class RegistryClient:
         """``GET /v2/``: the API version check, and the challenge when it is a 401."""
         return self._send(f"{self.base}/v2/", {})
 
-    def token_response(self, challenge: Challenge, scope: str) -> requests.Response:
-        """Trade the credential for a registry token at the challenge's realm."""
-        query = {"scope": scope}
+    def token_response(self, challenge: Challenge, scope: str | list[str]) -> requests.Response:
+        """Trade the credential for a registry token at the challenge's realm (a list of
+        scopes goes as one ``scope=`` each, as the token spec asks)."""
+        query: dict[str, str | list[str]] = {"scope": scope}
         if challenge.params.get("service"):
             query["service"] = challenge.params["service"]
         return self._send(challenge.realm, {}, params=query, auth=self._basic)
@@ -391,27 +432,25 @@ class RegistryClient:
     def manifest(self, repository: str, reference: str) -> RemoteManifest | None:
         """The manifest ``reference`` (a tag) points at, or None when there is none."""
         url = f"{self.base}/v2/{repository}/manifests/{reference}"
-        headers = {"Accept": MANIFEST_TYPES}
-        response = self._send(url, headers)
-        if response.status_code == 401:
-            challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
-            token = ""
-            if challenge.scheme == "bearer":
-                answer = self.token_response(challenge, f"repository:{repository}:pull")
-                answer.raise_for_status()
-                token = token_from(answer)
-            headers.update(self.authorization(challenge, token))
-            response = self._send(url, headers)
+        response = self._authorized(
+            "GET", url, {"Accept": MANIFEST_TYPES}, f"repository:{repository}:pull"
+        )
         if response.status_code == 404:
             return None
         response.raise_for_status()
         body: dict[str, Any] = response.json()
         config = body.get("config") or {}
+        listed = body.get("manifests")
+        entries: list[Any] = listed if isinstance(listed, list) else []
         return RemoteManifest(
             digest=response.headers.get("Docker-Content-Digest", ""),
             media_type=str(body.get("mediaType") or response.headers.get("Content-Type", "")),
             config_digest=str(config.get("digest") or ""),
             size=len(response.content),
+            platforms=tuple(
+                (platform_name(e), str(e.get("digest") or ""))
+                for e in entries if isinstance(e, dict)
+            ),
         )
 
     def mount_blob(self, repository: str, digest: str, source: str) -> bool:
@@ -420,30 +459,48 @@ class RegistryClient:
         repository"). True when the registry mounted it (201); a 202 means it would take an
         upload instead, and that session is cancelled."""
         url = f"{self.base}/v2/{repository}/blobs/uploads/"
-        params = {"mount": digest, "from": source}
-        response = self._session.post(url, params=params, timeout=self.timeout,
-                                      allow_redirects=False)
-        headers: dict[str, str] = {}
+        push = f"repository:{repository}:pull,push"
+        response = self._authorized(
+            "POST", url, {}, [push, f"repository:{source}:pull"],
+            params={"mount": digest, "from": source}, allow_redirects=False,
+        )
+        location = response.headers.get("Location", "") if response.status_code == 202 else ""
+        if location:
+            cancel = location if "://" in location else f"{self.base}{location}"
+            self._authorized("DELETE", cancel, {}, push)
+        return response.status_code == 201
+
+    def put_manifest(self, repository: str, reference: str, media_type: str,
+                     body: bytes) -> str:
+        """PUT a manifest (an index here) under ``reference``; the registry's digest.
+
+        Raises:
+            requests.HTTPError: the registry refused it (the caller says what landed).
+        """
+        url = f"{self.base}/v2/{repository}/manifests/{reference}"
+        response = self._authorized(
+            "PUT", url, {"Content-Type": media_type}, f"repository:{repository}:pull,push",
+            data=body,
+        )
+        response.raise_for_status()
+        return response.headers.get("Docker-Content-Digest", "")
+
+    def _authorized(
+        self, method: str, url: str, headers: dict[str, str], scope: str | list[str],
+        **kwargs: Any,
+    ) -> requests.Response:
+        """One call, answering the registry's 401 challenge (bearer token or basic) once."""
+        response = self._send(url, headers, method=method, **kwargs)
         if response.status_code == 401:
             challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
             token = ""
             if challenge.scheme == "bearer":
-                query: dict[str, Any] = {  # one scope= per scope (token spec)
-                    "scope": [f"repository:{repository}:pull,push", f"repository:{source}:pull"]
-                }
-                if challenge.params.get("service"):
-                    query["service"] = challenge.params["service"]
-                answer = self._send(challenge.realm, {}, params=query, auth=self._basic)
+                answer = self.token_response(challenge, scope)
                 answer.raise_for_status()
                 token = token_from(answer)
-            headers = self.authorization(challenge, token)
-            response = self._session.post(url, params=params, headers=headers,
-                                          timeout=self.timeout, allow_redirects=False)
-        location = response.headers.get("Location", "") if response.status_code == 202 else ""
-        if location:
-            cancel = location if "://" in location else f"{self.base}{location}"
-            self._session.delete(cancel, headers=headers, timeout=self.timeout)
-        return response.status_code == 201
+            headers = {**headers, **self.authorization(challenge, token)}
+            response = self._send(url, headers, method=method, **kwargs)
+        return response
 
     def probe_upload(self, name: str, headers: Mapping[str, str]) -> requests.Response:
         """Start a blob upload and cancel it (``POST`` then ``DELETE``): what a push does
@@ -458,15 +515,22 @@ class RegistryClient:
             self._session.delete(url, headers=dict(headers), timeout=self.timeout)
         return upload
 
-    def _send(self, url: str, headers: dict[str, str], **kwargs: Any) -> requests.Response:
-        """One GET; a 429/503 with Retry-After is waited out once if the deadline allows."""
-        response = self._session.get(url, headers=headers, timeout=self.timeout, **kwargs)
+    def _send(
+        self, url: str, headers: dict[str, str], *, method: str = "GET", **kwargs: Any
+    ) -> requests.Response:
+        """One call; a 429/503 with Retry-After is waited out once if the deadline allows
+        (a manifest PUT is idempotent: the same bytes give the same digest)."""
+        response = self._session.request(
+            method, url, headers=headers, timeout=self.timeout, **kwargs
+        )
         if response.status_code in (429, 503):
             wait = retry_after_seconds(response.headers.get("Retry-After"))
             if wait is not None and wait <= self.max_retry_after and self._fits(wait):
                 self.waited.append(wait)
                 self._sleep(wait)
-                response = self._session.get(url, headers=headers, timeout=self.timeout, **kwargs)
+                response = self._session.request(
+                    method, url, headers=headers, timeout=self.timeout, **kwargs
+                )
         return response
 
     def _fits(self, wait: float) -> bool:

@@ -61,6 +61,9 @@ class PublishResult:
     landed: tuple[str, ...] = ()  # refs the registry accepted
     not_landed: tuple[str, ...] = ()  # refs that failed or were not tried
     ref_digests: Mapping[str, str] = field(default_factory=dict)
+    #: Several platforms: each platform's manifest digest in the index (or that landed).
+    platforms: Mapping[str, str] = field(default_factory=dict)
+    platforms_not_landed: tuple[str, ...] = ()
     bytes_uploaded: int = 0
     seconds: float = 0.0
 
@@ -110,7 +113,8 @@ def run_report(result: PublishResult) -> dict[str, Any]:
         del data[left_out]
     data["labels"] = dict(result.labels)
     data["ref_digests"] = dict(result.ref_digests)
-    for key in ("tags", "refs", "landed", "not_landed", "annotations"):
+    data["platforms"] = dict(result.platforms)
+    for key in ("tags", "refs", "landed", "not_landed", "annotations", "platforms_not_landed"):
         data[key] = list(data[key])
     return data
 
@@ -189,6 +193,10 @@ def render_summary(result: PublishResult) -> str:
         details.append(f"| Builder | {result.builder} |")
     if result.imageid:
         details.append(f"| Image ID | `{result.imageid}` |")
+    for platform, digest in result.platforms.items():
+        details.append(f"| `{_cell(platform)}` | `{digest}` |")
+    for platform in result.platforms_not_landed:
+        details.append(f"| `{_cell(platform)}` | not pushed |")
     if result.bytes_uploaded:
         details.append(f"| Uploaded | {human_bytes(result.bytes_uploaded)} |")
     if result.seconds:

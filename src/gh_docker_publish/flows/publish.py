@@ -26,6 +26,7 @@ from gh_docker_publish.core.settings import Secret, Settings
 from gh_docker_publish.edges import (
     build_context,
     builders,
+    buildx_builders,
     engine,
     preflight,
     registries,
@@ -35,7 +36,7 @@ from gh_docker_publish.edges import (
 from gh_docker_publish.edges.gha import Console
 from gh_docker_publish.edges.github_api import ApiClients, GitHubApi, RepositoryInfo
 from gh_docker_publish.errors import BuildError, InputError, PublishError, PushError
-from gh_docker_publish.flows import post_step, pull
+from gh_docker_publish.flows import platforms, post_step, pull
 
 ApiFactory = Callable[[str, str], GitHubApi]
 CONTEXT_ONLY = "the labels use the run context only."
@@ -202,9 +203,18 @@ def run(
     for each in the_plan.targets:
         for warning in each.warnings:
             console.warning(warning)
+        if the_plan.push:
+            refused = refs.digest_push_conflicts(
+                each, platforms=settings.platforms,
+                provenance=bool(settings.provenance or settings.sbom),
+            )
+            if refused is not None:
+                raise refused
         console.info(registries.explain(each, settings, ctx, probed))
     # The daemon first: without one nothing else matters, and it answers in milliseconds.
     client = engine.connect(services.docker_host, timeout=services.docker_timeout)
+    # What this engine's builder cannot build is refused now, before any registry call.
+    builder, builder_reason = _choose_builder(client, settings, services, console)
 
     apis = ApiClients(services.github_api, ctx.api_url)  # one client per token this run
     logins: list[Credential] = []
@@ -237,18 +247,17 @@ def run(
     )
     image_labels = dict(meta.labels)
 
-    # Base images of other owners: pulled now with a token that reads them (pull.py).
-    settings = pull.prepare_bases(client, settings, ctx, target, credential, console, apis)
-    built = _build(
-        client, settings, the_plan, image_labels, meta.annotations, console, services, logins
-    )
+    # Base images of other owners: pulled now with a token that reads them (pull.py), into
+    # this daemon; BuildKit elsewhere pulls its own, with the logins buildx gets.
+    if not isinstance(builder, buildx_builders.ElsewhereBuilder):
+        settings = pull.prepare_bases(client, settings, ctx, target, credential, console, apis)
+    request = _request(settings, the_plan, image_labels, meta.annotations, logins)
     result = report.PublishResult(
         image=target.name,
         images=tuple(each.name for each in the_plan.targets),
         registry=target.registry,
         tags=the_plan.tags,
         refs=the_plan.refs,
-        imageid=built.image_id,
         package_url=refs.package_url(target, ctx),
         token_source=credential.source if credential else "",
         username=credential.username if credential else "",
@@ -259,9 +268,16 @@ def run(
         separators=(settings.sep_tags, settings.sep_labels, settings.sep_annotations),
         export_env=settings.metadata_env.set_output_env,
         push_skipped_reason="" if the_plan.push else the_plan.push_reason,
-        builder=built.builder,
-        build_metadata=built.metadata,
+        builder=builder.name,
     )
+    if _buildkit_pushes(builder, settings.platforms, credential):
+        assert isinstance(builder, (builders.BuildKitBuilder, buildx_builders.ElsewhereBuilder))
+        return _publish_platforms(
+            builder, request, result, the_plan, logins, ctx, console, retry, started
+        )
+    built = _build(builder, builder_reason, request, the_plan, console)
+    result = replace(result, imageid=built.image_id, builder=built.builder,
+                     build_metadata=built.metadata)
     if credential is None:
         result = replace(result, not_landed=the_plan.refs, seconds=time.monotonic() - started)
         report.write(result, console)
@@ -496,24 +512,16 @@ def _check_dockerfile(settings: Settings) -> None:
         raise InputError("file", exc.message, hint=exc.hint) from exc
 
 
-def _build(
-    client: Any,
+def _request(
     settings: Settings,
     the_plan: Plan,
     image_labels: dict[str, str],
     annotations: tuple[str, ...],
-    console: Console,
-    services: Services,
     logins: list[Credential],
-) -> builders.BuildResult:
-    """Build with the builder the ``builder`` input picks (auto: BuildKit when buildx works,
-    said in the log with the reason); its output is fenced so it cannot issue commands.
-
-    Our registry login goes to buildx too (private base images on the same registry, a
-    registry cache), in a private DOCKER_CONFIG whose path is saved as state so the
-    action's post step removes it should this process be killed before its ``finally``.
-    """
-    request = builders.BuildRequest(
+) -> builders.BuildRequest:
+    """What to build. Our registry logins go to buildx too (private base images on the
+    same registry, a registry cache, BuildKit's own push), one per registry."""
+    return builders.BuildRequest(
         context=Path(settings.context),
         # The path as given (relative to the cwd), links not resolved: BuildKit resolves a
         # linked Dockerfile inside its own directory and looks for <name>.dockerignore
@@ -530,6 +538,7 @@ def _build(
         cache_from=settings.cache_from,
         cache_to=settings.cache_to,
         provenance=settings.provenance,
+        sbom=settings.sbom,
         # build-push-action's `annotations: ${{ steps.meta.outputs.annotations }}`: the
         # `annotations` input given, buildx gets every computed LEVEL:KEY=VALUE.
         flags=replace(
@@ -538,14 +547,64 @@ def _build(
         ),
         credentials=tuple({c.registry: c for c in logins}.values()),  # one per registry
     )
+
+
+def _choose_builder(
+    client: Any, settings: Settings, services: Services, console: Console
+) -> tuple[builders.Builder, str]:
+    """The builder the ``builder`` input picks (auto: BuildKit when buildx works), checked
+    against what this engine can build: cache exports and attestations its image store
+    cannot make, a RUN on a platform the host cannot execute. All before any registry call.
+
+    BuildKit elsewhere (an address in ``builder``) must answer first, and another
+    engine's image store has the same limits as this one's (issue 13).
+
+    buildx's private DOCKER_CONFIG path is saved as state so the action's post step
+    removes it should this process be killed before its ``finally``.
+    """
+    probe = builders.BuildRequest(
+        context=Path(settings.context), cache_to=settings.cache_to,
+        provenance=settings.provenance, sbom=settings.sbom,
+    )
+    if settings.builder_location is not None:
+        elsewhere, found = buildx_builders.elsewhere_builder(
+            settings.builder_location, client, services.docker_host,
+            buildx=builders.buildx_plugin(),
+            on_config_dir=lambda path: console.save_state(post_step.STATE_NAME, str(path)),
+        )
+        elsewhere.refuse_limits(probe)
+        return elsewhere, found
     builder, reason = builders.detect_builder(
         settings.builder,
         client,
         services.docker_host,
         on_config_dir=lambda path: console.save_state(post_step.STATE_NAME, str(path)),
     )
+    if isinstance(builder, builders.BuildKitBuilder):
+        version = engine.daemon_version(client)["version"]
+        builders.refuse_docker_driver_limits(
+            probe, builder.containerd_store, f"Docker Engine {version}".strip()
+        )
+        if settings.platforms:
+            builders.refuse_foreign_runs(
+                Path(settings.file).read_text(encoding="utf-8", errors="replace"),
+                settings.target or None, settings.platforms,
+                builders.runnable_platforms(client),
+            )
+    return builder, reason
+
+
+def _build(
+    builder: builders.Builder,
+    reason: str,
+    request: builders.BuildRequest,
+    the_plan: Plan,
+    console: Console,
+) -> builders.BuildResult:
+    """Build into the daemon with the chosen builder, said in the log with the reason; its
+    output is fenced so it cannot issue commands."""
     console.info(f"Builder: {builder.name} ({reason})")
-    if builder.name == "classic" and settings.buildx.apply_annotations:
+    if builder.name == "classic" and request.flags.apply_annotations:
         console.warning("The classic builder cannot annotate the image: 'annotations' only "
                         "fills the annotations output here (BuildKit applies them).")
     try:
@@ -557,6 +616,124 @@ def _build(
     except BuildError as failure:
         _show_build_tail(failure, console)
         raise
+
+
+def _buildkit_pushes(
+    builder: builders.Builder, platforms: tuple[str, ...], credential: Credential | None
+) -> bool:
+    """Whether BuildKit pushes the image itself: several platforms (the daemon cannot hold
+    the index), or BuildKit elsewhere on a pushing run (the image is not in this daemon)."""
+    if isinstance(builder, buildx_builders.ElsewhereBuilder):
+        return credential is not None or len(platforms) > 1
+    return len(platforms) > 1 and isinstance(builder, builders.BuildKitBuilder)
+
+
+def _publish_platforms(
+    builder: builders.BuildKitBuilder | buildx_builders.ElsewhereBuilder,
+    request: builders.BuildRequest,
+    result: report.PublishResult,
+    the_plan: Plan,
+    logins: list[Credential],
+    ctx: RunContext,
+    console: Console,
+    retry: engine.RetryPolicy,
+    started: float,
+) -> report.PublishResult:
+    """BuildKit builds and pushes: several platforms as one index under every tag
+    (flows/platforms.py), or BuildKit elsewhere (then one platform too). Without a push
+    there is nothing to hold an index, so each platform is only built (the classic store
+    cannot load an index).
+
+    Several images: one BuildKit push per image, with that image's tags, each read back
+    from that image's registry with its own login (the build itself comes from the cache
+    after the first), so what landed is said image by image."""
+    how = ("containerd image store: BuildKit pushes the index" if builder.containerd_store
+           else "classic image store: one build per platform, then one index")
+    if isinstance(builder, buildx_builders.ElsewhereBuilder):
+        console.info(f"Builder: buildkit ({builder.reason}, which pushes the image itself)")
+    else:
+        console.info(f"Builder: buildkit, {len(request.platforms)} platforms ({how})")
+    if not logins:
+        image_id = ""
+        for platform in request.platforms:
+            only = replace(request, platforms=(platform,), tags=())
+            image_id = _build(builder, "not pushed", only, the_plan, console).image_id
+        result = replace(result, imageid=image_id, not_landed=the_plan.refs,
+                         seconds=time.monotonic() - started)
+        report.write(result, console)
+        return result
+    landed: list[str] = []
+    digests: dict[str, str] = {}
+    failures: list[PushError] = []
+    published: list[platforms.Published] = []
+    landed_platforms: dict[str, str] = {}
+    missing_platforms: list[str] = []
+    for each, login in zip(the_plan.targets, logins, strict=True):
+        try:
+            done = _push_one_image(builder, request, the_plan.refs_of(each), each, login, ctx,
+                                   console, retry)
+        except PushError as failure:
+            failures.append(failure)
+            landed += failure.landed
+            digests |= failure.digests
+            landed_platforms = landed_platforms or failure.platforms_landed
+            missing_platforms += [p for p in failure.platforms_not_landed
+                                  if p not in missing_platforms]
+            continue
+        published.append(done)
+        landed += done.landed
+        digests |= done.ref_digests
+        landed_platforms = landed_platforms or done.platforms
+    first = published[0] if published else None
+    result = replace(
+        result,
+        digest=next((digests[ref] for ref in the_plan.refs if ref in digests), ""),
+        imageid=first.image_id if first else result.imageid,
+        build_metadata=first.metadata if first else result.build_metadata,
+        pushed=bool(landed),
+        landed=tuple(ref for ref in the_plan.refs if ref in landed),
+        not_landed=tuple(ref for ref in the_plan.refs if ref not in landed) if failures else (),
+        ref_digests=digests,
+        platforms=landed_platforms,
+        platforms_not_landed=tuple(missing_platforms),
+        seconds=time.monotonic() - started,
+    )
+    report.write(result, console)
+    if failures:
+        raise _one_failure(failures, result)
+    return result
+
+
+def _push_one_image(
+    builder: builders.BuildKitBuilder | buildx_builders.ElsewhereBuilder,
+    request: builders.BuildRequest,
+    image_refs: tuple[str, ...],
+    target: Target,
+    login: Credential,
+    ctx: RunContext,
+    console: Console,
+    retry: engine.RetryPolicy,
+) -> platforms.Published:
+    """BuildKit builds and pushes one image under its refs, read back from its registry."""
+    registry = registry_api.RegistryClient(
+        login, scheme=registry_api.scheme_for(target.registry, ctx.server_url),
+        deadline=retry.deadline,
+    )
+    try:
+        with (
+            console.group(f"Build and push {target.name}"
+                          + (f" for {', '.join(request.platforms)}" if request.platforms else "")),
+            console.stop_commands(),
+        ):
+            return platforms.publish(
+                builder.pusher(retry), replace(request, tags=image_refs), registry,
+                builder.containerd_store, console,
+            )
+    except BuildError as failure:
+        _show_build_tail(failure, console)
+        raise
+    finally:
+        registry.close()
 
 
 def _show_build_tail(failure: BuildError, console: Console) -> None:
