@@ -5,6 +5,7 @@ naming the input and the fix."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -208,9 +209,15 @@ def test_annotations_with_their_own_level(workspace: Path) -> None:
 
 
 def test_a_buildx_without_the_flag_names_the_input() -> None:
-    """The bed's buildx (0.13) has no --call: its "unknown flag" names our input."""
+    """A buildx older than 0.15 has no --call: its "unknown flag" names our input; an
+    engine whose Dockerfile frontend cannot answer --call says which input is too new."""
     flags = settings(call="check").buildx
     hint = builders._flag_hint("ERROR: unknown flag: --call", flags)
     assert "'call' needs a newer buildx" in hint and "0.15" in hint
     assert "'no-cache-filters'" in builders._flag_hint("unknown flag: --no-cache-filter", flags)
     assert builders._flag_hint("ERROR: failed to solve", flags) == ""
+    old_frontend = ("ERROR: failed to build: failed to solve: rpc error: code = Unknown desc = "
+                    "failed to solve with frontend dockerfile.v0: unsupported request "
+                    "frontend.lint")  # Engine 20.10's BuildKit, asked by buildx 0.29
+    assert "too old for 'call: check'" in builders._flag_hint(old_frontend, flags)
+    assert builders._flag_hint(old_frontend, replace(flags, call="build")) == ""

@@ -620,6 +620,11 @@ def _flag_hint(reason: str, flags: BuildxFlags) -> str:
         return ("The daemon's BuildKit is too old for 'build-contexts' (named contexts need "
                 "BuildKit 0.10, Docker Engine 23 or later). Update the engine, or drop the "
                 "input.")
+    if "unsupported request frontend." in reason and not flags.builds_image:
+        # buildx has --call, but the daemon's Dockerfile frontend predates it (Engine 20.10).
+        return (f"The daemon's BuildKit is too old for 'call: {flags.call}' (its Dockerfile "
+                "frontend cannot answer that request). Update the engine, use a builder "
+                "elsewhere, or drop the input.")
     match = re.search(r"unknown flag: --([a-z-]+)", reason)
     if not match:
         return ""
