@@ -310,6 +310,16 @@ def run(
         landed += image_refs
         digests |= pushed.digests
         uploaded += pushed.uploaded
+    return _finish(result, the_plan, landed, digests, failures, console, started,
+                   bytes_uploaded=uploaded)
+
+
+def _finish(
+    result: report.PublishResult, the_plan: Plan, landed: list[str], digests: dict[str, str],
+    failures: list[PushError], console: Console, started: float, **more: Any,
+) -> report.PublishResult:
+    """Every image pushed (or tried): the outputs and summary for what landed, in the
+    plan's order; then the failures, as one error naming every ref that did not land."""
     result = replace(
         result,
         digest=next((digests[ref] for ref in the_plan.refs if ref in digests), ""),
@@ -317,8 +327,8 @@ def run(
         landed=tuple(ref for ref in the_plan.refs if ref in landed),
         not_landed=tuple(ref for ref in the_plan.refs if ref not in landed) if failures else (),
         ref_digests=digests,
-        bytes_uploaded=uploaded,
         seconds=time.monotonic() - started,
+        **more,
     )
     report.write(result, console)
     if failures:
@@ -685,23 +695,12 @@ def _publish_platforms(
         digests |= done.ref_digests
         landed_platforms = landed_platforms or done.platforms
     first = published[0] if published else None
-    result = replace(
-        result,
-        digest=next((digests[ref] for ref in the_plan.refs if ref in digests), ""),
+    return _finish(
+        result, the_plan, landed, digests, failures, console, started,
         imageid=first.image_id if first else result.imageid,
         build_metadata=first.metadata if first else result.build_metadata,
-        pushed=bool(landed),
-        landed=tuple(ref for ref in the_plan.refs if ref in landed),
-        not_landed=tuple(ref for ref in the_plan.refs if ref not in landed) if failures else (),
-        ref_digests=digests,
-        platforms=landed_platforms,
-        platforms_not_landed=tuple(missing_platforms),
-        seconds=time.monotonic() - started,
+        platforms=landed_platforms, platforms_not_landed=tuple(missing_platforms),
     )
-    report.write(result, console)
-    if failures:
-        raise _one_failure(failures, result)
-    return result
 
 
 def _push_one_image(
