@@ -93,6 +93,9 @@ def test_two_platforms_under_two_images_land_under_every_image_and_tag(
         digests = {_index(registry_reader, f"octo-org/{name}", tag)[0] for tag in ("v1", "latest")}
         assert len(digests) == 1, digests  # one index under both tags of each image
     assert out.outputs["digest"] == _index(registry_reader, f"octo-org/{first}", "v1")[0]
+    metadata = json.loads(out.outputs["metadata"])  # build-push-action's keys
+    assert metadata["containerimage.digest"] == out.outputs["digest"]
+    assert metadata["image.name"] == ",".join(refs)
     report = json.loads(out.outputs["report"])
     assert report["landed"] == refs and report["not_landed"] == []
     assert sorted(report["platforms"]) == ["linux/amd64", "linux/arm64"]
