@@ -116,6 +116,33 @@ class InputError(PublishError):
         return cls(input_name, f"{problem} in line {line!r}.", hint=fix)
 
     @classmethod
+    def bad_item(cls, input_name: str, item: str, problem: str, example: str) -> InputError:
+        """One item of a list input that does not have the form the input takes."""
+        return cls(input_name, f"'{item}' {problem}.", hint=f"For example {example}.")
+
+    @classmethod
+    def needs_buildkit(cls, used: Sequence[str]) -> InputError:
+        """BuildKit-only inputs with ``builder: classic`` (build_inputs/buildx_flags
+        ``classic_conflicts``): named before any network call."""
+        return cls(
+            used[0],
+            "needs BuildKit, but builder is classic (the classic builder has no "
+            f"{', '.join(used)}).",
+            hint="Use builder: auto or buildkit, or drop the input.",
+        )
+
+    @classmethod
+    def not_loaded(cls, input_name: str, push: str) -> InputError:
+        """``outputs`` / ``load: false`` while pushing: we push from the Docker daemon."""
+        return cls(
+            input_name,
+            f"sends the image elsewhere than the Docker daemon, which we push from (push is "
+            f"{push}).",
+            hint=f"Set push: false to only build, or drop '{input_name}': we push to the "
+            "registry ourselves, no output or load is needed.",
+        )
+
+    @classmethod
     def bad_variable(cls, variable: str, value: str, expected: str) -> InputError:
         """A ``DOCKER_METADATA_*`` environment variable (set with ``env:`` on the step)
         whose value is not what docker/metadata-action documents."""

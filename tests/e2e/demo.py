@@ -94,7 +94,7 @@ def print_log(result: RunResult) -> None:
 def print_outputs(result: RunResult) -> None:
     width = max((len(k) for k in result.outputs), default=0)
     for key, value in result.outputs.items():
-        if key == "metadata":
+        if key in ("metadata", "report", "json"):
             value = f"{value[:60]}... ({len(value)} characters of JSON)"
         lines = value.splitlines() or [""]
         console.print(f"  {key.ljust(width)}  {lines[0]}", markup=False)
@@ -173,7 +173,7 @@ def main(bed: bed_module.Bed | None = None) -> int:
             return 1
         console.print(f"\n  {first_uploads} new blobs uploaded to {PACKAGE}")
 
-        refs = first.outputs["refs"].splitlines()
+        refs = first.outputs["tags"].splitlines()
         heading("Pull it (anonymously: the package is public)")
         pulled = pull(bed, client, refs[0])
 

@@ -199,9 +199,9 @@ def test_three_tags_one_digest_all_pullable(
     token = octo.github_token("octo-org/app")
     result = publish({"image": image, "tags": "a\nb,c"}, github_token=token)
     assert result.conclusion == "success", result.text
-    refs = result.outputs["refs"].splitlines()
+    refs = result.outputs["tags"].splitlines()
     assert [r.rsplit(":", 1)[1] for r in refs] == ["a", "b", "c"]
-    assert result.outputs["tags"].splitlines() == ["a", "b", "c"]
+    assert result.outputs["tag-names"].splitlines() == ["a", "b", "c"]
     digests = {registry_reader.manifest_digest(f"octo-org/{image}", t) for t in "abc"}
     assert digests == {result.outputs["digest"]}
     auth = {"username": "octocat", "password": token}

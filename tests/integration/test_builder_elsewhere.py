@@ -70,8 +70,8 @@ def test_another_engine_builds_and_pushes_and_our_daemon_never_has_it(
     landed = registry_reader.manifest_digest(f"octo-org/{image}", "v1")
     assert out.outputs["digest"] == landed
     assert registry_reader.manifest_digest(f"octo-org/{image}", "latest") == landed
-    metadata = json.loads(out.outputs["metadata"])
-    assert sorted(metadata["landed"]) == sorted(
+    report_json = json.loads(out.outputs["report"])
+    assert sorted(report_json["landed"]) == sorted(
         f"{registry}/octo-org/{image}:{tag}" for tag in ("v1", "latest")
     )
     ref = f"{registry}/octo-org/{image}:v1"
@@ -313,7 +313,7 @@ def test_the_docker_registry_takes_a_direct_push_by_tag(
     assert out.code == 0, out.log
     assert "pushes the image itself" in out.log
     ref = f"ghe.test:{testbed.ghes_port}/octo-org/app/{image}:v1"
-    assert out.outputs["refs"] == ref
+    assert out.outputs["tags"] == ref
     assert _image_ids(other, ref) == [out.outputs["imageid"]]
     assert out.outputs["digest"].startswith("sha256:")
 

@@ -25,7 +25,7 @@ from tests.testbed.runner_env import SHA
 
 SECRET = "hunter2-not-in-any-layer"
 FILE_SECRET = "file-secret-not-in-any-layer"
-VOLATILE_OUTPUTS = {"digest", "imageid", "metadata", "builder"}
+VOLATILE_OUTPUTS = {"digest", "imageid", "metadata", "report", "builder"}
 VOLATILE_METADATA = {"digest", "imageid", "ref_digests", "builder", "seconds", "bytes_uploaded"}
 
 
@@ -78,14 +78,14 @@ def test_both_builders_publish_the_same_example(
     classic, buildkit = runs["classic"], runs["buildkit"]
     same = {k: v for k, v in classic.outputs.items() if k not in VOLATILE_OUTPUTS}
     assert same == {k: v for k, v in buildkit.outputs.items() if k not in VOLATILE_OUTPUTS}
-    meta_c, meta_b = (json.loads(o.outputs["metadata"]) for o in (classic, buildkit))
+    meta_c, meta_b = (json.loads(o.outputs["report"]) for o in (classic, buildkit))
     for meta in (meta_c, meta_b):
         for key in VOLATILE_METADATA:
             meta.pop(key)
     assert meta_c == meta_b
     # The last publish (BuildKit) is what the registry serves; the image config agrees.
     assert buildkit.outputs["digest"] == registry_reader.manifest_digest(f"octo-org/{image}", "v1")
-    ref = buildkit.outputs["refs"].splitlines()[0]
+    ref = buildkit.outputs["tags"].splitlines()[0]
     config = docker_client.images.get(ref).attrs["Config"]
     assert config["Cmd"] == ["/usr/local/bin/hello"]
     assert config["Labels"] == meta_b["labels"]
@@ -143,7 +143,7 @@ def test_secrets_reach_the_build_but_not_the_image(
     # Only the mask command carries it (the runner hides the value from then on).
     assert [ln for ln in out.log.splitlines() if SECRET in ln] == [f"::add-mask::{SECRET}"]
     assert FILE_SECRET not in out.log
-    ref = out.outputs["refs"].splitlines()[0]
+    ref = out.outputs["tags"].splitlines()[0]
     seen = docker_client.containers.run(
         ref, ["cat", "/tok.sha256", "/file.sha256"], remove=True
     ).decode()

@@ -289,7 +289,7 @@ def test_pull_mode_uses_the_probed_docker_registry(
                               token))
     assert out.code == 0, out.log
     host = f"docker.isolated.test:{testbed.ghes_port}"
-    assert out.outputs["refs"] == f"{host}/octo-org/app/{image}:v1"
+    assert out.outputs["tags"] == f"{host}/octo-org/app/{image}:v1"
     assert out.outputs["digest"] == pushed.outputs["digest"]
 
 
@@ -304,4 +304,4 @@ def test_pull_mode_honours_subdomain_isolation_false(
     assert pushed.code == 0, pushed.log
     out = run_action(ghes_env("ghe.test", {**inputs, "mode": "pull"}, token))
     assert out.code == 0, out.log
-    assert out.outputs["refs"] == f"ghe.test:{testbed.ghes_port}/octo-org/app/{image}:v1"
+    assert out.outputs["tags"] == f"ghe.test:{testbed.ghes_port}/octo-org/app/{image}:v1"

@@ -98,12 +98,12 @@ def _matrix(job: Any, image: str, context: Path, token: str) -> dict[str, str]:
                    "platforms": platform, "push-by-digest": "true"}, token)
         assert out.code == 0, out.log
         assert out.outputs["digest"].startswith("sha256:")
-        assert out.outputs["tags"] == ""  # no tag of the run: the merge job sets them
+        assert out.outputs["tag-names"] == ""  # no tag of the run: the merge job sets them
         # buildx's docker driver cannot push by digest alone: a tag of the platform's own.
         own = f"v1-{platform.replace('/', '-')}"
-        assert out.outputs["refs"].splitlines() == [
+        assert out.outputs["tags"].splitlines() == [
             f"{out.outputs['image']}@{out.outputs['digest']}", f"{out.outputs['image']}:{own}"]
-        assert json.loads(out.outputs["metadata"])["platforms"] == {
+        assert json.loads(out.outputs["report"])["platforms"] == {
             platform: out.outputs["digest"]}
         digests[platform] = out.outputs["digest"]
     return digests
@@ -127,9 +127,9 @@ def test_two_platform_jobs_then_merge_publish_the_index_one_job_would(
         assert _entries(index) == digests
         assert index["annotations"]["org.opencontainers.image.source"] == (
             "https://github.com/octo-org/app")
-    meta = json.loads(merged.outputs["metadata"])
+    meta = json.loads(merged.outputs["report"])
     assert meta["platforms"] == digests and meta["landed"] == meta["refs"]
-    assert merged.outputs["tags"].splitlines() == ["v1", "latest"]
+    assert merged.outputs["tag-names"].splitlines() == ["v1", "latest"]
     assert "org.opencontainers.image.source=https://github.com/octo-org/app" in (
         merged.outputs["labels"])
     assert merged.outputs["token-source"] == "github-token"

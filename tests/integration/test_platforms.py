@@ -56,7 +56,7 @@ def test_two_platforms_publish_one_index_under_every_tag(
     )
     assert out.code == 0, out.log
     name = f"octo-org/{image}"
-    meta = json.loads(out.outputs["metadata"])
+    meta = json.loads(out.outputs["report"])
     for tag in ("v1", "latest"):
         digest, index = _index(registry_reader, name, tag)
         assert digest == out.outputs["digest"]
@@ -68,6 +68,38 @@ def test_two_platforms_publish_one_index_under_every_tag(
     assert meta["landed"] == meta["refs"] and meta["not_landed"] == []
     assert "linux/arm64" in out.summary
 
+
+
+def test_two_platforms_under_two_images_land_under_every_image_and_tag(
+    octo: Any, publish: Callable[..., Outcome], registry_reader: Any, unique_name: Any,
+    testbed: Any, tmp_path: Path,
+) -> None:
+    """BuildKit pushes itself here, so every image's refs must come from it, each read back
+    from the registry, and the renamed outputs (issue 14 item 3) list them all."""
+    first, second = unique_name("multi-a"), unique_name("multi-b")
+    ctx = _context(tmp_path, CROSS, testbed.busybox_image)
+    out = publish(
+        {"images": f"{first}\n{second}", "tags": "v1\nlatest", "context": str(ctx),
+         "platforms": "linux/amd64,linux/arm64"},
+        github_token=octo.github_token("octo-org/app"),
+    )
+    assert out.code == 0, out.log
+    images = [f"{registry_reader.bed.registry}/octo-org/{n}" for n in (first, second)]
+    refs = [f"{image}:{tag}" for image in images for tag in ("v1", "latest")]
+    assert out.outputs["images"].splitlines() == images
+    assert out.outputs["tags"].splitlines() == refs
+    assert out.outputs["tag-names"].splitlines() == ["v1", "latest"]
+    for name in (first, second):
+        digests = {_index(registry_reader, f"octo-org/{name}", tag)[0] for tag in ("v1", "latest")}
+        assert len(digests) == 1, digests  # one index under both tags of each image
+    assert out.outputs["digest"] == _index(registry_reader, f"octo-org/{first}", "v1")[0]
+    metadata = json.loads(out.outputs["metadata"])  # build-push-action's keys
+    assert metadata["containerimage.digest"] == out.outputs["digest"]
+    assert metadata["image.name"] == ",".join(refs)
+    report = json.loads(out.outputs["report"])
+    assert report["landed"] == refs and report["not_landed"] == []
+    assert sorted(report["platforms"]) == ["linux/amd64", "linux/arm64"]
+    assert all(f"`{ref}`" in out.summary for ref in refs)
 
 def test_a_run_on_a_platform_the_host_cannot_execute_fails_before_the_build(
     octo: Any, publish: Callable[..., Outcome], testbed: Any, tmp_path: Path,

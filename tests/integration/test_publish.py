@@ -154,7 +154,7 @@ def test_three_tags_share_one_digest_and_are_pullable(
     token = octo.github_token("octo-org/app")
     out = publish({"image": image, "tags": "a\nb,c"}, github_token=token)
     assert out.code == 0, out.log
-    refs = out.outputs["refs"].splitlines()
+    refs = out.outputs["tags"].splitlines()
     assert [r.rsplit(":", 1)[1] for r in refs] == ["a", "b", "c"]
     digests = {registry_reader.manifest_digest(f"octo-org/{image}", t) for t in "abc"}
     assert digests == {out.outputs["digest"]}
@@ -176,7 +176,7 @@ def test_outputs_file_holds_exactly_the_documented_outputs(
     )
     assert out.code == 0, out.log
     assert set(out.outputs) == documented
-    metadata = json.loads(out.outputs["metadata"])
+    metadata = json.loads(out.outputs["report"])
     assert metadata["digest"] == out.outputs["digest"]
     assert out.outputs["digest"] in out.summary and "docker pull" in out.summary
 
@@ -215,7 +215,7 @@ def test_push_false_builds_without_touching_the_registry(
     assert not log.requests, log.requests
     assert out.outputs["digest"] == ""
     assert out.outputs["imageid"].startswith("sha256:")
-    assert docker_client.images.get(out.outputs["refs"].strip()).id == out.outputs["imageid"]
+    assert docker_client.images.get(out.outputs["tags"].strip()).id == out.outputs["imageid"]
 
 
 @pytest.mark.parametrize(
@@ -284,7 +284,7 @@ def test_a_partial_push_reports_what_landed_in_outputs_summary_and_error(
     assert out.outputs["digest"] == digest
     assert registry_reader.manifest_digest(f"octo-org/{image}", "c") == digest
     assert registry_reader.manifest_digest(f"octo-org/{image}", "b") is None
-    metadata = json.loads(out.outputs["metadata"])
+    metadata = json.loads(out.outputs["report"])
     assert metadata["landed"] == landed and metadata["not_landed"] == [refused]
 
     # The summary says it pushed part of it, not "built, not pushed", row by row.
@@ -322,7 +322,7 @@ def test_labels_come_from_the_repository_api(
         github_token=octo.github_token("octo-org/app"),
     )
     assert out.code == 0, out.log
-    labels = _labels(docker_client, out.outputs["refs"].strip())
+    labels = _labels(docker_client, out.outputs["tags"].strip())
     assert labels[f"{OCI}source"] == "https://github.com/octo-org/app"
     assert labels[f"{OCI}url"] == "https://github.com/octo-org/app"
     assert labels[f"{OCI}revision"] == SHA
@@ -353,7 +353,7 @@ def test_labels_fall_back_to_the_context_when_the_api_says_no(
     )
     assert out.code == 0, out.log
     assert "the labels use the run context only" in out.log
-    labels = _labels(docker_client, out.outputs["refs"].strip())
+    labels = _labels(docker_client, out.outputs["tags"].strip())
     # As docker/metadata-action: the OCI labels are all set, empty when unknown.
     assert labels[f"{OCI}description"] == ""
     assert labels[f"{OCI}licenses"] == ""
@@ -396,7 +396,7 @@ def test_semver_tag_push_gets_the_version_tags(
         ref="refs/tags/v1.2.3",
     )
     assert out.code == 0, out.log
-    assert out.outputs["tags"].splitlines() == ["1.2.3", "1.2", "1", "latest"]
+    assert out.outputs["tag-names"].splitlines() == ["1.2.3", "1.2", "1", "latest"]
     assert sorted(registry_reader.tags(f"octo-org/{image}")) == ["1", "1.2", "1.2.3", "latest"]
 
 
@@ -424,7 +424,7 @@ def test_fork_pull_request_builds_but_does_not_push(
         ref="refs/pull/7/merge",
     )
     assert out.code == 0, out.log
-    assert out.outputs["tags"] == "pr-7"
+    assert out.outputs["tag-names"] == "pr-7"
     assert out.outputs["digest"] == ""
     assert "fork" in out.log.lower()  # says why it did not push
     assert not registry_reader.access_log(since=mark).requests
@@ -456,12 +456,12 @@ def test_metadata_action_tags_and_flavor_block(
     )
     assert out.code == 0, out.log
     expected = ["1.2.3-alpine", "1.2-alpine", f"sha-{SHA[:7]}-alpine", "latest-alpine"]
-    assert out.outputs["tags"].split(",") == expected
+    assert out.outputs["tag-names"].split(",") == expected
     assert out.outputs["version"] == "1.2.3-alpine"
     assert sorted(registry_reader.tags(f"octo-org/{image}")) == sorted(expected)
     assert "'not-a-label' has no '=' and is ignored" in out.log
 
-    labels = _labels(docker_client, out.outputs["refs"].split(",")[0])
+    labels = _labels(docker_client, out.outputs["tags"].split(",")[0])
     assert labels[f"{OCI}version"] == "1.2.3-alpine"
     assert labels[f"{OCI}vendor"] == "Octo"
     assert labels[f"{OCI}description"] == "The app"
@@ -474,8 +474,8 @@ def test_metadata_action_tags_and_flavor_block(
     assert annotations[8].startswith(f"index:{OCI}created=")
     assert f"index:{OCI}version=1.2.3-alpine" in annotations
     data = json.loads(out.outputs["json"])
-    assert data["tags"] == out.outputs["refs"].split(",")
+    assert data["tags"] == out.outputs["tags"].split(",")
     assert data["labels"][f"{OCI}version"] == "1.2.3-alpine"
     exported = out.exported
     assert exported["DOCKER_METADATA_OUTPUT_VERSION"] == "1.2.3-alpine"
-    assert exported["DOCKER_METADATA_OUTPUT_TAGS"] == out.outputs["refs"]
+    assert exported["DOCKER_METADATA_OUTPUT_TAGS"] == out.outputs["tags"]

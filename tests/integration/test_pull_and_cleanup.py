@@ -114,7 +114,7 @@ def test_pull_mode_fetches_with_the_pat_and_reports_the_digest(
     assert out.code == 0, out.log
     name = other_org_base.split("/", 1)[1]
     assert out.outputs["digest"] == registry_reader.manifest_digest(name, "1")
-    assert out.outputs["refs"] == f"{other_org_base}:1"
+    assert out.outputs["tags"] == f"{other_org_base}:1"
     assert out.outputs["token-source"] == "token"
     assert docker_client.images.get(f"{other_org_base}:1")
 
@@ -189,7 +189,7 @@ def test_cleanup_keeps_the_digest_this_run_pushed_and_user_patterns(
         github_token=octo.github_token("octo-org/app"),
     )
     assert out.code == 0, out.log
-    plan = {p["digest"]: p for p in json.loads(out.outputs["metadata"])["plan"]}
+    plan = {p["digest"]: p for p in json.loads(out.outputs["report"])["plan"]}
     assert plan[digests["old"]]["reason"] == "pushed by this run"
     assert plan[digests["b2"]]["reason"] == "protected tag 'b2'"
     assert out.outputs["deleted-versions"].splitlines() == [digests["tmp"], digests["untagged"]]

@@ -48,7 +48,10 @@ BAD: list[tuple[str, str]] = [
     # (a tag with characters a tag cannot have is sanitized, as metadata-action does:
     # test_bad_tag_characters_never_reach_a_tag below)
     ("tags", "t" * 129), ("tags", ".lead"), ("tags", "-lead"), ("tags", "sha256:" + H64),
-    ("tags", "type=bogus"), ("tags", "type=semver"), ("tags", "ghcr.io/o/app:v1"),
+    ("tags", "type=bogus"), ("tags", "type=semver"),
+    # full references are split into image and tag (build-push-action), but every image
+    # gets every tag, and a reference must name an image the run publishes
+    ("tags", "ghcr.io/o/a:v1,ghcr.io/o/b:v2"),
     ("tags", "type=raw,value=x,priority=z"), ("tags", "type=raw,value={{brnach}}"),
     ("flavor", "latest=yes"), ("flavor", "bogus"), ("flavor", "prefix=-"),
     ("annotations", "=x"), ("sep-tags", "x"), ("sep-labels", "="),
@@ -68,6 +71,15 @@ BAD: list[tuple[str, str]] = [
     ("pull", "yes"), ("pull", "1"), ("no-cache", "on"), ("push", "yes"), ("push", "maybe"),
     ("auth", "pat"), ("deadline", "-1"), ("deadline", "soon"), ("deadline", "inf"),
     ("deadline", "nan"), ("mode", "publish;id"), ("platforms", "linux/amd64;id"),
+    # several images and registry-auth (login-action's YAML)
+    ("images", "name=ghcr.io/o/app,enable=maybe"), ("images", "ghcr.io/o/app:1"),
+    ("images", "name=a,enable=false"), ("registry-auth", "registry: [x"),
+    ("registry-auth", "- registry: r.example.com\n  username: u"),
+    # build-push-action's pass-through inputs
+    ("load", "yes"), ("outputs", "dest=out"), ("build-contexts", "alpine"), ("ssh", "id="),
+    ("network", "$(id)"), ("add-hosts", "docker"), ("shm-size", "lots"), ("ulimit", "x=1"),
+    ("allow", "root"), ("no-cache-filters", "a;id"), ("call", "lint"),
+    ("secret-files", "npmrc"), ("secret-envs", "tok=UNSET_VARIABLE_X"),
 ]
 # Injection strings in every text input that a bad character can reach.
 BAD += [(name, value) for name in ("image", "tags", "registry", "owner", "repository",

@@ -65,7 +65,7 @@ def _check(runs: list[tuple[int, str, dict[str, str]]], registry_reader: Any,
             assert "error" in log.lower(), log
             consistent += 1
             continue
-        for ref in outputs["refs"].splitlines():
+        for ref in outputs["tags"].splitlines():
             repo_path, _, tag = ref.rpartition(":")
             name = repo_path.split("/", 1)[1]
             assert registry_reader.manifest_digest(name, tag) == outputs["digest"], (ref, log)
@@ -120,7 +120,7 @@ def test_three_concurrent_pushes_of_the_same_image_and_tags(
             engine.login(client, auth, log=log)
             barrier.wait(timeout=60)
             out = engine.push(client, refs, auth, log)
-            return 0, log.text, {"refs": "\n".join(refs), "digest": out.digest}
+            return 0, log.text, {"tags": "\n".join(refs), "digest": out.digest}
         except Exception as exc:  # a clean failure is a PublishError; anything else fails
             from gh_docker_publish.errors import PublishError
 

@@ -56,7 +56,7 @@ def test_secrets_from_file_and_env(workspace: Path) -> None:
         ("id=npm,src=missing.txt", "no file at 'missing.txt'"),
         ("id=tok,env=UNSET_VAR", "UNSET_VAR is not set"),
         ("id=a,src=npmrc\nid=a,env=BUILD_TOKEN", "given twice"),
-        ("just-a-value", "is not id="),
+        ("just-a-value", "neither id=…,src=…|env=… nor KEY=VALUE"),
     ],
 )
 def test_bad_secrets_name_the_input(workspace: Path, raw: str, fragment: str) -> None:

@@ -500,8 +500,8 @@ def test_separators_and_json(workspace: Path) -> None:
     assert (loaded.sep_tags, loaded.sep_labels, loaded.sep_annotations) == (",", " ; ", "|")
     got = compute_metadata(loaded, tag("v1.2.3"), now=NOW, repo_info=REPO_INFO)
     outputs = report.render_outputs(result_for(got, loaded))
-    assert outputs["tags"] == "1.2.3,1.2,latest"
-    assert outputs["refs"] == ",".join(
+    assert outputs["tag-names"] == "1.2.3,1.2,latest"
+    assert outputs["tags"] == ",".join(
         f"ghcr.io/octocat/app:{t}" for t in ("1.2.3", "1.2", "latest")
     )
     assert outputs["version"] == "1.2.3"
@@ -524,7 +524,7 @@ def test_a_space_separator_is_kept(workspace: Path) -> None:
 def test_default_separators_are_newlines(workspace: Path) -> None:
     loaded = settings(tags=SEMVER_EXAMPLE)
     got = compute_metadata(loaded, tag("v1.2.3"), now=NOW)
-    assert report.render_outputs(result_for(got, loaded))["tags"] == "1.2.3\n1.2\nlatest"
+    assert report.render_outputs(result_for(got, loaded))["tag-names"] == "1.2.3\n1.2\nlatest"
 
 
 @pytest.mark.parametrize(("value", "exported"), [("", True), ("true", True), ("false", False)])

@@ -51,8 +51,8 @@ PARTIAL = replace(
 def test_outputs_are_exactly_the_declared_ones() -> None:
     outputs = render_outputs(PUSHED)
     assert tuple(outputs) == OUTPUT_NAMES
-    assert outputs["tags"] == "1.2.3\nlatest"
-    assert outputs["refs"] == "ghcr.io/octo-org/hello:1.2.3\nghcr.io/octo-org/hello:latest"
+    assert outputs["tag-names"] == "1.2.3\nlatest"
+    assert outputs["tags"] == "ghcr.io/octo-org/hello:1.2.3\nghcr.io/octo-org/hello:latest"
     assert outputs["digest"] == DIGEST
     assert outputs["package-url"].endswith("/pkgs/container/hello")
     assert outputs["token-source"] == "github-token"
@@ -60,8 +60,8 @@ def test_outputs_are_exactly_the_declared_ones() -> None:
     assert all(isinstance(v, str) for v in outputs.values())
 
 
-def test_metadata_is_the_whole_result_as_json() -> None:
-    meta = json.loads(render_outputs(PUSHED)["metadata"])
+def test_report_is_the_whole_result_as_json() -> None:
+    meta = json.loads(render_outputs(PUSHED)["report"])
     assert meta["refs"] == list(PUSHED.refs)
     assert meta["ref_digests"]["ghcr.io/octo-org/hello:latest"] == DIGEST
     assert meta["labels"] == dict(PUSHED.labels)
@@ -127,6 +127,17 @@ def test_write_sets_outputs_and_summary_once(tmp_path: Path) -> None:
 
 def test_minimal_result_renders() -> None:
     bare = PublishResult(image="localhost:5000/o/app", registry="localhost:5000")
-    assert render_outputs(bare)["refs"] == ""
+    assert render_outputs(bare)["tags"] == ""
     assert render_summary(bare).startswith("### Built")
     assert render_terminal(bare) == "Built (not pushed) localhost:5000/o/app"
+
+
+def test_metadata_is_buildx_metadata_with_the_pushed_digest() -> None:
+    """build-push-action's `metadata`: buildx's file; users read containerimage.digest."""
+    buildx = {"containerimage.digest": "sha256:" + "c" * 64, "buildx.build.ref": "b/b/x"}
+    meta = json.loads(render_outputs(replace(PUSHED, build_metadata=buildx))["metadata"])
+    assert meta["containerimage.digest"] == PUSHED.digest
+    assert meta["containerimage.config.digest"] == PUSHED.imageid
+    assert meta["image.name"] == ",".join(PUSHED.refs)
+    assert meta["buildx.build.ref"] == "b/b/x"
+    assert "token_source" not in meta and "labels" not in meta

@@ -147,7 +147,9 @@ BAD = [
     ({"tags": "@sha256:" + "b" * 64}, "tags", "IMAGE:VERSION"),
     # Tags that only become wrong once rendered (.hidden, 129 characters) fail when the plan
     # is made, still before any network call: tests/unit/test_metadata.py.
-    ({"tags": "ghcr.io/o/app:v1"}, "tags", "looks like an image reference"),
+    # A full reference is split into image and tag (build-push-action's tags), but it must
+    # name an image the run publishes (tests/unit/test_images.py).
+    ({"image": "hello", "tags": "ghcr.io/o/app:v1"}, "tags", "not in 'image' (hello)"),
     ({"tags": "type=raw,value=x,priority=first"}, "tags", "not a whole number"),
     ({"flavor": "latest=yes"}, "flavor", "latest='yes' is not auto, true or false"),
     ({"flavor": "prefix"}, "flavor", "Entry 'prefix' has no '='"),

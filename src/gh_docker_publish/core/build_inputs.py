@@ -362,3 +362,72 @@ def classic_conflicts(
         if value:
             used.append(name)
     return used
+
+
+# --- docker/build-push-action's secret inputs (issue 14 item 3) -------------------------
+
+#: Variables that carry a ``secrets`` line's inline value to buildx (``--secret id=,env=``):
+#: the value reaches buildx's environment only, never its argv or a file.
+INLINE_SECRET_ENV = "GH_DOCKER_PUBLISH_SECRET_"  # noqa: S105 -- a variable name prefix
+_BUILDX_FORM = re.compile(r"\s*(id|type|src|source|env)=")
+
+
+def is_buildx_form(line: str) -> bool:
+    """``id=NAME,src=PATH`` (buildx's --secret form) rather than build-push-action's
+    ``KEY=value``: the line starts with one of --secret's own fields."""
+    return bool(_BUILDX_FORM.match(line))
+
+
+def inline_values(lines: Sequence[str]) -> list[str]:
+    """The values of ``KEY=value`` lines, for masking before anything is validated."""
+    return [
+        value for line in lines
+        if not is_buildx_form(line) and (value := line.partition("=")[2])
+    ]
+
+
+def _key_value(line: str, input_name: str, example: str) -> tuple[str, str]:
+    key, sep, value = line.partition("=")
+    key = key.strip()
+    if not sep or not _SECRET_ID.fullmatch(key) or not value:
+        # Never the line itself: its value may be the secret.
+        form = ("neither id=…,src=…|env=… nor KEY=VALUE" if input_name == "secrets"
+                else "not KEY=VALUE")
+        raise InputError(
+            input_name, f"a line is {form}.",
+            hint=f"Write one per line, e.g. {example}.",
+        )
+    return key, value
+
+
+def parse_all_secrets(
+    secrets: Sequence[str],
+    secret_files: Sequence[str],
+    secret_envs: Sequence[str],
+    env: Mapping[str, str],
+) -> tuple[BuildSecret, ...]:
+    """``secrets`` (buildx's ``id=…,src=|env=…`` or build-push-action's ``KEY=value``),
+    ``secret-files`` (``KEY=PATH``) and ``secret-envs`` (``KEY=VARIABLE``) as one list of
+    build secrets, checked as :func:`parse_secrets` checks its lines (ids unique across all).
+    """
+    parsed = list(parse_secrets([line for line in secrets if is_buildx_form(line)], env))
+    for index, line in enumerate(line for line in secrets if not is_buildx_form(line)):
+        key, value = _key_value(line, "secrets", "GIT_AUTH_TOKEN=${{ secrets.MY_TOKEN }}")
+        parsed.append(BuildSecret(key, env=f"{INLINE_SECRET_ENV}{index}", value=value))
+    for name, lines, field_name, example in (
+        ("secret-files", secret_files, "src", "npmrc=/home/runner/.npmrc"),
+        ("secret-envs", secret_envs, "env", "GIT_AUTH_TOKEN=MY_TOKEN_VARIABLE"),
+    ):
+        specs = [f"id={key},{field_name}={where}"
+                 for key, where in (_key_value(line, name, example) for line in lines)]
+        try:
+            parsed += parse_secrets(specs, env)
+        except InputError as exc:  # the same checks, said about the input the user wrote
+            raise InputError(
+                name, exc.message.removeprefix("Input 'secrets': "), hint=exc.hint
+            ) from None
+    ids = [s.id for s in parsed]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise InputError("secrets", f"secret '{twice[0]}' is given twice.", hint=SECRET_HINT)
+    return tuple(parsed)

@@ -28,7 +28,7 @@ from gh_docker_publish.core.settings import Secret, Settings
 from gh_docker_publish.errors import CredentialError
 
 TokenSource = Literal["github-token", "token"]
-CredentialSource = Literal["github-token", "token", "anonymous"]
+CredentialSource = Literal["github-token", "token", "anonymous", "registry-auth"]
 READ_SCOPE = "read:packages"
 #: The scopes a reading PAT needs, as the missing-PAT error says it.
 READ_SCOPES = (f"{READ_SCOPE} (write:packages includes it) by a user who can read the "
@@ -54,6 +54,7 @@ TOKEN_LABELS: dict[CredentialSource, str] = {
     "github-token": "GITHUB_TOKEN",
     "token": "personal access token",
     "anonymous": "no token",
+    "registry-auth": "registry-auth entry",  # a registry that is not GitHub's (core/images.py)
 }
 
 

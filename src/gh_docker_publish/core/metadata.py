@@ -467,12 +467,29 @@ def compute_metadata(
         version=version,
         labels=image_labels,
         annotations=tuple(
-            f"{level}:{key}={value}"
-            for level in env.annotation_levels
-            for key, value in image_annotations.items()
+            key if _LEVELLED.match(key) else f"{level}:{key}"
+            for level, key in _levels_once(env.annotation_levels, image_annotations)
         ),
         annotation_values=image_annotations,
     )
+
+
+# build-push-action's `annotations` lines may name their level (`index:KEY=VALUE`,
+# `manifest[linux/amd64]:KEY=VALUE`, buildx --annotation syntax): kept as written.
+_LEVELLED = re.compile(rf"(?:{'|'.join(ANNOTATION_LEVELS)})(?:\[[^\]]*\])?(?:,[a-z-]+)*:")
+
+
+def _levels_once(
+    levels: Sequence[str], annotations: Mapping[str, str]
+) -> list[tuple[str, str]]:
+    """(level, KEY=VALUE) per level, except that a line naming its own level comes once."""
+    out: list[tuple[str, str]] = []
+    for level in levels:
+        for key, value in annotations.items():
+            if _LEVELLED.match(key) and level != levels[0]:
+                continue
+            out.append((level, f"{key}={value}"))
+    return out
 
 
 def compute_tags(lines: Sequence[str], git: GitContext, flavor: Flavor | None = None) -> list[str]:

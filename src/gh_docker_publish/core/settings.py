@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from gh_docker_publish.core import build_inputs, metadata, refs
+from gh_docker_publish.core import build_inputs, buildx_flags, images, metadata, refs
 from gh_docker_publish.core.builder_location import (
     TLS_INPUTS,
     BuilderLocation,
     parse_builder_location,
 )
+from gh_docker_publish.core.images import RegistryLogin
 from gh_docker_publish.core.inputs import get_input
 from gh_docker_publish.errors import InputError
 
@@ -40,6 +41,11 @@ INPUT_NAMES = (
     "sbom", "deadline", "subdomain-isolation", "builder-cacert", "builder-cert",
     "builder-key", "builder-servername", "flavor", "annotations", "sep-tags", "sep-labels",
     "sep-annotations", "push-by-digest", "digests",
+    # docker/build-push-action's pass-through inputs (core/buildx_flags.py)
+    "load", "outputs", "build-contexts", "ssh", "network", "add-hosts", "shm-size", "ulimit",
+    "allow", "no-cache-filters", "call", "secret-files", "secret-envs",
+    # several images (core/images.py)
+    "images", "registry-auth",
 )
 # Inputs read as given, spaces included (docker/metadata-action reads them untrimmed).
 SEPARATOR_INPUTS = ("sep-tags", "sep-labels", "sep-annotations")
@@ -94,7 +100,7 @@ class Secret:
 class Settings:
     """The validated inputs. ``notices`` holds what was fixed up (e.g. lowercased) for the log."""
 
-    image: str
+    image: str  # the first image (``images[0]``), or the one image
     registry: str = "auto"
     owner: str = ""
     repository: str = ""
@@ -134,9 +140,13 @@ class Settings:
     cache_to: tuple[str, ...] = ()
     provenance: str = ""  # "" (off) or buildx's --provenance value (true, mode=max)
     sbom: str = ""  # "" (off) or buildx's --sbom value
+    buildx: buildx_flags.BuildxFlags = field(default_factory=buildx_flags.BuildxFlags)
     deadline: float = 0.0  # seconds after which no retry starts (0: the attempts bound it)
     push_by_digest: bool = False  # a matrix job: one platform, pushed without tags (issue 16)
     digests: tuple[build_inputs.PlatformDigest, ...] = ()  # mode merge: the matrix's digests
+    #: Every enabled image, ``image`` first (empty: just ``image``); core/images.py.
+    images: tuple[str, ...] = ()
+    registry_auth: tuple[RegistryLogin, ...] = ()  # registries that are not GitHub's
     notices: tuple[str, ...] = field(default=(), compare=False)
 
     @functools.cached_property
@@ -148,7 +158,15 @@ class Settings:
     def secrets(self) -> list[str]:
         """The non-empty secret values, for the caller to mask the moment settings load."""
         tokens = [s.reveal() for s in (self.github_token, self.token) if s]
-        return tokens + [s.value for s in self.build_secrets if s.value]
+        return (
+            tokens + [s.value for s in self.build_secrets if s.value]
+            + [login.password for login in self.registry_auth]
+        )
+
+    @property
+    def image_names(self) -> tuple[str, ...]:
+        """The images this run publishes: ``images``, or the one ``image``."""
+        return self.images or (self.image,)
 
 
 # -- list inputs ---------------------------------------------------------------------------
@@ -231,6 +249,25 @@ def _parse_push(raw: str) -> PushMode:
             "push", f"'{raw}' is not true, false or auto.",
             hint="Use auto (push unless the token cannot), true or false.",
         ) from None
+
+
+def _check_push_with_flags(flags: buildx_flags.BuildxFlags, push: PushMode) -> PushMode:
+    """We push from the daemon, so an image not loaded there cannot be pushed: ``load:
+    false``, ``outputs`` (another exporter) and ``call: check`` (no image) need ``push:
+    false``; with ``call`` other than build, push auto means no push."""
+    if not flags.builds_image:
+        if push == "true":
+            raise InputError(
+                "push", f"is true, but call: {flags.call} builds no image to push.",
+                hint="Drop push: true (call: check only evaluates), or drop call.",
+            )
+        return "false"
+    if push == "false":
+        return push
+    for name, given in (("outputs", bool(flags.outputs)), ("load", not flags.load)):
+        if given:
+            raise InputError.not_loaded(name, push)
+    return push
 
 
 def _parse_mode(raw: str) -> Mode:
@@ -366,6 +403,41 @@ def _check_owner(value: str) -> None:
         )
 
 
+def _image_list(
+    raw_image: str, raw_images: str, ref_images: tuple[str, ...], notices: list[str]
+) -> tuple[str, ...]:
+    """The images from ``images`` or the references in ``tags`` (``()``: just ``image``).
+
+    Raises:
+        InputError: both ``image`` and ``images``; every image disabled; a reference in
+        ``tags`` naming an image the run does not publish.
+    """
+    lines = split_list(raw_images, commas=False)
+    if raw_image and lines:
+        raise InputError(
+            "images", "is set together with 'image'.",
+            hint="Give one image in 'image' or several in 'images', not both.",
+        )
+    names, disabled = images.parse_images(lines)
+    notices += disabled
+    if lines and not names:
+        raise InputError(
+            "images", "every image is disabled (enable=false), so there is nothing to publish.",
+            hint="Enable one, or skip the step with an `if:` condition.",
+        )
+    given = names or ((images.image_name(raw_image, "image"),) if raw_image else ())
+    if not given:
+        return ref_images
+    stray = [name for name in ref_images if name not in given]
+    if stray:
+        raise InputError(
+            "tags", f"the reference {stray[0]}:… names an image that is not in "
+            f"'{'images' if names else 'image'}' ({', '.join(given)}).",
+            hint="Give only the tag in 'tags', or add the image to 'images'.",
+        )
+    return names
+
+
 # -- the settings --------------------------------------------------------------------------
 
 
@@ -401,7 +473,10 @@ def _check_token(token: str, input_name: str) -> Secret:
 def raw_secrets(env: Mapping[str, str]) -> list[str]:
     """The secret inputs as given, before validation, so an error about any input can
     never print one unmasked."""
-    return [value for name in SECRET_INPUTS if (value := get_input(env, name))]
+    values = [value for name in SECRET_INPUTS if (value := get_input(env, name))]
+    # build-push-action's `secrets: KEY=value` lines carry the value itself.
+    values += build_inputs.inline_values(split_list(get_input(env, "secrets"), commas=False))
+    return values + images.raw_passwords(get_input(env, "registry-auth"))
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
@@ -453,9 +528,14 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
     _check_owner(owner)
     owner = _lower(owner, "owner", notices)
 
+    # images: `images` (several), full references in `tags`, or the one `image`.
+    ref_images, tags = images.split_full_refs(split_tags(values.get("tags", "")))
+    image_list = _image_list(get("image"), values.get("images", ""), ref_images, notices)
     # image: a name or a full reference without tag; default the repository's name.
     raw_image = get("image")
-    if raw_image:
+    if image_list:
+        image = image_list[0]
+    elif raw_image:
         parsed = refs.parse_image(raw_image, "image")
         image = f"{parsed.domain}/{parsed.path}" if parsed.domain else parsed.path
         if image != raw_image:
@@ -477,7 +557,6 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
     if registry != "auto":
         registry = refs.validate_host(registry.rstrip("/"), "registry")
 
-    tags = split_tags(values.get("tags", ""))
     metadata.parse_rules(tags)  # a wrong rule fails here, whatever the event
     flavor = metadata.parse_flavor(split_list(values.get("flavor", ""), commas=False))
     image_labels, ignored = metadata.parse_key_values(
@@ -520,8 +599,12 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
     location = parse_builder_location(get("builder"), {name: get(name) for name in TLS_INPUTS})
     builder = "buildkit" if location else build_inputs.parse_builder(get("builder"))
     platforms = build_inputs.parse_platforms(split_list(values.get("platforms", "")))
-    build_secrets = build_inputs.parse_secrets(
-        split_list(values.get("secrets", ""), commas=False), env
+    secrets_lines, secret_files, secret_envs = (
+        split_list(values.get(name, ""), commas=False)
+        for name in ("secrets", "secret-files", "secret-envs")
+    )
+    build_secrets = build_inputs.parse_all_secrets(
+        secrets_lines, secret_files, secret_envs, env
     )
     cache_from = build_inputs.parse_cache(
         split_list(values.get("cache-from", ""), commas=False), "cache-from"
@@ -531,18 +614,18 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
     )
     provenance = build_inputs.parse_attestation(get("provenance"), "provenance")
     sbom = build_inputs.parse_attestation(get("sbom"), "sbom")
+    flags = buildx_flags.parse_flags(
+        get, lambda name, commas: split_list(values.get(name, ""), commas=commas), parse_bool
+    )
+    push = _parse_push(get("push"))
+    push = _check_push_with_flags(flags, push)
     if builder == "classic":
         used = build_inputs.classic_conflicts(
             platforms=platforms, secrets=build_secrets, cache_from=cache_from,
             cache_to=cache_to, provenance=provenance, sbom=sbom,
-        )
+        ) + buildx_flags.classic_conflicts(flags)
         if used:
-            raise InputError(
-                used[0],
-                "needs BuildKit, but builder is classic (the classic builder has no "
-                f"{', '.join(used)}).",
-                hint="Use builder: auto or buildkit, or drop the input.",
-            )
+            raise InputError.needs_buildkit(used)
 
     push_by_digest = parse_bool(get("push-by-digest"), "push-by-digest")
     _check_digest_inputs(mode, push_by_digest, builder, platforms)
@@ -583,7 +666,7 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
         target=get("target"),
         pull=parse_bool(get("pull"), "pull"),
         no_cache=parse_bool(get("no-cache"), "no-cache"),
-        push=_parse_push(get("push")),
+        push=push,
         github_token=_check_token(
             get("github-token") or env.get("GITHUB_TOKEN", "").strip(), "github-token"
         ),
@@ -605,8 +688,11 @@ def settings_from_values(values: Mapping[str, str], env: Mapping[str, str]) -> S
         cache_to=cache_to,
         provenance=provenance,
         sbom=sbom,
+        buildx=flags,
         deadline=_parse_deadline(get("deadline")),
         push_by_digest=push_by_digest,
         digests=digests,
+        images=image_list if len(image_list) > 1 else (),
+        registry_auth=images.parse_registry_auth(values.get("registry-auth", "")),
         notices=tuple(notices),
     )

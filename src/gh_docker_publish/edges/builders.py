@@ -35,6 +35,8 @@ from gh_docker_publish.core.build_inputs import (
     cache_type,
     classic_conflicts,
 )
+from gh_docker_publish.core.buildx_flags import BuildxFlags
+from gh_docker_publish.core.buildx_flags import classic_conflicts as flag_conflicts
 from gh_docker_publish.core.credentials import Credential
 from gh_docker_publish.core.progress import Log, ProgressReporter
 from gh_docker_publish.edges import build_context
@@ -64,6 +66,9 @@ class BuildRequest:
     cache_to: Sequence[str] = ()  # BuildKit only; buildx --cache-to specs
     provenance: str = ""  # BuildKit only; "" or buildx's --provenance value
     sbom: str = ""  # BuildKit only; "" or buildx's --sbom value
+    #: build-push-action's pass-through inputs (core/buildx_flags.py); classic: network,
+    #: add-hosts and shm-size only (settings refuse the rest with builder: classic).
+    flags: BuildxFlags = field(default_factory=BuildxFlags)
     #: Credentials for pulling base images, by registry host. Not build secrets.
     #: The run's credentials buildx may use (the push login): in its private config only.
     credentials: tuple[Credential, ...] = ()
@@ -83,6 +88,9 @@ class BuildResult:
     builder: str
     log_tail: tuple[str, ...]
     seconds: float
+    #: buildx's --metadata-file, as it wrote it (build-push-action's `metadata` output);
+    #: empty from the classic builder.
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Builder(Protocol):
@@ -239,7 +247,7 @@ class ClassicBuilder:
             cache_from=request.cache_from,
             cache_to=request.cache_to,
             provenance=request.provenance,
-        )
+        ) + flag_conflicts(request.flags, chosen=False)
         if used:
             raise BuildError.needs_buildkit(
                 f"The classic builder cannot honour {', '.join(used)}: BuildKit only.",
@@ -263,6 +271,7 @@ class ClassicBuilder:
                     target=request.target,
                     pull=request.pull,
                     nocache=request.no_cache,
+                    **request.flags.classic_kwargs(),  # docker-py build() kwargs
                     rm=True,
                     forcerm=True,
                     decode=True,
@@ -425,6 +434,7 @@ def buildx_build_argv(
         args.append("--no-cache")
     if request.platforms:
         args += ["--platform", ",".join(request.platforms)]
+    args += request.flags.argv()
     args.append(str(request.context))
     return args
 
@@ -462,12 +472,14 @@ class BuildKitBuilder:
                               on_config_dir=self._on_config_dir, retry=retry)
 
     def argv(self, request: BuildRequest, iidfile: Path, metadata: Path) -> list[str]:
-        """The buildx command line: --load into the daemon, the image ID in --iidfile."""
+        """The buildx command line: --load into the daemon (unless `load: false`,
+        `outputs` or `call` say otherwise), the image ID in --iidfile."""
         if self._provenance and not request.provenance:
             request = replace(request, provenance="true")
+        load = ["--load"] if request.flags.loads_image else []
         tags = [arg for ref in request.tags for arg in ("--tag", ref)]
         return buildx_build_argv(
-            self._buildx, request, ["--load", "--iidfile", str(iidfile), *tags], metadata
+            self._buildx, request, [*load, "--iidfile", str(iidfile), *tags], metadata
         )
 
     def build(self, request: BuildRequest, log: Log) -> BuildResult:
@@ -490,9 +502,9 @@ class BuildKitBuilder:
             temp_dir=self._temp_dir, on_config_dir=self._on_config_dir,
         )
         image_id = _image_id_from(run.metadata) or run.iid
-        if not image_id:
+        if not image_id and request.flags.loads_image:
             raise BuildError("docker buildx did not report an image ID.", log_tail=run.tail)
-        return BuildResult(image_id, self.name, tuple(run.tail), run.seconds)
+        return BuildResult(image_id, self.name, tuple(run.tail), run.seconds, run.metadata)
 
 
 @dataclass(frozen=True)
@@ -563,7 +575,10 @@ def run_buildx(
         if proc.returncode != 0:
             errors = [ln for ln in lines.tail if ln.startswith("ERROR:")]
             reason = errors[-1] if errors else f"docker buildx exited with {proc.returncode}"
-            raise BuildError(f"The build failed: {reason}", log_tail=list(lines.tail))
+            raise BuildError(
+                f"The build failed: {reason}", log_tail=list(lines.tail),
+                hint=_flag_hint(reason, request.flags),
+            )
         iid = ""
         with contextlib.suppress(OSError):
             iid = (cfg / "iid").read_text(encoding="utf-8").strip()
@@ -571,6 +586,27 @@ def run_buildx(
         with contextlib.suppress(OSError, ValueError):
             meta = json.loads((cfg / "metadata.json").read_text(encoding="utf-8"))
     return BuildxRun(meta, iid, list(lines.tail), time.monotonic() - started)
+
+
+def _flag_hint(reason: str, flags: BuildxFlags) -> str:
+    """A buildx too old for a pass-through input says only "unknown flag": say which input."""
+    if "frontend capability moby.buildkit.frontend.contexts" in reason and flags.build_contexts:
+        return ("The daemon's BuildKit is too old for 'build-contexts' (named contexts need "
+                "BuildKit 0.10, Docker Engine 23 or later). Update the engine, or drop the "
+                "input.")
+    if "unsupported request frontend." in reason and not flags.builds_image:
+        # buildx has --call, but the daemon's Dockerfile frontend predates it (Engine 20.10).
+        return (f"The daemon's BuildKit is too old for 'call: {flags.call}' (its Dockerfile "
+                "frontend cannot answer that request). Update the engine, use a builder "
+                "elsewhere, or drop the input.")
+    match = re.search(r"unknown flag: --([a-z-]+)", reason)
+    if not match:
+        return ""
+    return (
+        f"This docker buildx has no --{match[1]} (the input "
+        f"'{flags.input_of(match[1])}' needs a newer buildx; --call came in buildx 0.15)."
+        " Install a newer docker-buildx, or drop the input."
+    )
 
 
 # --- BuildKit pushes directly (buildx build --push) ----------------------------------------
@@ -592,6 +628,8 @@ class DirectPush:
     platforms: tuple[tuple[str, str], ...]
     log_tail: tuple[str, ...]
     seconds: float
+    #: buildx's --metadata-file (build-push-action's `metadata` output).
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 class BuildKitPusher:
@@ -666,7 +704,8 @@ class BuildKitPusher:
         result = read_back(request.tags, registry, {pushed, config} - {""})
         image_id = config or pushed
         done = DirectPush(image_id, result.digest, result.landed, result.not_landed,
-                          result.ref_digests, result.platforms, tuple(run.tail), run.seconds)
+                          result.ref_digests, result.platforms, tuple(run.tail), run.seconds,
+                          run.metadata)
         if done.not_landed:
             raise PushError(
                 "BuildKit pushed, but the registry does not show the image under every tag.",

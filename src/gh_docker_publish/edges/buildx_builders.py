@@ -260,10 +260,12 @@ class ElsewhereBuilder:
         )
 
     def argv(self, request: BuildRequest, config_dir: Path) -> list[str]:
-        """``--load`` there, the image ID in ``--iidfile``, with every tag."""
+        """``--load`` there (unless `load: false`, `outputs` or `call` say otherwise), the
+        image ID in ``--iidfile``, with every tag."""
+        load = ["--load"] if request.flags.loads_image else []
         tags = [arg for ref in request.tags for arg in ("--tag", ref)]
         argv = buildx_build_argv(
-            self._buildx, request, ["--load", "--iidfile", str(config_dir / "iid"), *tags],
+            self._buildx, request, [*load, "--iidfile", str(config_dir / "iid"), *tags],
             config_dir / "metadata.json",
         )
         return [argv[0], *self._builder_args(), *argv[1:]]
@@ -320,9 +322,9 @@ class ElsewhereBuilder:
             prepare=self.point_buildx,
         )
         image_id = run.iid or str(run.metadata.get("containerimage.config.digest") or "")
-        if not image_id:
+        if not image_id and request.flags.loads_image:
             raise BuildError("docker buildx did not report an image ID.", log_tail=run.tail)
-        return BuildResult(image_id, self.name, tuple(run.tail), run.seconds)
+        return BuildResult(image_id, self.name, tuple(run.tail), run.seconds, run.metadata)
 
 
 def write_docker_context(config_dir: Path, name: str, location: BuilderLocation) -> Path:

@@ -383,8 +383,9 @@ def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda:
 
 class RegistryClient:
     """The registry calls the action makes itself, with the run's one credential for the
-    registry: ping, auth challenge and token, manifest reads, the upload probe, and the index
-    PUT that assembles a multi-platform image."""
+    registry: ping, auth challenge and token, manifest reads, the upload probe, the index
+    PUT that assembles a multi-platform image, and a cross-repository blob mount (several
+    images)."""
 
     def __init__(
         self,
@@ -417,9 +418,10 @@ class RegistryClient:
         """``GET /v2/``: the API version check, and the challenge when it is a 401."""
         return self._send(f"{self.base}/v2/", {})
 
-    def token_response(self, challenge: Challenge, scope: str) -> requests.Response:
-        """Trade the credential for a registry token at the challenge's realm."""
-        query = {"scope": scope}
+    def token_response(self, challenge: Challenge, scope: str | list[str]) -> requests.Response:
+        """Trade the credential for a registry token at the challenge's realm (a list of
+        scopes goes as one ``scope=`` each, as the token spec asks)."""
+        query: dict[str, str | list[str]] = {"scope": scope}
         if challenge.params.get("service"):
             query["service"] = challenge.params["service"]
         return self._send(challenge.realm, {}, params=query, auth=self._basic)
@@ -470,6 +472,23 @@ class RegistryClient:
         config: dict[str, Any] = response.json()
         return platform_name({"platform": config})
 
+    def mount_blob(self, repository: str, digest: str, source: str) -> bool:
+        """Link blob ``digest`` of ``source`` into ``repository`` on this registry, so it
+        is not uploaded again (distribution spec, "Mounting a blob from another
+        repository"). True when the registry mounted it (201); a 202 means it would take an
+        upload instead, and that session is cancelled."""
+        url = f"{self.base}/v2/{repository}/blobs/uploads/"
+        push = f"repository:{repository}:pull,push"
+        response = self._authorized(
+            "POST", url, {}, [push, f"repository:{source}:pull"],
+            params={"mount": digest, "from": source}, allow_redirects=False,
+        )
+        location = response.headers.get("Location", "") if response.status_code == 202 else ""
+        if location:
+            cancel = location if "://" in location else f"{self.base}{location}"
+            self._authorized("DELETE", cancel, {}, push)
+        return response.status_code == 201
+
     def put_manifest(self, repository: str, reference: str, media_type: str,
                      body: bytes) -> str:
         """PUT a manifest (an index here) under ``reference``; the registry's digest.
@@ -486,7 +505,8 @@ class RegistryClient:
         return response.headers.get("Docker-Content-Digest", "")
 
     def _authorized(
-        self, method: str, url: str, headers: dict[str, str], scope: str, **kwargs: Any
+        self, method: str, url: str, headers: dict[str, str], scope: str | list[str],
+        **kwargs: Any,
     ) -> requests.Response:
         """One call, answering the registry's 401 challenge (bearer token or basic) once."""
         response = self._send(url, headers, method=method, **kwargs)

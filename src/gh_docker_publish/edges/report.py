@@ -19,7 +19,8 @@ from gh_docker_publish.core.progress import human_bytes
 from gh_docker_publish.edges.gha import Console
 
 OUTPUT_NAMES = (
-    "image", "tags", "refs", "digest", "imageid", "metadata", "registry", "package-url",
+    "image", "images", "tags", "tag-names", "digest", "imageid", "metadata", "report", "registry",
+    "package-url",
     "token-source", "username", "builder", "deleted-versions", "kept-versions",
     "version", "labels", "annotations", "json",
 )
@@ -27,7 +28,8 @@ OUTPUT_NAMES = (
 # DOCKER_METADATA_SET_OUTPUT_ENV=false), so later steps can read them from the environment.
 OUTPUT_ENV = {
     "version": "DOCKER_METADATA_OUTPUT_VERSION",
-    "refs": "DOCKER_METADATA_OUTPUT_TAGS",
+    "tags": "DOCKER_METADATA_OUTPUT_TAGS",
+    "tag-names": "DOCKER_METADATA_OUTPUT_TAG_NAMES",
     "labels": "DOCKER_METADATA_OUTPUT_LABELS",
     "annotations": "DOCKER_METADATA_OUTPUT_ANNOTATIONS",
     "json": "DOCKER_METADATA_OUTPUT_JSON",
@@ -38,14 +40,15 @@ OUTPUT_ENV = {
 class PublishResult:
     """The outcome of one run, as ``publish.run`` returns it. No secrets in here."""
 
-    image: str  # registry/path, no tag
+    image: str  # registry/path, no tag (the first image)
     registry: str
+    images: tuple[str, ...] = ()  # every image (`images`), the first is `image`
     tags: tuple[str, ...] = ()
     refs: tuple[str, ...] = ()
     digest: str = ""  # manifest digest of the pushed image ("" when not pushed)
     imageid: str = ""  # local image ID (config digest)
     package_url: str = ""
-    token_source: str = ""  # "github-token" | "token" | ""
+    token_source: str = ""  # "github-token" | "token" | "registry-auth" | ""
     username: str = ""
     token_reason: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -56,6 +59,7 @@ class PublishResult:
     pushed: bool = False
     push_skipped_reason: str = ""
     builder: str = ""  # "buildkit" | "classic"
+    build_metadata: Mapping[str, Any] = field(default_factory=dict)  # buildx --metadata-file
     landed: tuple[str, ...] = ()  # refs the registry accepted
     not_landed: tuple[str, ...] = ()  # refs that failed or were not tried
     ref_digests: Mapping[str, str] = field(default_factory=dict)
@@ -73,9 +77,14 @@ class PublishResult:
 
     @property
     def token_label(self) -> str:
-        return {"github-token": "GITHUB_TOKEN", "token": "personal access token"}.get(
+        return {"github-token": "GITHUB_TOKEN", "token": "personal access token",
+                "registry-auth": "registry-auth"}.get(
             self.token_source, self.token_source
         )
+
+    @property
+    def image_names(self) -> tuple[str, ...]:
+        return self.images or (self.image,)
 
     @property
     def pull_ref(self) -> str:
@@ -84,11 +93,26 @@ class PublishResult:
         return (landed or list(self.refs) or [self.image])[0]
 
 
-def metadata(result: PublishResult) -> dict[str, Any]:
-    """The whole result as JSON-ready data (the ``metadata`` output)."""
+def buildx_metadata(result: PublishResult) -> dict[str, Any]:
+    """build-push-action's ``metadata`` output: buildx's metadata file, with the keys its
+    users read filled in from what we did (the classic builder writes none; our push, not
+    buildx's, made the manifest, so ``containerimage.digest`` is the pushed digest)."""
+    data = dict(result.build_metadata)
+    if result.imageid:
+        data["containerimage.config.digest"] = result.imageid
+    if result.refs:
+        data["image.name"] = ",".join(result.refs)
+    if result.digest:
+        data["containerimage.digest"] = result.digest
+    return data
+
+
+def run_report(result: PublishResult) -> dict[str, Any]:
+    """The whole result as JSON-ready data (the ``report`` output)."""
     data = asdict(result)
-    for how_to_write in ("separators", "export_env"):  # how outputs are written, not what
-        del data[how_to_write]
+    # how outputs are written, not what; buildx's own record is the `metadata` output
+    for left_out in ("separators", "export_env", "build_metadata"):
+        del data[left_out]
     data["labels"] = dict(result.labels)
     data["ref_digests"] = dict(result.ref_digests)
     data["platforms"] = dict(result.platforms)
@@ -102,11 +126,14 @@ def render_outputs(result: PublishResult) -> dict[str, str]:
     sep_tags, sep_labels, sep_annotations = result.separators
     return {
         "image": result.image,
-        "tags": sep_tags.join(result.tags),
-        "refs": sep_tags.join(result.refs),
+        "images": "\n".join(result.image_names),
+        # metadata-action's names: `tags` are full references, `tag-names` the bare tags.
+        "tags": sep_tags.join(result.refs),
+        "tag-names": sep_tags.join(result.tags),
         "digest": result.digest,
         "imageid": result.imageid,
-        "metadata": json.dumps(metadata(result), sort_keys=True),
+        "metadata": json.dumps(buildx_metadata(result), sort_keys=True),
+        "report": json.dumps(run_report(result), sort_keys=True),
         "registry": result.registry,
         "package-url": result.package_url,
         "token-source": result.token_source,
@@ -160,12 +187,13 @@ def _token_line(result: PublishResult, *, markdown: bool) -> str:
 
 def render_summary(result: PublishResult) -> str:
     """The job summary: refs and digests, how to pull, which token and why, the package."""
+    names = ", ".join(f"`{name}`" for name in result.image_names)
     if result.pushed and not result.not_landed:
-        heading = f"### Published `{result.image}`"
+        heading = f"### Published {names}"
     elif result.pushed:
-        heading = f"### Partly published `{result.image}`"
+        heading = f"### Partly published {names}"
     else:
-        heading = f"### Built `{result.image}` (not pushed)"
+        heading = f"### Built {names} (not pushed)"
     lines = [heading, ""]
     if not result.pushed and result.push_skipped_reason:
         lines += [f"Not pushed: {_cell(result.push_skipped_reason)}", ""]
@@ -212,7 +240,7 @@ def render_terminal(result: PublishResult) -> str:
         verb = "Published" if not result.not_landed else "Partly published"
     else:
         verb = "Built (not pushed)"
-    lines = [f"{verb} {result.image}"]
+    lines = [f"{verb} {', '.join(result.image_names)}"]
     if not result.pushed and result.push_skipped_reason:
         lines.append(f"  reason: {result.push_skipped_reason}")
     width = max((len(r) for r in result.refs), default=0)

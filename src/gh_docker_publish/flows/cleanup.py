@@ -278,7 +278,7 @@ def render_plan_lines(result: CleanupResult) -> list[str]:
 
 def render_outputs(result: CleanupResult) -> dict[str, str]:
     """Every declared output; cleanup fills ``deleted-versions`` (in a dry run: those that
-    would be deleted) and ``kept-versions``, digests one per line, and ``metadata``."""
+    would be deleted) and ``kept-versions``, digests one per line, and ``report``."""
     outputs = dict.fromkeys(OUTPUT_NAMES, "")
     gone = result.to_delete if result.dry_run else result.deleted
     outputs.update({
@@ -286,7 +286,7 @@ def render_outputs(result: CleanupResult) -> dict[str, str]:
         "registry": result.registry,
         "deleted-versions": "\n".join(v.digest for v in gone),
         "kept-versions": "\n".join(v.digest for v in result.kept),
-        "metadata": json.dumps({"mode": "cleanup", "package": result.package,
+        "report": json.dumps({"mode": "cleanup", "package": result.package,
                                 "dry_run": result.dry_run,
                                 "plan": [d.as_json() for d in result.decisions]},
                                sort_keys=True),

@@ -19,7 +19,8 @@ Two routes, chosen by the daemon's image store (issue 13, DESIGN.md §4b):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import requests
 
@@ -37,6 +38,9 @@ class Published:
     landed: tuple[str, ...]
     ref_digests: dict[str, str]
     platforms: dict[str, str]  # os/arch[/variant] -> manifest digest
+    #: buildx's --metadata-file when one buildx run pushed it all (the `metadata` output);
+    #: empty for the classic store's one build per platform (no one run made the index).
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 def publish(
@@ -56,7 +60,7 @@ def publish(
         done = pusher.push(request, log, registry)
         platforms = {p: d for p, d in done.platforms if p != "unknown/unknown"}
         return Published(done.digest, done.image_id, done.landed, dict(done.ref_digests),
-                         platforms)
+                         platforms, done.metadata)
     return _one_by_one(pusher, request, registry, log)
 
 

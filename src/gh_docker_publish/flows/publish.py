@@ -16,11 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import requests
+
 from gh_docker_publish.core import credentials, limits, metadata, published_values, refs, tags
 from gh_docker_publish.core.context import RunContext
 from gh_docker_publish.core.credentials import UNKNOWN, Credential, PackageLink
 from gh_docker_publish.core.refs import Target
-from gh_docker_publish.core.settings import Settings
+from gh_docker_publish.core.settings import Secret, Settings
 from gh_docker_publish.edges import (
     build_context,
     builders,
@@ -60,9 +62,8 @@ class Plan:
     """What a run will do, known before touching the daemon or the registry: made once
     (``plan``), carried through the run, and what the dry run prints (``render_plan``)."""
 
-    target: refs.Target
+    targets: tuple[Target, ...]  # one per image (`images`), the first is `image`
     tags: tuple[str, ...]
-    refs: tuple[str, ...]
     push: bool
     push_reason: str
     #: The labels from the inputs and the run's facts (the repository's own facts, read
@@ -71,9 +72,21 @@ class Plan:
     #: The push credential once chosen (the dry run chooses it without any API call).
     credential: Credential | None = None
 
-    def retarget(self, target: Target) -> Plan:
+    @property
+    def target(self) -> Target:
+        return self.targets[0]
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        """Every image's refs, image by image (metadata-action's `tags` order)."""
+        return tuple(ref for target in self.targets for ref in self.refs_of(target))
+
+    def refs_of(self, target: Target) -> tuple[str, ...]:
+        return tuple(target.ref(tag) for tag in self.tags)
+
+    def retarget(self, targets: tuple[Target, ...]) -> Plan:
         """The same plan for the registry the GHES probe found."""
-        return replace(self, target=target, refs=tuple(target.ref(tag) for tag in self.tags))
+        return replace(self, targets=targets)
 
 
 def plan_tags(settings: Settings, ctx: RunContext, now: datetime) -> tuple[str, ...]:
@@ -129,21 +142,37 @@ def plan(
         InputError: a tag rule, the number of tags or the image does not fit, or a tag,
             label or annotation holds a secret of the run; nothing has been contacted yet.
     """
-    target = refs.resolve_target(
-        settings, ctx, probed_registry=probed.host if probed else None
-    )
-    meta = metadata.compute_metadata(settings, ctx, now=now, repository=target.repository)
+    targets = resolve_targets(settings, ctx, probed.host if probed else None)
+    meta = metadata.compute_metadata(settings, ctx, now=now, repository=targets[0].repository)
     tag_list = _checked_tags(meta, ctx)
     refuse_published_secrets(settings, meta)
     decision = tags.push_decision(settings.push, ctx.event_name, ctx.is_fork_pull_request)
     return Plan(
-        target=target,
+        targets=targets,
         tags=tag_list,
-        refs=tuple(target.ref(tag) for tag in tag_list),
         push=decision.push,
         push_reason=decision.reason,
         labels=dict(meta.labels),
     )
+
+
+def resolve_targets(
+    settings: Settings, ctx: RunContext, probed_registry: str | None
+) -> tuple[Target, ...]:
+    """One target per image (``images``, or the one ``image``), each resolved as ``image``
+    is; the same image twice (once the registry and owner are filled in) is refused."""
+    targets = tuple(
+        refs.resolve_target(replace(settings, image=name), ctx, probed_registry=probed_registry)
+        for name in settings.image_names
+    )
+    names = [target.name for target in targets]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise InputError(
+            "images", f"{twice[0]} is given twice (after the registry and owner are filled in).",
+            hint="List each image once.",
+        )
+    return targets
 
 
 def probe_registry(
@@ -154,9 +183,7 @@ def probe_registry(
     probed = registries.choose(settings, ctx)
     if probed is None:
         return the_plan, None
-    return the_plan.retarget(
-        refs.resolve_target(settings, ctx, probed_registry=probed.host)
-    ), probed
+    return the_plan.retarget(resolve_targets(settings, ctx, probed.host)), probed
 
 
 def dry_run(settings: Settings, ctx: RunContext, now: datetime) -> tuple[Plan, str]:
@@ -174,7 +201,7 @@ def dry_run(settings: Settings, ctx: RunContext, now: datetime) -> tuple[Plan, s
 
 def render_plan(the_plan: Plan, token_problem: str = "") -> str:
     """The dry run's text: image, refs, token (or why none) or why not pushing, labels."""
-    lines = [f"image:    {the_plan.target.name}", "refs:"]
+    lines = [f"image:    {target.name}" for target in the_plan.targets] + ["refs:"]
     lines += [f"  {ref}" for ref in the_plan.refs]
     if the_plan.credential is not None:
         lines.append(f"token:    {the_plan.credential.describe()}")
@@ -207,17 +234,18 @@ def run(
         console.warning(warning)
     the_plan, probed = probe_registry(the_plan, settings, ctx)
     target = the_plan.target
-    for warning in target.warnings:
-        console.warning(warning)
-    if the_plan.push or settings.push_by_digest:
-        refused = refs.digest_push_conflicts(
-            target, platforms=settings.platforms,
-            provenance=bool(settings.provenance or settings.sbom),
-            by_digest="push-by-digest" if settings.push_by_digest else "",
-        )
-        if refused is not None:
-            raise refused
-    console.info(registries.explain(target, settings, ctx, probed))
+    for each in the_plan.targets:
+        for warning in each.warnings:
+            console.warning(warning)
+        if the_plan.push or settings.push_by_digest:
+            refused = refs.digest_push_conflicts(
+                each, platforms=settings.platforms,
+                provenance=bool(settings.provenance or settings.sbom),
+                by_digest="push-by-digest" if settings.push_by_digest else "",
+            )
+            if refused is not None:
+                raise refused
+        console.info(registries.explain(each, settings, ctx, probed))
     # The daemon first: without one nothing else matters, and it answers in milliseconds.
     client = engine.connect(services.docker_host, timeout=services.docker_timeout)
     # What this engine's builder cannot build is refused now, before any registry call.
@@ -230,28 +258,25 @@ def run(
         )
 
     apis = ApiClients(services.github_api, ctx.api_url)  # one client per token this run
-    scheme = registry_api.scheme_for(target.registry, ctx.server_url)
-    credential: Credential | None = None
+    logins: list[Credential] = []
     if the_plan.push:
-        credential = choose_credential(settings, ctx, target, console, apis)
-        the_plan = replace(the_plan, credential=credential)
-        console.info(f"Token: {credential.describe()}")
+        several = len(the_plan.targets) > 1
+        logins = [
+            _credential_for(settings, ctx, each, console, apis, several=several)
+            for each in the_plan.targets
+        ]
+        the_plan = replace(the_plan, credential=logins[0])
     else:
         console.info(f"Not pushing: {the_plan.push_reason}")
+    credential = logins[0] if logins else None
 
     # The repository's description and license (for the labels) are read while we log in.
     repo_info = in_background(
         lambda: repository_info(settings, target, credential, apis)
     )
-    if credential is not None:
-        with console.group(f"Log in to {target.registry}"):
-            engine.login(client, credential, log=console, retry=retry)
-            # Fail in seconds, not after the build, when this token may not push here.
-            preflight.before_build(
-                target, credential, scheme=scheme, fields=hints(target, ctx, credential),
-                log=console,
-            )
-    preflight.warn_engine(client, target, console)
+    _log_in(client, the_plan.targets, logins, ctx, console, retry)
+    for each in the_plan.targets:
+        preflight.warn_engine(client, each, console)
 
     info, warning = repo_info()
     if warning:
@@ -264,12 +289,13 @@ def run(
     image_labels = dict(meta.labels)
 
     # Base images of other owners: pulled now with a token that reads them (pull.py), into
-    # this daemon; BuildKit elsewhere pulls its own, with the one login buildx gets.
+    # this daemon; BuildKit elsewhere pulls its own, with the logins buildx gets.
     if not isinstance(builder, buildx_builders.ElsewhereBuilder):
         settings = pull.prepare_bases(client, settings, ctx, target, credential, console, apis)
-    request = _request(settings, the_plan, image_labels, credential)
+    request = _request(settings, the_plan, image_labels, meta.annotations, logins)
     result = report.PublishResult(
         image=target.name,
+        images=tuple(each.name for each in the_plan.targets),
         registry=target.registry,
         tags=the_plan.tags,
         refs=the_plan.refs,
@@ -294,48 +320,158 @@ def run(
     if _buildkit_pushes(builder, settings.platforms, credential):
         assert isinstance(builder, BUILDKIT_BUILDERS)
         return _publish_platforms(
-            builder, request, result, the_plan, credential, ctx, console, retry, started
+            builder, request, result, the_plan, logins, ctx, console, retry, started
         )
     built = _build(builder, builder_reason, request, the_plan, console)
-    result = replace(result, imageid=built.image_id, builder=built.builder)
+    result = replace(result, imageid=built.image_id, builder=built.builder,
+                     build_metadata=built.metadata)
     if credential is None:
         result = replace(result, not_landed=the_plan.refs, seconds=time.monotonic() - started)
         report.write(result, console)
         return result
 
-    preflight.after_build(client, built.image_id, target, services.image_limits, console)
-    registry = registry_api.RegistryClient(credential, scheme=scheme, deadline=retry.deadline)
-    try:
-        with console.group(f"Push {len(the_plan.refs)} tag(s) to {target.name}"):
-            pushed = engine.push(
-                client, the_plan.refs, credential, console,
-                hint_fields=hints(target, ctx, credential), retry=retry,
-                verify=_verifier(registry, built.image_id),
-                built=_built_image(registry, target, built.image_id),
-            )
-    except PushError as failure:
-        partial = replace(
-            result,
-            pushed=bool(failure.landed),
-            digest=next(iter(failure.digests.values()), ""),
-            landed=tuple(failure.landed),
-            not_landed=tuple(failure.not_landed),
-            ref_digests=failure.digests,
-            seconds=time.monotonic() - started,
-        )
-        report.write(partial, console)
-        raise
+    for each in the_plan.targets:
+        preflight.after_build(client, built.image_id, each, services.image_limits, console)
+    landed: list[str] = []
+    digests: dict[str, str] = {}
+    uploaded = 0
+    failures: list[PushError] = []
+    # Image by image: the first push to a registry uploads the blobs, the daemon mounts
+    # them into the next repository of the same registry instead of uploading them again.
+    for each, login in zip(the_plan.targets, logins, strict=True):
+        image_refs = the_plan.refs_of(each)
+        each_scheme = registry_api.scheme_for(each.registry, ctx.server_url)
+        _mount_config(each, landed, built.image_id, login, each_scheme, console)
+        registry = registry_client(login, ctx, retry)
+        try:
+            with console.group(f"Push {len(image_refs)} tag(s) to {each.name}"):
+                pushed = engine.push(
+                    client, image_refs, login, console,
+                    hint_fields=hints(each, ctx, login), retry=retry,
+                    verify=_verifier(registry, built.image_id),
+                    built=_built_image(registry, each, built.image_id),
+                )
+        except PushError as failure:
+            failures.append(failure)
+            landed += failure.landed
+            digests |= failure.digests
+            continue
+        finally:
+            registry.close()
+        landed += image_refs
+        digests |= pushed.digests
+        uploaded += pushed.uploaded
+    return _finish(result, the_plan, landed, digests, failures, console, started,
+                   bytes_uploaded=uploaded)
+
+
+def _finish(
+    result: report.PublishResult, the_plan: Plan, landed: list[str], digests: dict[str, str],
+    failures: list[PushError], console: Console, started: float, **more: Any,
+) -> report.PublishResult:
+    """Every image pushed (or tried): the outputs and summary for what landed, in the
+    plan's order; then the failures, as one error naming every ref that did not land."""
     result = replace(
         result,
-        digest=pushed.digest,
-        pushed=True,
-        landed=the_plan.refs,
-        ref_digests=pushed.digests,
-        bytes_uploaded=pushed.uploaded,
+        digest=next((digests[ref] for ref in the_plan.refs if ref in digests), ""),
+        pushed=bool(landed),
+        landed=tuple(ref for ref in the_plan.refs if ref in landed),
+        not_landed=tuple(ref for ref in the_plan.refs if ref not in landed) if failures else (),
+        ref_digests=digests,
         seconds=time.monotonic() - started,
+        **more,
     )
     report.write(result, console)
+    if failures:
+        raise _one_failure(failures, result)
     return result
+
+
+def _mount_config(
+    target: Target, landed: list[str], image_id: str, credential: Credential, scheme: str,
+    console: Console,
+) -> None:
+    """Before the next image on a registry that already holds this build: mount the image
+    config from the first image's repository. The daemon mounts the layers itself but
+    always uploads the config; this way no blob goes up twice to one registry."""
+    source = next(
+        (ref.rpartition(":")[0] for ref in landed if ref.startswith(f"{target.registry}/")), ""
+    )
+    if not source or not image_id.startswith("sha256:"):
+        return
+    client = registry_api.RegistryClient(credential, scheme=scheme)
+    try:
+        mounted = client.mount_blob(
+            target.path, image_id, source.removeprefix(f"{target.registry}/")
+        )
+    except requests.RequestException as exc:  # only an optimisation: the push uploads it
+        console.info(f"Could not mount the image config into {target.name}: {exc}")
+        return
+    finally:
+        client.close()
+    if mounted:
+        console.info(f"Mounted the image config into {target.name} from {source}.")
+
+
+def _one_failure(failures: list[PushError], result: report.PublishResult) -> PushError:
+    """One image's failure as it was; several images' failures as one, listing every ref
+    that did and did not land across all images."""
+    if len(failures) == 1 and len(result.images) == 1:
+        return failures[0]
+    first = failures[0]
+    return PushError(
+        f"{len(failures)} of {len(result.images)} images did not fully land: {first.message}",
+        landed=result.landed, not_landed=result.not_landed, digests=dict(result.ref_digests),
+        registry_message=first.registry_message, hint=first.hint, docs_url=first.docs_url,
+    )
+
+
+def _credential_for(
+    settings: Settings, ctx: RunContext, target: Target, console: Console, apis: ApiClients,
+    *, several: bool,
+) -> Credential:
+    """The push credential of one image: a ``registry-auth`` entry for a registry that is
+    not GitHub's; GitHub's rules (our token choice) for GitHub's registries and the rest."""
+    entry = next((e for e in settings.registry_auth if e.registry == target.registry), None)
+    if entry is not None and not target.github_hosted:
+        console.mask_login(entry.username, entry.password)
+        console.info(f"Credentials for {target.name}: the registry-auth entry for "
+                     f"{entry.registry} as {entry.username}.")
+        return Credential(
+            target.registry, entry.username, Secret(entry.password), "registry-auth",
+            f"the registry-auth entry for {entry.registry}",
+        )
+    if entry is not None:
+        console.notice(
+            f"registry-auth: the entry for {entry.registry} is not used: GitHub's registry "
+            "gets its token by GitHub's rules ('github-token', or a PAT in 'token')."
+        )
+    credential = choose_credential(settings, ctx, target, console, apis)
+    console.info(f"Token for {target.name}: {credential.describe()}" if several
+                 else f"Token: {credential.describe()}")
+    return credential
+
+
+def _log_in(
+    client: Any, targets: tuple[Target, ...], logins: list[Credential], ctx: RunContext,
+    console: Console, retry: engine.RetryPolicy,
+) -> None:
+    """One daemon login per registry and user (several images on one registry share it),
+    and one push-permission probe per image, all before the build. Not pushing: none."""
+    if not logins:
+        return
+    done: set[tuple[str, str, str]] = set()
+    for target, credential in zip(targets, logins, strict=True):
+        key = (credential.registry, credential.username, credential.secret.reveal())
+        if key not in done:
+            done.add(key)
+            with console.group(f"Log in to {target.registry}"):
+                engine.login(client, credential, log=console, retry=retry)
+        # Fail in seconds, not after the build, when this token may not push here.
+        preflight.before_build(
+            target, credential, scheme=registry_api.scheme_for(target.registry, ctx.server_url),
+            fields=hints(target, ctx, credential), log=console,
+        )
 
 
 def choose_credential(
@@ -441,10 +577,11 @@ def _request(
     settings: Settings,
     the_plan: Plan,
     image_labels: dict[str, str],
-    credential: Credential | None,
+    annotations: tuple[str, ...],
+    logins: list[Credential],
 ) -> builders.BuildRequest:
-    """What to build. Our registry login goes to buildx too (private base images on the
-    same registry, a registry cache, BuildKit's own push)."""
+    """What to build. Our registry logins go to buildx too (private base images on the
+    same registry, a registry cache, BuildKit's own push), one per registry."""
     return builders.BuildRequest(
         context=Path(settings.context),
         # The path as given (relative to the cwd), links not resolved: BuildKit resolves a
@@ -463,7 +600,13 @@ def _request(
         cache_to=settings.cache_to,
         provenance=settings.provenance,
         sbom=settings.sbom,
-        credentials=(credential,) if credential else (),
+        # build-push-action's `annotations: ${{ steps.meta.outputs.annotations }}`: the
+        # `annotations` input given, buildx gets every computed LEVEL:KEY=VALUE.
+        flags=replace(
+            settings.buildx,
+            annotations=annotations if settings.buildx.apply_annotations else (),
+        ),
+        credentials=tuple({c.registry: c for c in logins}.values()),  # one per registry
     )
 
 
@@ -522,6 +665,9 @@ def _build(
     """Build into the daemon with the chosen builder, said in the log with the reason; its
     output is fenced so it cannot issue commands."""
     console.info(f"Builder: {builder.name} ({reason})")
+    if builder.name == "classic" and request.flags.apply_annotations:
+        console.warning("The classic builder cannot annotate the image: 'annotations' only "
+                        "fills the annotations output here (BuildKit applies them).")
     try:
         with (
             console.group(f"Build {the_plan.target.name} ({builder.name} builder)"),
@@ -548,7 +694,7 @@ def _publish_platforms(
     request: builders.BuildRequest,
     result: report.PublishResult,
     the_plan: Plan,
-    credential: Credential | None,
+    logins: list[Credential],
     ctx: RunContext,
     console: Console,
     retry: engine.RetryPolicy,
@@ -557,15 +703,18 @@ def _publish_platforms(
     """BuildKit builds and pushes: several platforms as one index under every tag
     (flows/platforms.py), or BuildKit elsewhere (then one platform too). Without a push
     there is nothing to hold an index, so each platform is only built (the classic store
-    cannot load an index)."""
-    target = the_plan.target
+    cannot load an index).
+
+    Several images: one BuildKit push per image, with that image's tags, each read back
+    from that image's registry with its own login (the build itself comes from the cache
+    after the first), so what landed is said image by image."""
     how = ("containerd image store: BuildKit pushes the index" if builder.containerd_store
            else "classic image store: one build per platform, then one index")
     if isinstance(builder, buildx_builders.ElsewhereBuilder):
         console.info(f"Builder: buildkit ({builder.reason}, which pushes the image itself)")
     else:
         console.info(f"Builder: buildkit, {len(request.platforms)} platforms ({how})")
-    if credential is None:
+    if not logins:
         image_id = ""
         for platform in request.platforms:
             only = replace(request, platforms=(platform,), tags=())
@@ -574,29 +723,64 @@ def _publish_platforms(
                          seconds=time.monotonic() - started)
         report.write(result, console)
         return result
-    registry = registry_client(credential, ctx, retry)
+    landed: list[str] = []
+    digests: dict[str, str] = {}
+    failures: list[PushError] = []
+    published: list[platforms.Published] = []
+    landed_platforms: dict[str, str] = {}
+    missing_platforms: list[str] = []
+    for each, login in zip(the_plan.targets, logins, strict=True):
+        try:
+            done = _push_one_image(builder, request, the_plan.refs_of(each), each, login, ctx,
+                                   console, retry)
+        except PushError as failure:
+            failures.append(failure)
+            landed += failure.landed
+            digests |= failure.digests
+            landed_platforms = landed_platforms or failure.platforms_landed
+            missing_platforms += [p for p in failure.platforms_not_landed
+                                  if p not in missing_platforms]
+            continue
+        published.append(done)
+        landed += done.landed
+        digests |= done.ref_digests
+        landed_platforms = landed_platforms or done.platforms
+    first = published[0] if published else None
+    return _finish(
+        result, the_plan, landed, digests, failures, console, started,
+        imageid=first.image_id if first else result.imageid,
+        build_metadata=first.metadata if first else result.build_metadata,
+        platforms=landed_platforms, platforms_not_landed=tuple(missing_platforms),
+    )
+
+
+def _push_one_image(
+    builder: builders.BuildKitBuilder | buildx_builders.ElsewhereBuilder,
+    request: builders.BuildRequest,
+    image_refs: tuple[str, ...],
+    target: Target,
+    login: Credential,
+    ctx: RunContext,
+    console: Console,
+    retry: engine.RetryPolicy,
+) -> platforms.Published:
+    """BuildKit builds and pushes one image under its refs, read back from its registry."""
+    registry = registry_client(login, ctx, retry)
     try:
         with (
             console.group(f"Build and push {target.name}"
                           + (f" for {', '.join(request.platforms)}" if request.platforms else "")),
             console.stop_commands(),
         ):
-            done = platforms.publish(
-                builder.pusher(retry), request, registry, builder.containerd_store, console
+            return platforms.publish(
+                builder.pusher(retry), replace(request, tags=image_refs), registry,
+                builder.containerd_store, console,
             )
-    except PushError as failure:
-        report.write(failed_push(result, failure, started), console)
-        raise
     except BuildError as failure:
         _show_build_tail(failure, console)
         raise
-    result = replace(
-        result, digest=done.digest, imageid=done.image_id, pushed=True, landed=done.landed,
-        ref_digests=done.ref_digests, platforms=done.platforms,
-        seconds=time.monotonic() - started,
-    )
-    report.write(result, console)
-    return result
+    finally:
+        registry.close()
 
 
 def _push_by_digest(

@@ -190,7 +190,7 @@ def run(
     tag_list: Sequence[str], *, probed_registry: str | None = None,
 ) -> Pulled:
     """``mode: pull``: fetch every ref with the first token the registry accepts; write
-    outputs (``digest``, ``refs``, …) and the summary. ``probed_registry``: the GHES
+    outputs (``digest``, ``tags``, …) and the summary. ``probed_registry``: the GHES
     registry ``registries.choose`` found, as for publish."""
     target = refs.resolve_target(settings, ctx, probed_registry=probed_registry)
     wanted = pull_refs(settings, target, tag_list)
@@ -216,18 +216,19 @@ def run(
 
 
 def render_outputs(result: Pulled) -> dict[str, str]:
-    """Every declared output: pull mode fills image, refs, digest, registry, token and
-    metadata; the others are empty."""
+    """Every declared output: pull mode fills image, tags, tag-names, digest, registry, token and
+    report; the others are empty."""
     outputs = dict.fromkeys(OUTPUT_NAMES, "")
     outputs.update({
         "image": result.image,
+        "images": result.image,
         "registry": result.registry,
-        "refs": "\n".join(result.digests),
-        "tags": "\n".join(ref.rpartition(":")[2] for ref in result.digests),
+        "tags": "\n".join(result.digests),
+        "tag-names": "\n".join(ref.rpartition(":")[2] for ref in result.digests),
         "digest": result.digest,
         "token-source": result.reader.source if result.reader.secret else "",
         "username": result.reader.username,
-        "metadata": json.dumps({"mode": "pull", "image": result.image,
+        "report": json.dumps({"mode": "pull", "image": result.image,
                                 "ref_digests": result.digests}, sort_keys=True),
     })
     return outputs
