@@ -320,6 +320,8 @@ class RemoteManifest:
     size: int
     #: An index's entries as (``os/arch[/variant]``, manifest digest); () for an image.
     platforms: tuple[tuple[str, str], ...] = ()
+    #: An image's layer digests, in order; () for an index.
+    layers: tuple[str, ...] = ()
 
 
 #: What a multi-platform index is called on the wire: Docker's manifest list when its
@@ -456,6 +458,10 @@ class RegistryClient:
             platforms=tuple(
                 (platform_name(e), str(e.get("digest") or ""))
                 for e in entries if isinstance(e, dict)
+            ),
+            layers=tuple(
+                str(layer.get("digest") or "")
+                for layer in body.get("layers") or () if isinstance(layer, dict)
             ),
         )
 

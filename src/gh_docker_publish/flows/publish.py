@@ -341,7 +341,7 @@ def run(
     for each, login in zip(the_plan.targets, logins, strict=True):
         image_refs = the_plan.refs_of(each)
         each_scheme = registry_api.scheme_for(each.registry, ctx.server_url)
-        _mount_config(each, landed, built.image_id, login, each_scheme, console)
+        _mount_blobs(each, landed, login, each_scheme, console)
         registry = registry_client(login, ctx, retry)
         try:
             with console.group(f"Push {len(image_refs)} tag(s) to {each.name}"):
@@ -387,30 +387,32 @@ def _finish(
     return result
 
 
-def _mount_config(
-    target: Target, landed: list[str], image_id: str, credential: Credential, scheme: str,
-    console: Console,
+def _mount_blobs(
+    target: Target, landed: list[str], credential: Credential, scheme: str, console: Console,
 ) -> None:
-    """Before the next image on a registry that already holds this build: mount the image
-    config from the first image's repository. The daemon mounts the layers itself but
-    always uploads the config; this way no blob goes up twice to one registry."""
-    source = next(
-        (ref.rpartition(":")[0] for ref in landed if ref.startswith(f"{target.registry}/")), ""
-    )
-    if not source or not image_id.startswith("sha256:"):
+    """Before the next image on a registry that already holds this build: mount every blob
+    of the first image (config and layers, read from its manifest) into this repository.
+    The classic daemon mounts layers itself but always uploads the config; the containerd
+    store's daemon often uploads the layers again: this way no blob goes up twice to one
+    registry (issue 14)."""
+    source_ref = next((ref for ref in landed if ref.startswith(f"{target.registry}/")), "")
+    if not source_ref:
         return
+    source, _, tag = source_ref.removeprefix(f"{target.registry}/").rpartition(":")
     client = registry_api.RegistryClient(credential, scheme=scheme)
     try:
-        mounted = client.mount_blob(
-            target.path, image_id, source.removeprefix(f"{target.registry}/")
+        manifest = client.manifest(source, tag)
+        blobs = () if manifest is None else (manifest.config_digest, *manifest.layers)
+        mounted = sum(
+            client.mount_blob(target.path, blob, source) for blob in blobs if blob
         )
-    except requests.RequestException as exc:  # only an optimisation: the push uploads it
-        console.info(f"Could not mount the image config into {target.name}: {exc}")
+    except requests.RequestException as exc:  # only an optimisation: the push uploads them
+        console.info(f"Could not mount the image's blobs into {target.name}: {exc}")
         return
     finally:
         client.close()
     if mounted:
-        console.info(f"Mounted the image config into {target.name} from {source}.")
+        console.info(f"Mounted {mounted} blob(s) into {target.name} from {source}.")
 
 
 def _one_failure(failures: list[PushError], result: report.PublishResult) -> PushError:
