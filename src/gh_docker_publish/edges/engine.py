@@ -444,7 +444,7 @@ def push(
         def attempt() -> PushedTag:
             progress = ProgressReporter(log, "push", interval=progress_interval, clock=clock)
             if built is not None:
-                tag(client, built.image_id, ref)  # push what we built, not what ref is now
+                _point_at_built(client, built, ref)  # push what we built, not what ref is now
             log.info(f"Pushing {ref}")
             try:
                 chunks = client.push(
@@ -570,6 +570,22 @@ NOT_OURS_HINT = (
     "runners running jobs side by side). Run publishes of the same tags one at a time, e.g. "
     "with a workflow `concurrency:` group, or give each job its own tags."
 )
+
+def _point_at_built(client: Any, built: BuiltImage, ref: str) -> None:
+    """Re-point ``ref`` at the built image just before its push. On the containerd image
+    store an image lives only while a name points at it: when another run moved ``ref``
+    (its only name) the built image is gone, and the daemon answers "No such image"."""
+    try:
+        tag(client, built.image_id, ref)
+    except DaemonError as exc:
+        if "No such image" not in str(exc):
+            raise
+        raise NotOurImage(
+            f"{ref} was moved by another run and the image this run built "
+            f"({built.image_id}) is gone from the daemon with its last name; what {ref} "
+            "holds now is not the image this run built"
+        ) from exc
+
 
 #: ``confirm(digest)`` -> whether the manifest ``digest`` is the built image (None: the
 #: registry could not say); ``registry_api.manifest_is_image`` bound to a client.
