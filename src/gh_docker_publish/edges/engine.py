@@ -15,7 +15,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, cast
 
@@ -333,10 +333,7 @@ def read_push_stream(
     from other log text.
     """
     found: PushedTag | None = None
-    for chunk in chunks:
-        err = stream_error(chunk)
-        if err is not None:
-            raise StreamError(err)
+    for chunk in _messages(chunks, progress):
         aux = chunk.get("aux")
         if isinstance(aux, Mapping) and aux.get("Digest"):
             if str(aux.get("Tag", tag_)) == tag_:
@@ -344,10 +341,6 @@ def read_push_stream(
             continue
         status = chunk.get("status")
         if not isinstance(status, str):
-            continue
-        if "id" in chunk:
-            if progress is not None:
-                progress.feed(chunk)
             continue
         m = _STATUS_DIGEST.match(status)
         if m and m["tag"] == tag_:
@@ -359,6 +352,23 @@ def read_push_stream(
     return found
 
 
+def _messages(
+    chunks: Iterable[Mapping[str, Any]], progress: ProgressReporter | None
+) -> Iterator[Mapping[str, Any]]:
+    """The chunks of a push or pull stream that are not per-layer progress: an error chunk
+    raises StreamError (the daemon reports failure inside an HTTP 200 stream), and layer
+    chunks (a status with an ``id``, aux records aside) go to ``progress``."""
+    for chunk in chunks:
+        err = stream_error(chunk)
+        if err is not None:
+            raise StreamError(err)
+        if "aux" not in chunk and isinstance(chunk.get("status"), str) and "id" in chunk:
+            if progress is not None:
+                progress.feed(chunk)
+            continue
+        yield chunk
+
+
 def read_pull_stream(
     chunks: Iterable[Mapping[str, Any]],
     progress: ProgressReporter | None = None,
@@ -366,16 +376,9 @@ def read_pull_stream(
 ) -> str:
     """Consume a whole pull stream; return the ``Digest: sha256:...`` it reported."""
     digest = ""
-    for chunk in chunks:
-        err = stream_error(chunk)
-        if err is not None:
-            raise StreamError(err)
+    for chunk in _messages(chunks, progress):
         status = chunk.get("status")
         if not isinstance(status, str):
-            continue
-        if "id" in chunk:
-            if progress is not None:
-                progress.feed(chunk)
             continue
         if status.startswith("Digest: "):
             m = _DIGEST_RE.search(status)
