@@ -242,11 +242,6 @@ def test_a_tag_moved_by_another_run_never_publishes_its_image_as_ours(
     record_property("consistent", 1)
 
 
-@pytest.mark.engines(exclude={
-    "e28-containerd": "its BuildKit refuses a second concurrent export of the same image name "
-    "('already exists'), so the run that loses fails at the build, before any push, not with "
-    "the push check this test is about; a run-unique build name would let both builds finish",
-})
 def test_two_concurrent_runs_on_one_daemon_each_report_only_their_own_image(
     org: Any, testbed: Any, registry_reader: Any, tmp_path: Path,
     unique_name: Callable[[str], str], record_property: Callable[[str, object], None],

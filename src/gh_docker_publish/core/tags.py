@@ -304,3 +304,30 @@ def staging_tag(tag: str, platform: str) -> str:
     characters a tag may have (distribution reference grammar), never one of the run's tags."""
     suffix = "-" + platform.replace("/", "-")
     return tag[: MAX_TAG_LENGTH - len(suffix)] + suffix
+
+
+#: The first part of every run-unique local build tag (``build_tag``); the post step
+#: removes only names whose tag starts with it.
+BUILD_TAG_PREFIX = "gh-docker-publish-build-"
+_BUILD_TAG = re.compile(re.escape(BUILD_TAG_PREFIX) + r"[0-9a-z.-]*[0-9a-f]{12}")
+_RUN_PART = re.compile(r"[^0-9A-Za-z]+")
+
+
+def build_tag(run_id: str, run_attempt: str, token: str) -> str:
+    """The local tag a daemon build is named by before the run's own tags point at it.
+
+    On the containerd image store the daemon's BuildKit refuses a second build exporting
+    the same name at the same moment (``image "…": already exists``: it creates a name that
+    does not exist yet, and the slower build loses), so two runs on one daemon (self-hosted
+    runners) building the same tags must not both export them. A name of this run's own
+    (the run's ID and attempt for the eye, ``token``, 12 random hex digits, for two jobs
+    of one run) is never contested, and holds the image until the push has read it back.
+    """
+    run = "-".join(_RUN_PART.sub("", part) for part in (run_id, run_attempt) if part).lower()
+    run = run[: MAX_TAG_LENGTH - len(BUILD_TAG_PREFIX) - len(token) - 1]
+    return f"{BUILD_TAG_PREFIX}{run}{'.' if run else ''}{token}"
+
+
+def is_build_tag(tag: str) -> bool:
+    """Whether ``tag`` is one ``build_tag`` makes (the post step's check on its state)."""
+    return _BUILD_TAG.fullmatch(tag) is not None

@@ -679,6 +679,7 @@ class BuildKitPusher:
                 afterwards; ``landed``/``not_landed`` come from the registry.
         """
         attempt = 0
+        contested = False
         while True:
             attempt += 1
             try:
@@ -689,6 +690,13 @@ class BuildKitPusher:
                 )
                 break
             except BuildError as failure:
+                if not contested and (name := _contested_name(str(failure), request.tags)):
+                    contested = True  # once: the name exists now, the next export updates it
+                    attempt -= 1
+                    log.warning(f"Another build on this daemon created {name} at the same "
+                                "moment (BuildKit: already exists); building again, from the "
+                                "cache, to name and push this run's image")
+                    continue
                 pushing = any(_PUSHING.search(line) for line in failure.log_tail)
                 if not pushing:
                     raise
@@ -726,6 +734,21 @@ class BuildKitPusher:
             hint="The registry failed or refused the upload; run the job again, or look at "
             "the build's last lines above.",
         ) from failure
+
+
+#: The containerd image store's refusal of a name another export created in the meantime
+#: (BuildKit's image exporter updates a name, else creates it; the slower creation fails).
+_NAME_TAKEN = re.compile(r'image "(?P<name>[^"\s]+)": already exists')
+
+
+def _contested_name(failure: str, refs: Sequence[str]) -> str:
+    """The ref of ours BuildKit refused to name because a concurrent build had just created
+    it (two runs pushing the same tags on one daemon, issue 17 item 10), else "". Pushing
+    exports every tag into the daemon's store too, so a daemon build name cannot help
+    here: exporting again finds the name and moves it, then the registry read-back says
+    whose image each tag holds."""
+    match = _NAME_TAKEN.search(failure)
+    return match["name"] if match and match["name"] in refs else ""
 
 
 #: buildx's progress once the image is built and being sent (docker and containerd

@@ -53,6 +53,7 @@ __all__ = [
     "split_ref",
     "stream_error",
     "tag",
+    "untag",
 ]
 
 
@@ -281,15 +282,40 @@ def split_ref(ref: str) -> tuple[str, str]:
     return repo, tag_
 
 
+#: Tagging on the containerd image store deletes the old name, then creates it: a run on
+#: the same daemon tagging the same name between the two makes the create fail with
+#: "already exists" (Engine 28.5, seen in tests/integration/test_shared_daemon.py). Tagging
+#: again then moves the name; the last run to tag it has it, as on the classic store.
+TAG_ATTEMPTS = 5
+
+
 def tag(client: Any, image_id: str, ref: str) -> None:
     """Point ``ref`` at ``image_id`` (moving it if it pointed elsewhere)."""
     repo, tag_ = split_ref(ref)
-    try:
-        ok = client.tag(image_id, repo, tag_, force=True)
-    except docker.errors.APIError as exc:
-        raise DaemonError(f"Cannot tag {image_id} as {ref}: {_api_text(exc)}") from exc
+    for attempt in range(1, TAG_ATTEMPTS + 1):
+        try:
+            ok = client.tag(image_id, repo, tag_, force=True)
+            break
+        except docker.errors.APIError as exc:
+            if attempt < TAG_ATTEMPTS and "already exists" in _api_text(exc):
+                time.sleep(0.05 * attempt)
+                continue
+            raise DaemonError(f"Cannot tag {image_id} as {ref}: {_api_text(exc)}") from exc
     if not ok:
         raise DaemonError(f"The daemon refused to tag {image_id} as {ref}.")
+
+
+def untag(client: Any, ref: str) -> bool:
+    """Remove the name ``ref`` (only the name while another points at the same image; the
+    image too when it was the last). False when no image has that name (already gone)."""
+    split_ref(ref)  # a name with a tag, never a bare repository or an image ID
+    try:
+        client.remove_image(ref, noprune=True)
+    except docker.errors.ImageNotFound:
+        return False
+    except docker.errors.APIError as exc:
+        raise DaemonError(f"Cannot remove the name {ref}: {_api_text(exc)}") from exc
+    return True
 
 
 # --- stream parsing (pure) ----------------------------------------------------------------

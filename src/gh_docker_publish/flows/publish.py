@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from secrets import token_hex
 from typing import Any, TypeVar, cast
 
 import requests
@@ -322,16 +323,35 @@ def run(
         return _publish_platforms(
             builder, request, result, the_plan, logins, ctx, console, retry, started
         )
-    built = _build(builder, builder_reason, request, the_plan, console)
-    result = replace(result, imageid=built.image_id, builder=built.builder,
-                     build_metadata=built.metadata)
-    if credential is None:
-        result = replace(result, not_landed=the_plan.refs, seconds=time.monotonic() - started)
-        report.write(result, console)
-        return result
+    build_ref = _build_ref(builder, request, the_plan, ctx)
+    if build_ref:  # the post step's second net, should this process be killed
+        console.save_state(post_step.BUILD_NAME_STATE, build_ref)
+    try:
+        built = _build_in_daemon(client, builder, builder_reason, request, build_ref,
+                                 the_plan, console)
+        result = replace(result, imageid=built.image_id, builder=built.builder,
+                         build_metadata=built.metadata)
+        if credential is None:
+            result = replace(result, not_landed=the_plan.refs,
+                             seconds=time.monotonic() - started)
+            report.write(result, console)
+            return result
+        return _push_built(client, built.image_id, result, the_plan, logins, ctx, console,
+                           retry, started, services)
+    finally:
+        if build_ref:
+            _remove_build_name(client, build_ref, console)
 
+
+def _push_built(
+    client: Any, image_id: str, result: report.PublishResult, the_plan: Plan,
+    logins: list[Credential], ctx: RunContext, console: Console, retry: engine.RetryPolicy,
+    started: float, services: Services,
+) -> report.PublishResult:
+    """Push the image built into this daemon, image by image, each tag re-pointed at it
+    and read back (engine.push); then the outputs and the summary (``_finish``)."""
     for each in the_plan.targets:
-        preflight.after_build(client, built.image_id, each, services.image_limits, console)
+        preflight.after_build(client, image_id, each, services.image_limits, console)
     landed: list[str] = []
     digests: dict[str, str] = {}
     uploaded = 0
@@ -348,8 +368,8 @@ def run(
                 pushed = engine.push(
                     client, image_refs, login, console,
                     hint_fields=hints(each, ctx, login), retry=retry,
-                    verify=_verifier(registry, built.image_id),
-                    built=_built_image(registry, each, built.image_id),
+                    verify=_verifier(registry, image_id),
+                    built=_built_image(registry, each, image_id),
                 )
         except PushError as failure:
             failures.append(failure)
@@ -679,6 +699,52 @@ def _build(
     except BuildError as failure:
         _show_build_tail(failure, console)
         raise
+
+
+def _build_ref(
+    builder: builders.Builder, request: builders.BuildRequest, the_plan: Plan, ctx: RunContext
+) -> str:
+    """The run-unique name a build into this daemon exports (``tags.build_tag``), or "" when
+    the image does not land here (BuildKit elsewhere, `load: false`, `outputs`, `call`)."""
+    in_this_daemon = isinstance(builder, builders.ClassicBuilder | builders.BuildKitBuilder)
+    if not in_this_daemon or not request.flags.loads_image:
+        return ""
+    return the_plan.target.ref(tags.build_tag(ctx.run_id, ctx.run_attempt, token_hex(6)))
+
+
+def _build_in_daemon(
+    client: Any,
+    builder: builders.Builder,
+    reason: str,
+    request: builders.BuildRequest,
+    build_ref: str,
+    the_plan: Plan,
+    console: Console,
+) -> builders.BuildResult:
+    """Build under ``build_ref`` alone, then point the run's tags at the built image ID:
+    two runs on one daemon never export the same name (the containerd store's BuildKit
+    refuses the second, ``tags.build_tag``), the tags are there locally as before (also
+    for `push: false`), and ``build_ref`` keeps the image while another run moves them.
+    ``metadata`` names the run's tags, as buildx would have (``image.name``)."""
+    if not build_ref:
+        return _build(builder, reason, request, the_plan, console)
+    built = _build(builder, reason, replace(request, tags=(build_ref,)), the_plan, console)
+    for ref in request.tags:
+        engine.tag(client, built.image_id, ref)
+    if "image.name" not in built.metadata:
+        return built
+    return replace(built, metadata={**built.metadata, "image.name": ",".join(request.tags)})
+
+
+def _remove_build_name(client: Any, build_ref: str, console: Console) -> None:
+    """``build_ref`` goes when the run ends, pushed or failed, so that nothing piles up on a
+    daemon that persists; the post step then has nothing left to do."""
+    try:
+        engine.untag(client, build_ref)
+    except PublishError as exc:  # the run's outcome stands; the name is only clutter
+        console.warning(f"Could not remove the build name {build_ref}: {exc}")
+        return
+    console.save_state(post_step.BUILD_NAME_STATE, "")
 
 
 def _buildkit_pushes(

@@ -1,0 +1,149 @@
+"""Runs side by side on one daemon (a self-hosted runner) building the same image name.
+
+The containerd image store's BuildKit refuses a second export of a name it is creating
+for another build at the same moment (``image "…": already exists``), so the run that
+lost failed at the build. A build into the daemon now exports only a run-unique name
+(``core.tags.build_tag``) and the run's tags are pointed at the built image afterwards;
+BuildKit's own push (several platforms) exports the name again when it was refused.
+Each run is the action's main step in a process of its own, as two jobs would be.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gh_docker_publish.core.tags import BUILD_TAG_PREFIX
+from tests.harness.runner import parse_env_file
+from tests.testbed.runner_env import runner_env
+
+#: Every build of a round sleeps as long, so that their exports meet (the refusal needs
+#: two exports of a new name at the same moment: about one round in three without this).
+RACING = "FROM --platform=$BUILDPLATFORM {busybox} AS b\nRUN sleep 1 && echo {who} > /who\n" \
+         "FROM {busybox}\nCOPY --from=b /who /who\n"
+ONLY_THE_RACE = {
+    "e20-classic": "the classic image store names images in the daemon's reference store, "
+    "which never refuses a concurrent export; the containerd store is where it is refused",
+    "e28-classic": "the classic image store names images in the daemon's reference store, "
+    "which never refuses a concurrent export; the containerd store is where it is refused",
+}
+
+
+@pytest.fixture
+def octo(github: Any) -> Any:
+    github.org("octo-org", members={"octocat": "admin"})
+    github.repo("octo-org/app")
+    return github
+
+
+def _start(testbed: Any, files: Path, inputs: Mapping[str, str], token: str,
+           run_id: str) -> subprocess.Popen[str]:
+    env = {**os.environ, **runner_env(testbed, files, inputs, github_token=token),
+           "HOME": str(files), "GITHUB_RUN_ID": run_id, "GITHUB_RUN_ATTEMPT": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-c", "import os, sys; from gh_docker_publish.cli import run_action; "
+         "sys.exit(run_action(dict(os.environ)))"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def _race(testbed: Any, tmp_path: Path, name: str, round_: int, runs: int,
+          inputs: Mapping[str, str], token: str = "") -> list[tuple[int, str, dict[str, str]]]:
+    """``runs`` runs started together, each with a context of its own (another image)."""
+    procs = []
+    for i in range(runs):
+        files = tmp_path / f"{round_}-{i}"
+        context = files / "context"
+        context.mkdir(parents=True)
+        (context / "Dockerfile").write_text(
+            RACING.format(busybox=testbed.busybox_image, who=f"{name}-{i}"))
+        procs.append((_start(testbed, files, {**inputs, "image": name, "tags": "v1",
+                                              "context": str(context)}, token,
+                             run_id=f"{round_}{i}"), files))
+    done = []
+    for proc, files in procs:
+        log, _ = proc.communicate(timeout=600)
+        done.append((proc.returncode, log, dict(parse_env_file((files / "output").read_text()))))
+    return done
+
+
+def _build_names(docker_client: Any, name: str) -> list[str]:
+    return [tag for image in docker_client.api.images(name=name) for tag in image["RepoTags"]
+            or () if BUILD_TAG_PREFIX in tag]
+
+
+@pytest.mark.engines(exclude=ONLY_THE_RACE)
+def test_concurrent_builds_of_one_name_into_the_daemon_all_succeed(
+    octo: Any, testbed: Any, docker_client: Any, tmp_path: Path,
+    unique_name: Callable[[str], str],
+) -> None:
+    """Three runs at once, `push: false`, the same new name, four rounds: every build
+    succeeds, the tag is there locally (at one of the images built), `metadata` names the
+    tag, and no run-unique name is left on the daemon."""
+    for round_ in range(4):
+        name = unique_name("same-name")
+        ref = f"{testbed.registry}/octo-org/{name}:v1"
+        done = _race(testbed, tmp_path, name, round_, 3, {"push": "false", "builder": "buildkit"})
+        for code, log, _ in done:
+            assert code == 0 and "already exists" not in log, log
+        built = {outputs["imageid"] for _, _, outputs in done}
+        assert len(built) == 3  # three images, each reported by its own run
+        assert docker_client.api.inspect_image(ref)["Id"] in built
+        for _, log, outputs in done:
+            assert json.loads(outputs["metadata"])["image.name"] == ref, log
+            assert BUILD_TAG_PREFIX not in outputs["metadata"] + outputs["imageid"]
+        assert _build_names(docker_client, f"{testbed.registry}/octo-org/{name}") == []
+
+
+@pytest.mark.engines(exclude=ONLY_THE_RACE)
+def test_concurrent_two_platform_pushes_of_one_name_are_decided_by_the_registry(
+    octo: Any, testbed: Any, registry_reader: Any, tmp_path: Path,
+    unique_name: Callable[[str], str],
+) -> None:
+    """Several platforms: BuildKit pushes, and exports every tag into the daemon's store
+    too, so a build name cannot help; a refused name is exported again. Two runs at once,
+    three rounds: none fails at the build; a run that exits 0 holds its tag in the
+    registry, the other says the tag holds another run's image."""
+    token = octo.github_token("octo-org/app")
+    for round_ in range(3):
+        name = unique_name("same-index")
+        done = _race(testbed, tmp_path, name, round_, 2,
+                     {"platforms": "linux/amd64,linux/arm64"}, token)
+        assert any(code == 0 for code, _, _ in done), done[0][1]
+        for code, log, outputs in done:
+            assert code in (0, 1) and "Traceback" not in log, log
+            assert "BuildKit could not push" not in log, log
+            if code == 0:
+                assert registry_reader.manifest_digest(f"octo-org/{name}", "v1") in (
+                    outputs["digest"], *(o["digest"] for c, _, o in done if c == 0)), log
+            else:
+                assert "does not show the image under every tag" in log, log
+
+
+def test_the_build_name_is_gone_and_the_tags_stay_after_a_push(
+    octo: Any, testbed: Any, docker_client: Any, publish: Callable[..., Any],
+    unique_name: Callable[[str], str],
+) -> None:
+    """Every engine, both image stores: a pushed run leaves its tags on the daemon at the
+    image it built, its `imageid`, `digest` and `metadata` do not show the build name,
+    and the post step has nothing left to remove."""
+    name = unique_name("named")
+    ref = f"{testbed.registry}/octo-org/{name}:v1"
+    out = publish({"image": name, "tags": "v1,v2"},
+                  github_token=octo.github_token("octo-org/app"))
+    assert out.code == 0, out.log
+    assert docker_client.api.inspect_image(ref)["Id"] == out.outputs["imageid"]
+    assert f"/octo-org/{name}:{BUILD_TAG_PREFIX}" in out.log  # built under its build name
+    assert _build_names(docker_client, f"{testbed.registry}/octo-org/{name}") == []
+    for output in ("imageid", "digest", "metadata"):
+        assert BUILD_TAG_PREFIX not in out.outputs[output]
+    if out.outputs["metadata"] not in ("", "{}"):
+        assert json.loads(out.outputs["metadata"])["image.name"] == f"{ref},{ref[:-1]}2"
+    assert out.state["build_name"] == ""  # removed by the main step
