@@ -14,13 +14,20 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gh_docker_publish.core.credentials import Credential
+from gh_docker_publish.core.settings import Secret
 from gh_docker_publish.core.tags import BUILD_TAG_PREFIX
+from gh_docker_publish.edges import builders, registry_api
+from gh_docker_publish.errors import PushError
+from gh_docker_publish.flows import post_step
 from tests.harness.runner import parse_env_file
 from tests.testbed.runner_env import runner_env
 
@@ -102,29 +109,57 @@ def test_concurrent_builds_of_one_name_into_the_daemon_all_succeed(
         assert _build_names(docker_client, f"{testbed.registry}/octo-org/{name}") == []
 
 
+class _Lines(list[str]):
+    def info(self, message: str) -> None:
+        self.append(message)
+
+    def warning(self, message: str) -> None:
+        self.append(f"warning: {message}")
+
+
 @pytest.mark.engines(exclude=ONLY_THE_RACE)
 def test_concurrent_two_platform_pushes_of_one_name_are_decided_by_the_registry(
-    octo: Any, testbed: Any, registry_reader: Any, tmp_path: Path,
-    unique_name: Callable[[str], str],
+    octo: Any, testbed: Any, tmp_path: Path, unique_name: Callable[[str], str],
 ) -> None:
     """Several platforms: BuildKit pushes, and exports every tag into the daemon's store
-    too, so a build name cannot help; a refused name is exported again. Two runs at once,
-    three rounds: none fails at the build; a run that exits 0 holds its tag in the
-    registry, the other says the tag holds another run's image."""
+    too, so a build name cannot help; a refused name is exported again. Three pushes
+    (``BuildKitPusher``, as flows/platforms.py runs it) started together, six rounds:
+    none fails at the build or the export; each either reports the index it built under
+    the tag, or says the tag holds another run's image."""
     token = octo.github_token("octo-org/app")
-    for round_ in range(3):
-        name = unique_name("same-index")
-        done = _race(testbed, tmp_path, name, round_, 2,
-                     {"platforms": "linux/amd64,linux/arm64"}, token)
-        assert any(code == 0 for code, _, _ in done), done[0][1]
-        for code, log, outputs in done:
-            assert code in (0, 1) and "Traceback" not in log, log
-            assert "BuildKit could not push" not in log, log
-            if code == 0:
-                assert registry_reader.manifest_digest(f"octo-org/{name}", "v1") in (
-                    outputs["digest"], *(o["digest"] for c, _, o in done if c == 0)), log
+    cred = Credential(testbed.registry, "octocat", Secret(token), "github-token", "test")
+
+    def push(request: builders.BuildRequest, gate: threading.Barrier
+             ) -> tuple[builders.DirectPush | PushError, list[str]]:
+        lines = _Lines()
+        gate.wait()
+        try:
+            return builders.BuildKitPusher(testbed.docker_host).push(
+                request, lines, registry_api.RegistryClient(cred)), lines
+        except PushError as failure:
+            return failure, lines
+
+    for round_ in range(6):
+        ref = f"{testbed.registry}/octo-org/{unique_name('same-index')}:v1"
+        requests = []
+        for i in range(3):
+            context = tmp_path / f"{round_}-{i}"
+            context.mkdir()
+            (context / "Dockerfile").write_text(
+                RACING.format(busybox=testbed.busybox_image, who=f"{ref}-{i}"))
+            requests.append(builders.BuildRequest(
+                context=context, tags=(ref,), platforms=("linux/amd64", "linux/arm64"),
+                credentials=(cred,)))
+        gate = threading.Barrier(len(requests))
+        with ThreadPoolExecutor(len(requests)) as pool:
+            done = list(pool.map(push, requests, [gate] * len(requests)))
+        assert any(isinstance(outcome, builders.DirectPush) for outcome, _ in done)
+        for outcome, lines in done:
+            if isinstance(outcome, PushError):  # another run's index holds the tag
+                assert "does not show the image under every tag" in str(outcome), lines
             else:
-                assert "does not show the image under every tag" in log, log
+                assert outcome.landed == (ref,) and outcome.digest == outcome.metadata[
+                    "containerimage.digest"], lines
 
 
 def test_the_build_name_is_gone_and_the_tags_stay_after_a_push(
@@ -147,3 +182,22 @@ def test_the_build_name_is_gone_and_the_tags_stay_after_a_push(
     if out.outputs["metadata"] not in ("", "{}"):
         assert json.loads(out.outputs["metadata"])["image.name"] == f"{ref},{ref[:-1]}2"
     assert out.state["build_name"] == ""  # removed by the main step
+
+
+def test_the_post_step_removes_a_build_name_a_killed_run_left(
+    testbed: Any, docker_client: Any, unique_name: Callable[[str], str],
+) -> None:
+    """A main step killed between build and cleanup leaves its build name (saved as state):
+    the post step removes that name only; the tag beside it, at the same image, stays."""
+    repo = f"{testbed.registry}/octo-org/{unique_name('left')}"
+    image_id = docker_client.api.inspect_image(testbed.busybox_image)["Id"]
+    left = f"{repo}:{BUILD_TAG_PREFIX}77-1.0123456789ab"
+    for ref in (left, f"{repo}:v1"):
+        name, _, tag = ref.rpartition(":")
+        docker_client.api.tag(image_id, name, tag)
+    env = {"STATE_build_name": left, "DOCKER_HOST": testbed.docker_host}
+    assert post_step.run_post(env) == 0
+    assert docker_client.api.inspect_image(f"{repo}:v1")["Id"] == image_id
+    assert _build_names(docker_client, repo) == []
+    assert post_step.remove_build_name(left, testbed.docker_host) == f"{left} is already gone"
+    docker_client.api.remove_image(f"{repo}:v1", noprune=True)

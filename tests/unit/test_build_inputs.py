@@ -396,3 +396,33 @@ def test_bad_digests_name_the_input(tmp_path: Path, digests: str, problem: str) 
     with pytest.raises(InputError, match=problem) as info:
         _issue16_settings(tmp_path, mode="merge", digests=digests)
     assert info.value.input_name == "digests"
+
+
+@pytest.mark.parametrize("ref", [
+    "r.test/o/app:v1",  # the run's own tag
+    "r.test/o/app",  # every tag of the repository
+    "r.test/o/app:x-gh-docker-publish-build-0123456789ab",
+    "gh-docker-publish-build-0123456789ab",  # no repository
+])
+def test_post_step_removes_only_build_names(ref: str) -> None:
+    """Refused before any daemon is contacted (none answers at this address)."""
+    message = post_step.remove_build_name(ref, "unix:///nonexistent/docker.sock")
+    assert message == f"{ref} is not a build name of ours; left alone"
+
+
+def test_post_step_says_so_when_the_daemon_is_gone(capsys: pytest.CaptureFixture[str]) -> None:
+    env = {"STATE_build_name": "r.test/o/app:gh-docker-publish-build-1-1.0123456789ab",
+           "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    assert post_step.run_post(env) == 0
+    assert "could not remove r.test/o/app:gh-docker-publish-build-1-1.0123456789ab" in (
+        capsys.readouterr().out)
+
+
+@pytest.mark.parametrize(("failure", "expected"), [
+    ('The build failed: ERROR: failed to build: failed to solve: image "r.test/o/a:v1": '
+     "already exists", "r.test/o/a:v1"),
+    ('ERROR: failed to solve: image "r.test/other:v1": already exists', ""),  # not ours
+    ("ERROR: failed to push r.test/o/a:v1: 503 Service Unavailable", ""),
+])
+def test_a_name_a_concurrent_export_created_is_exported_again(failure: str, expected: str) -> None:
+    assert builders._contested_name(failure, ["r.test/o/a:v1", "r.test/o/a:v2"]) == expected

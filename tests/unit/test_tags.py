@@ -461,3 +461,28 @@ def test_staging_tag_stays_a_tag() -> None:
     assert tags.staging_tag("v1", "linux/arm/v7") == "v1-linux-arm-v7"
     long = tags.staging_tag("x" * 128, "linux/arm64")
     assert len(long) == 128 and long.endswith("-linux-arm64")
+
+
+# --- the run-unique build tag (a shared daemon) ------------------------------------------
+
+
+@pytest.mark.parametrize(("run_id", "attempt", "expected"), [
+    ("8123456789", "2", "gh-docker-publish-build-8123456789-2.0123456789ab"),
+    ("", "", "gh-docker-publish-build-0123456789ab"),  # the CLI outside Actions
+    ("12/../X", "1", "gh-docker-publish-build-12x-1.0123456789ab"),  # never outside the grammar
+])
+def test_build_tag_is_a_tag_of_the_run(run_id: str, attempt: str, expected: str) -> None:
+    built = tags.build_tag(run_id, attempt, "0123456789ab")
+    assert built == expected
+    assert tag_problem(built) is None and tags.is_build_tag(built)
+
+
+def test_build_tag_keeps_its_token_within_the_tag_length() -> None:
+    built = tags.build_tag("9" * 200, "1", "0123456789ab")
+    assert len(built) <= tags.MAX_TAG_LENGTH and built.endswith(".0123456789ab")
+
+
+@pytest.mark.parametrize("tag", ["v1", "latest", "gh-docker-publish-build-", "gh-docker-publish"
+                                 "-build-1-1.0123", "x-gh-docker-publish-build-0123456789ab"])
+def test_other_tags_are_not_build_tags(tag: str) -> None:
+    assert not tags.is_build_tag(tag)
