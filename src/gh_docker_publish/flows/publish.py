@@ -725,15 +725,13 @@ def _build_in_daemon(
     two runs on one daemon never export the same name (the containerd store's BuildKit
     refuses the second, ``tags.build_tag``), the tags are there locally as before (also
     for `push: false`), and ``build_ref`` keeps the image while another run moves them.
-    ``metadata`` names the run's tags, as buildx would have (``image.name``)."""
+    The `metadata` output names the run's tags (``report.buildx_metadata``)."""
     if not build_ref:
         return _build(builder, reason, request, the_plan, console)
     built = _build(builder, reason, replace(request, tags=(build_ref,)), the_plan, console)
     for ref in request.tags:
         engine.tag(client, built.image_id, ref)
-    if "image.name" not in built.metadata:
-        return built
-    return replace(built, metadata={**built.metadata, "image.name": ",".join(request.tags)})
+    return built
 
 
 def _remove_build_name(client: Any, build_ref: str, console: Console) -> None:
