@@ -29,6 +29,7 @@ from gh_docker_publish.edges import builders, registry_api
 from gh_docker_publish.errors import PushError
 from gh_docker_publish.flows import post_step
 from tests.harness.runner import parse_env_file
+from tests.testbed.faults import Fault, FaultProxy
 from tests.testbed.runner_env import runner_env
 
 #: Every build of a round sleeps as long, so that their exports meet (the refusal needs
@@ -201,3 +202,23 @@ def test_the_post_step_removes_a_build_name_a_killed_run_left(
     assert _build_names(docker_client, repo) == []
     assert post_step.remove_build_name(left, testbed.docker_host) == f"{left} is already gone"
     docker_client.api.remove_image(f"{repo}:v1", noprune=True)
+
+
+def test_the_build_name_is_gone_after_a_refused_push_too(
+    octo: Any, testbed: Any, docker_client: Any, publish: Callable[..., Any],
+    unique_name: Callable[[str], str],
+) -> None:
+    """A push the registry refuses fails the run; the build name goes all the same, and
+    the run's tag stays on the daemon at the image it built."""
+    name = unique_name("refused")
+    denied = {"errors": [{"code": "DENIED", "message": "permission_denied: write_package"}]}
+    with FaultProxy(testbed.registry) as proxy:
+        proxy.add(Fault("status", method="PUT", path=r"/manifests/", status=403, body=denied,
+                        times=None))
+        out = publish({"image": name, "tags": "v1", "registry": proxy.address},
+                      github_token=octo.github_token("octo-org/app"))
+    assert out.code == 1 and "Not landed" in out.log, out.log
+    repo = f"{proxy.address}/octo-org/{name}"
+    assert docker_client.api.inspect_image(f"{repo}:v1")["Id"] == out.outputs["imageid"]
+    assert _build_names(docker_client, repo) == []
+    assert out.state["build_name"] == ""
