@@ -184,6 +184,9 @@ REGISTRY_ERROR_CODES: Mapping[str, int] = {
 #: How the containerd image store reports a registry's JSON error body: the messages only,
 #: one a line, without the HTTP status (moby daemon/containerd, Engine 28.5).
 FROM_REGISTRY = "error from registry: "
+#: How BuildKit pushing with containerd's resolver reports one: "failed to push REF:
+#: <code>" or "<code>: <the registry's own message>" (buildx 0.29 on Engine 28.5).
+_FAILED_TO_PUSH = re.compile(r"failed to push \S+: (?P<code>[a-z_ ]+?)(?::|$)", re.MULTILINE)
 
 #: A status the daemon's text does state: the classic store's "received unexpected HTTP
 #: status: 503 Service Unavailable", containerd's "unexpected status from PUT request to
@@ -240,6 +243,9 @@ def registry_status_in(text: str) -> tuple[int | None, bool]:
     stated = _STATED_STATUS.search(low)
     if stated:
         return int(stated["status"]), False
+    coded = _FAILED_TO_PUSH.search(low)
+    if coded and coded["code"].strip() in REGISTRY_ERROR_CODES:
+        return REGISTRY_ERROR_CODES[coded["code"].strip()], False
     if FROM_REGISTRY not in low:
         return None, False
     lines = low.split(FROM_REGISTRY, 1)[1].splitlines()
@@ -657,6 +663,12 @@ def token_from(response: requests.Response) -> str:
     return str(body.get("token") or body.get("access_token") or "")
 
 
+def repository_and_tag(ref: str) -> tuple[str, str]:
+    """``host/owner/name:tag`` -> (``owner/name``, ``tag``): what the registry API names."""
+    repo_path, _, tag = ref.rpartition(":")
+    return repo_path.partition("/")[2], tag
+
+
 @dataclass(frozen=True)
 class PushCheck:
     """Our own read of a ref after its push failed: the digest when the registry holds our
@@ -675,8 +687,7 @@ def check_pushed(client: RegistryClient, ref: str, image_id: str) -> PushCheck:
     image ID is the config digest), or the manifest itself is the image ID (containerd
     store, where the ID is the manifest or index digest).
     """
-    repo_path, _, tag = ref.rpartition(":")
-    _registry, _, repository = repo_path.partition("/")
+    repository, tag = repository_and_tag(ref)
     met: list[int] = []
     try:
         remote = client.manifest(repository, tag, met=met)
