@@ -6,7 +6,11 @@ hardening issue needs are few and HTTP-shaped (moby#53700 used a mitmproxy scrip
 slow blob commit). Every request is forwarded unless a scripted ``Fault`` matches it:
 
 - ``status``: answer ``status`` (with ``headers``, e.g. ``Retry-After``) instead of
-  forwarding, ``times`` times (``None``: every time), then pass;
+  forwarding, ``times`` times (``None``: every time), then pass. The body is ``body``, else
+  what the real producer of that status sends (``default_body``): the registry's JSON
+  error with its code's own message (distribution: UNAVAILABLE "service unavailable" for
+  503, UNKNOWN "unknown error" for 500, ...), or a gateway's HTML page for 502/504, so the
+  daemons report them as they would a real registry's;
 - ``reset``: read part of the request body, then close the connection with a TCP RST
   (a connection reset mid-blob);
 - ``delay``: wait ``seconds`` before forwarding;
