@@ -151,8 +151,7 @@ class _Failure(Exception):
     ``transient`` ones are retried, the others end the call. ``status_unknown``: a registry
     error the daemon reported without its status, which our own registry read may tell."""
 
-    def __init__(self, message: str, *, transient: bool, status_unknown: bool = False,
-                 ) -> None:
+    def __init__(self, message: str, *, transient: bool, status_unknown: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.transient = transient

@@ -2,7 +2,11 @@
 registry or daemon answer is classified.
 
 - The answer table (``classify``): denied (with the hint that says the fix), permanent, or
-  transient. The engine's login/push/pull, the preflight and the retries all use it.
+  transient. The engine's login/push/pull, the preflight and the retries all use it. The
+  registry's status comes from the daemon's text (stated, or implied by a registry error
+  code the containerd store and BuildKit pass on) or, when the containerd store gives only
+  the registry's own message ("error from registry: ..."), from our own read of the same
+  tag (``check_pushed``): no guessing from English (issue 13 §3).
 - Ping (``GET /v2/``), the auth challenge (parsed here only), the token (distribution token
   auth: a 401 names a Bearer realm, which trades basic credentials for a short-lived
   token), manifest reads and the upload probe, with the run's one ``Credential``.
@@ -235,7 +239,7 @@ class Verdict:
 _GATEWAY_STATUSES = (502, 503, 504)
 
 
-def registry_status_in(text: str) -> tuple[int | None, bool]:
+def _registry_status_in(text: str) -> tuple[int | None, bool]:
     """The registry's HTTP status as the daemon's ``text`` gives it: stated, or implied by
     the registry error codes the containerd store passes on. Also whether the text is a
     registry error whose status it does not give (a message of the registry's own)."""
@@ -266,7 +270,7 @@ def classify(text: str, status: int | None = None,
     error code, or ``registry_status``): 429 and 5xx are worth another try."""
     hint = denial_hint(text, fields)
     low = text.lower()
-    in_text, unknown = registry_status_in(text)
+    in_text, unknown = _registry_status_in(text)
     known = registry_status or in_text
     if hint or any(_mentions(low, p) for p in _PERMANENT):
         return Verdict(Kind.DENIED if hint else Kind.PERMANENT, hint, known)
