@@ -375,6 +375,57 @@ def test_a_rate_limited_push_waits_the_registry_out_and_lands(
     assert "retry 1/2" in log.text
 
 
+MAINTENANCE = {"errors": [{"code": "UNAVAILABLE", "message": "down for maintenance"}]}
+
+
+def test_a_5xx_in_the_registrys_own_words_is_retried_when_our_read_meets_it_too(
+    org: Any, docker_client: Any, registry_proxy: FaultProxy, small_image: str,
+    registry_reader: Any, unique_name: Callable[[str], str], testbed: Any,
+) -> None:
+    """The containerd store reports this 503 as "error from registry: down for
+    maintenance": no status, no code. Our own read of the tag meets the 503 as well, which
+    makes it a retry (the classic stores state the 503 themselves)."""
+    client = docker_client.api
+    name = unique_name("maint")
+    auth, ref = login_and_tag(client, registry_proxy, org.github_token("octo-org/app"),
+                              small_image, name)
+    registry_proxy.add(Fault("status", method="PUT", path=MANIFEST, status=503,
+                             times=daemon_sends(testbed, 503), body=MAINTENANCE))
+    registry_proxy.add(Fault("status", method="GET", path=MANIFEST, status=503, times=1,
+                             body=MAINTENANCE))
+    log = ListLog()
+    out = engine.push(client, [ref], auth, log, retry=fast(attempts=3),
+                      verify=verifier(auth, client, small_image))
+    assert "retry 1/2" in log.text and "retry 2/2" not in log.text, log.text
+    assert "503" in log.text, log.text  # the status, stated or read, is shown
+    assert out.digest == registry_reader.manifest_digest(f"octo-org/{name}", "v1")
+
+
+def test_a_5xx_in_the_registrys_own_words_on_a_registry_that_reads_fine(
+    org: Any, docker_client: Any, registry_proxy: FaultProxy, small_image: str,
+    unique_name: Callable[[str], str], testbed: Any,
+) -> None:
+    """Where nothing says the failure is transient it is not retried blindly: on the
+    containerd store neither the text ("error from registry: down for maintenance") nor
+    our own read (the registry answers it) shows a 5xx, so the push fails at once, with
+    the registry's message. The classic stores state the 503, and retry."""
+    client = docker_client.api
+    auth, ref = login_and_tag(client, registry_proxy, org.github_token("octo-org/app"),
+                              small_image, unique_name("maintput"))
+    registry_proxy.add(Fault("status", method="PUT", path=MANIFEST, status=503, times=None,
+                             body=MAINTENANCE))
+    log = ListLog()
+    with pytest.raises(PushError) as failure:
+        engine.push(client, [ref], auth, log, retry=fast(attempts=3),
+                    verify=verifier(auth, client, small_image))
+    assert "down for maintenance" in str(failure.value) or "503" in str(failure.value)
+    our_attempts = len(registry_proxy.requests("PUT", MANIFEST)) // daemon_sends(testbed, 503)
+    if testbed.engine_info().containerd_store:
+        assert our_attempts == 1 and "retry" not in log.text, log.text
+    else:
+        assert our_attempts == 3 and "retry 2/2" in log.text, log.text
+
+
 def test_login_401_is_not_retried(
     org: Any, docker_client: Any, registry_proxy: FaultProxy
 ) -> None:
