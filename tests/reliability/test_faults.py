@@ -135,7 +135,7 @@ def test_manifest_503_twice_then_ok_is_retried_and_logged(
 @pytest.mark.parametrize(
     "status", [502, 503], ids=["gateway-502-html", "registry-503-json-without-status"]
 )
-def test_blob_upload_5xx_twice_is_retried_by_the_daemon(
+def test_blob_upload_5xx_twice_is_retried(
     status: int, org: Any, docker_client: Any, registry_proxy: FaultProxy, small_image: str,
     registry_reader: Any, unique_name: Callable[[str], str], testbed: Any,
 ) -> None:
@@ -154,8 +154,9 @@ def test_blob_upload_5xx_twice_is_retried_by_the_daemon(
     out = engine.push(client, [ref], auth, log, retry=fast(), progress_interval=0)
     assert registry_proxy.injected() == failed_puts
     if testbed.engine_info().containerd_store:
-        # The containerd store retries no blob upload itself (and prints no "Retrying
-        # in"): the push fails, and our retry of the push lands it.
+        # The containerd store has no per-layer retry of its own (it only sends a 503'd
+        # request once more, silently, and prints no "Retrying in"): the push fails, and
+        # our retry of the push lands it.
         assert "retry 1/2" in log.text, log.text
     else:
         assert "Retrying in" in log.text, log.text  # the daemon's own per-layer retry, shown
