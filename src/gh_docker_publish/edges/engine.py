@@ -501,6 +501,8 @@ def push(
             except _DAEMON_ERRORS as exc:
                 progress.flush()
                 failure = _failure(exc)
+                if built is not None and "tag does not exist" in failure.message:
+                    raise _moved_meanwhile(ref, built, failure.message) from exc
                 # Outcome unknown (a timeout, a dropped connection, a 5xx), or a registry
                 # error without its status: ask the registry first. Pushing the same tag
                 # again is idempotent, so a retry is safe when it does not hold the image.
@@ -636,6 +638,15 @@ def _point_at_built(client: Any, built: BuiltImage, ref: str) -> None:
             f"({built.image_id}) is gone from the daemon with its last name; what {ref} "
             "holds now is not the image this run built"
         ) from exc
+
+
+def _moved_meanwhile(ref: str, built: BuiltImage, message: str) -> NotOurImage:
+    """The daemon found no ``ref`` to push just after we pointed it at the built image: on
+    the containerd store another run re-tagging it (delete, then create) was half-way."""
+    return NotOurImage(
+        f"{ref} was being moved by another run on this daemon as we pushed it ({message}); "
+        f"what it holds now is not the image this run built ({built.image_id})"
+    )
 
 
 #: ``confirm(digest)`` -> whether the manifest ``digest`` is the built image (None: the
