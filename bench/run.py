@@ -117,6 +117,16 @@ class Bench:
         # developer's ~/.docker (buildx keeps its node ID there), never the user's.
         cli_config = WORK / "docker-config"
         cli_config.mkdir(mode=0o700, exist_ok=True)
+        # Both arms run the bed's buildx (0.29, tests/testbed/engines.py): the action finds
+        # it in $DOCKER_CONFIG/cli-plugins as the tests' session does, the CLI arms through
+        # a link in their own config. Without it the docker CLI fell back to the system's
+        # plugin (0.13 on the bed's host) while the action ran 0.29.
+        if self.bed.docker_config is not None:
+            os.environ["DOCKER_CONFIG"] = str(self.bed.docker_config)
+            plugins = cli_config / "cli-plugins"
+            if not plugins.is_symlink():
+                shutil.rmtree(plugins, ignore_errors=True)
+                plugins.symlink_to(self.bed.docker_config / "cli-plugins")
         self.cli_env = {
             **os.environ, "DOCKER_HOST": self.bed.docker_host, "DOCKER_CONFIG": str(cli_config)
         }
@@ -319,6 +329,8 @@ def b1(bench: Bench) -> list[Result]:
     def baseline(image: str) -> None:
         ref = f"{bench.bed.registry}/octo-org/{image}"
         bench.cli_env["BASELINE_BUILD_ARGS"] = f"--build-arg {build_args}"
+        bench.cli_env["BASELINE_PLUGINS"] = str(Path(bench.cli_env["DOCKER_CONFIG"]) /
+                                                "cli-plugins")
         bench.sh(["bash", str(ROOT / "bench" / "baseline.sh"), bench.bed.registry, "octocat",
                   ref, str(HELLO), *tags], stdin=bench.token)
 
