@@ -70,6 +70,30 @@ def test_two_platforms_publish_one_index_under_every_tag(
 
 
 
+def test_the_read_back_after_buildkits_push_answers_no_challenge(
+    octo: Any, publish: Callable[..., Outcome], registry_reader: Any, unique_name: Any,
+    testbed: Any, tmp_path: Path,
+) -> None:
+    """The token the read-back (and, on a classic store, the index PUT) needs is fetched
+    while BuildKit builds, and kept: each manifest call after the push is one round trip,
+    not 401, token, again (issue 13 B6)."""
+    image = unique_name("multi-auth")
+    ctx = _context(tmp_path, CROSS, testbed.busybox_image)
+    mark = registry_reader.since()
+    out = publish(
+        {"image": image, "tags": "v1\nlatest", "context": str(ctx),
+         "platforms": "linux/amd64,linux/arm64"},
+        github_token=octo.github_token("octo-org/app"),
+    )
+    assert out.code == 0, out.log
+    ours = [(method, status) for method, path, status in
+            registry_reader.access_log(since=mark).requests
+            if path.startswith(f"/v2/octo-org/{image}/manifests/") and method in ("GET", "PUT")]
+    reads = [status for method, status in ours if method == "GET"]
+    assert len(reads) >= 2, ours  # each tag read back
+    assert 401 not in [status for _, status in ours], ours
+
+
 def test_two_platforms_under_two_images_land_under_every_image_and_tag(
     octo: Any, publish: Callable[..., Outcome], registry_reader: Any, unique_name: Any,
     testbed: Any, tmp_path: Path,
