@@ -12,6 +12,9 @@ from typing import Any
 
 import requests
 
+from gh_docker_publish.core.credentials import Credential
+from gh_docker_publish.core.settings import Secret
+from gh_docker_publish.edges import registry_api
 from tests.integration.conftest import Outcome
 
 CROSS = """\
@@ -92,6 +95,16 @@ def test_the_read_back_after_buildkits_push_answers_no_challenge(
     reads = [status for method, status in ours if method == "GET"]
     assert len(reads) >= 2, ours  # each tag read back
     assert 401 not in [status for _, status in ours], ours
+
+    # A kept header the registry no longer takes (an expired token) is answered again.
+    client = registry_api.RegistryClient(
+        Credential(testbed.registry, "octocat", Secret(octo.github_token("octo-org/app")),
+                   "github-token", "test"), scheme="http")
+    scope = f"repository:octo-org/{image}:pull"
+    client._auth[scope] = {"Authorization": "Bearer expired"}
+    remote = client.manifest(f"octo-org/{image}", "v1")
+    assert remote is not None and remote.digest == out.outputs["digest"]
+    assert client._auth[scope] != {"Authorization": "Bearer expired"}
 
 
 def test_two_platforms_under_two_images_land_under_every_image_and_tag(
