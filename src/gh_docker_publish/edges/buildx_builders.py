@@ -168,8 +168,17 @@ def _probe_buildkitd(location: BuilderLocation, timeout: float) -> None:
         try:
             conn.sendall(_H2_PREFACE)
             head = conn.recv(9)
+        except ssl.SSLError as exc:  # an alert after the handshake: e.g. certificate required
+            raise _unreachable(location, f"refused TLS ({exc})") from exc
         except OSError as exc:
             raise _unreachable(location, f"closed the connection ({exc})") from exc
+    if not head and location.tls.given() and not location.tls.cert:
+        # In TLS 1.3 the server checks the client's certificate after the client finished
+        # its handshake: one that requires it (buildkitd --tlscacert) then hangs up.
+        raise _unreachable(
+            location, "refused TLS: it hung up after the handshake, as a buildkitd that "
+            "requires a client certificate does (give builder-cert and builder-key)",
+        )
     if len(head) < 4 or head[3] != _H2_SETTINGS:
         plain = " (it may want TLS: set builder-cacert)" if not location.tls.given() else ""
         raise _unreachable(location, f"does not answer as BuildKit (gRPC){plain}")
