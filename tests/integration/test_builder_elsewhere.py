@@ -3,9 +3,10 @@ main step against the bed: another Docker Engine (a second dockerd of the bed) b
 pushes, the original daemon never sees the image; a builder container is attached through
 buildx's docker-container driver in a throw-away BUILDX_CONFIG.
 
-No buildkitd binary can be had here (Debian has none; Docker Hub's moby/buildkit cannot be
-pulled), so the remote driver's build itself is not run: its probe is tested against real
-sockets in tests/reliability/test_builder_endpoints.py, and its ``buildx create`` here."""
+The remote driver (``builder: tcp://…``) builds and pushes for real in
+tests/integration/test_remote_buildkit.py, against an engine's embedded BuildKit behind the
+bed's proxy (no standalone buildkitd can be had here); its ``buildx create`` options are
+checked here, its probe against real sockets in tests/reliability/test_builder_endpoints.py."""
 
 from __future__ import annotations
 
@@ -240,7 +241,8 @@ def test_a_builder_container_is_attached_by_name_not_created_and_never_removed(
 def test_a_remote_builder_is_created_with_the_tls_options_in_a_throwaway_config(
     testbed: Any, tmp_path: Path,
 ) -> None:
-    """The remote driver's builder as buildx records it (no buildkitd to build on here)."""
+    """The remote driver's builder as buildx records it, every TLS option (nothing listens
+    at this address: test_remote_buildkit.py builds through a real one)."""
     for name in ("ca.pem", "cert.pem", "key.pem"):
         (tmp_path / name).write_text("-----BEGIN CERTIFICATE-----\n")
     tls = BuilderTLS(str(tmp_path / "ca.pem"), str(tmp_path / "cert.pem"),

@@ -1,4 +1,5 @@
-"""Bring the test bed up or down: Docker Engines, registry, GitHub stand-in, base images.
+"""Bring the test bed up or down: Docker Engines, registry, GitHub stand-in, base images,
+and each engine's BuildKit at a tcp:// address (tests/testbed/buildkit.py).
 
 ``up()`` starts every engine of ``engines.selected()`` (e20-classic, e28-classic,
 e28-containerd; tests/testbed/engines.py) and loads the base images into each; one registry,
@@ -128,7 +129,8 @@ class Bed:
             "TESTBED_PYTHON_IMAGE": self.python_image,
             "TESTBED_GHES_PORT": str(self.ghes_port),
             **{k: v for endpoints in self.buildkit for k, v in endpoints.env().items()},
-            "TESTBED_BUILDKIT_TLS_DIR": str(self.buildkit_tls.ca.parent if self.buildkit_tls else ""),
+            "TESTBED_BUILDKIT_TLS_DIR": str(self.buildkit_tls.ca.parent if self.buildkit_tls
+                                            else ""),
         }
 
 

@@ -170,7 +170,7 @@ async def _serve(
             return
         # Either side closing ends the connection: HTTP/2 does not half-close a stream of
         # frames, and a TLS socket cannot be half-closed.
-        done, pending = await asyncio.wait(
+        _, pending = await asyncio.wait(
             [asyncio.ensure_future(_pipe(client_reader, engine_writer)),
              asyncio.ensure_future(_pipe(engine_reader, client_writer))],
             return_when=asyncio.FIRST_COMPLETED,
