@@ -58,3 +58,53 @@ def test_action_image_builds_with_buildkit_and_post_step_cleans_up(
     # The main step removed it in its finally; the post container never had it.
     assert "Post: " in result.post.text
     assert f"{saved} is already gone" in result.post.text
+
+
+def test_action_image_builds_on_a_remote_buildkit_over_mutual_tls(
+    runner: ActionHarness,
+    testbed: Any,
+    github: Any,
+    registry_reader: Any,
+    tmp_path: Path,
+    unique_name: Callable[[str], str],
+) -> None:
+    """``builder: tcp://…`` with the TLS files a user writes from secrets into the
+    workspace: the buildx the image ships (remote driver) builds and pushes there. The
+    BuildKit is the bed's containerd-store engine's embedded one behind the bed's /grpc
+    proxy (tests/testbed/buildkit.py), not a standalone buildkitd."""
+    github.org("octo-org", members={"octocat": "admin"})
+    github.repo("octo-org/app")
+    image = unique_name("hello")
+    workspace = tmp_path / "ws"
+    shutil.copytree(ROOT / "examples" / "hello", workspace)
+    files = testbed.buildkit_tls
+    (workspace / "bk").mkdir()
+    for source, name in ((files.ca, "ca.pem"), (files.client_cert, "cert.pem"),
+                         (files.client_key, "key.pem")):
+        shutil.copyfile(source, workspace / "bk" / name)
+    address = testbed.on("e28-containerd").buildkit_endpoints().tls
+    result = runner.run(
+        ROOT,
+        inputs={
+            "image": image,
+            "tags": "v1",
+            "builder": address,
+            "builder-cacert": "bk/ca.pem",
+            "builder-cert": "bk/cert.pem",
+            "builder-key": "bk/key.pem",
+            "registry": testbed.registry,
+            "build-args": f"BASE_IMAGE={testbed.busybox_image}",
+        },
+        github=default_github_context(
+            repository="octo-org/app",
+            actor="octocat",
+            ref="refs/heads/main",
+            event_name="push",
+            api_url=testbed.github_url,
+            token=github.github_token("octo-org/app"),
+        ),
+        workspace=workspace,
+    )
+    assert result.conclusion == "success", result.text
+    assert f"docker buildx on the buildkitd at {address} over TLS" in result.text
+    assert result.outputs["digest"] == registry_reader.manifest_digest(f"octo-org/{image}", "v1")
