@@ -48,12 +48,44 @@ RUN python3 -m venv /opt/venv \
 COPY src/gh_docker_publish /opt/gh_docker_publish
 RUN /opt/venv/bin/python -m compileall -q --invalidation-mode unchecked-hash /opt/gh_docker_publish
 
-FROM python:3.13-slim@sha256:7c61056e61ac89e852de05f3dc6fa51a6dd2181797bceed46aa725dd7cb2cd3b
+# The runtime: the same base without what the action never runs, flattened into one layer,
+# because what each job waits for is the pull (issue 15, B0: the base was 46 of 75 MB
+# compressed). Gone: the package tools (apt, debconf, perl; the action installs nothing;
+# /var/lib/dpkg stays so that image scanners still see the packages), glibc's iconv modules
+# (Python's codecs are its own), PAM, documentation but each package's copyright, and the
+# Python parts nothing imports here (ensurepip and its wheels, tests, pydoc topics, IDLE,
+# tkinter, dbm and sqlite3). The libraries the interpreter and the locked wheels link
+# (`ldd`: libc, libm, libz, libssl/libcrypto, libffi, libexpat, liblzma, libbz2, libzstd,
+# libuuid, ncurses) stay; the stage's import check and the e2e tests, which run this image,
+# prove the rest.
+FROM python:3.13-slim@sha256:7c61056e61ac89e852de05f3dc6fa51a6dd2181797bceed46aa725dd7cb2cd3b AS runtime
+RUN set -eu; \
+    find /usr/share/doc -type f ! -name copyright -delete; \
+    rm -rf /usr/share/man /usr/share/info /usr/share/locale /usr/share/lintian \
+      /usr/bin/apt* /usr/lib/apt /usr/lib/*-linux-gnu/libapt-* /var/lib/apt /var/cache/apt \
+      /etc/apt /usr/bin/sqv /usr/bin/debconf* /usr/share/debconf /var/cache/debconf \
+      /usr/bin/perl* /usr/lib/*-linux-gnu/perl-base /usr/share/perl5 /usr/lib/*-linux-gnu/perl \
+      /usr/lib/*-linux-gnu/gconv /usr/lib/*-linux-gnu/security /usr/lib/*-linux-gnu/libdb-5* \
+      /usr/lib/*-linux-gnu/libsqlite3.so* /usr/share/python-wheels; \
+    for lib in /usr/lib/python3.* /usr/local/lib/python3.*; do \
+      [ -d "$lib" ] || continue; \
+      rm -rf "$lib/ensurepip" "$lib/test" "$lib/idlelib" "$lib/tkinter" "$lib/turtledemo" \
+        "$lib/pydoc_data" "$lib/sqlite3" "$lib/dbm" "$lib"/lib-dynload/_sqlite3.* \
+        "$lib"/lib-dynload/_dbm.* "$lib"/lib-dynload/_gdbm.* "$lib"/lib-dynload/_tkinter.*; \
+    done; \
+    python3 -c "import ssl, ctypes, lzma, bz2, json, uuid, hashlib, zlib"
+
+FROM scratch
+# DL3067 (copying a whole filesystem from a stage) is the point here: one flattened base.
+# hadolint ignore=DL3067
+COPY --from=runtime / /
 COPY --from=build /usr/libexec/docker/cli-plugins/docker-buildx /usr/libexec/docker/cli-plugins/docker-buildx
 COPY --from=build /opt/venv /opt/venv
 # entrypoint.py and post.py sit beside the package: Python puts the script's directory
 # first on sys.path, so /opt/gh_docker_publish is imported without an install step.
 COPY --from=build /opt/gh_docker_publish /opt/gh_docker_publish
 COPY entrypoint.py post.py /opt/
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# `FROM scratch` keeps none of the base's ENV: the two it sets that a process here needs.
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+    PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 ENTRYPOINT ["/opt/venv/bin/python", "/opt/entrypoint.py"]

@@ -56,10 +56,13 @@ def test_the_dockerfile_installs_only_the_lock_from_a_base_dependabot_reads() ->
     text = (ROOT / "Dockerfile").read_text()
     froms = re.findall(r"^FROM\s+(\S+)", text, re.M)
     assert froms
-    for image in froms:
+    bases = [image for image in froms if image != "scratch"]
+    for image in bases:
         assert "$" not in image, "Dependabot skips FROM with an ARG"
         assert re.fullmatch(r"python:[\w.-]+@sha256:[0-9a-f]{64}", image), image
-    assert len(set(froms)) == 1, "build and final stage on the same base"
+    assert len(set(bases)) == 1, "build and runtime stage on the same base"
+    # The final stage is the flattened runtime stage, nothing else (B0: one base layer).
+    assert froms[-1] == "scratch" and "COPY --from=runtime / /" in text
     installs = re.findall(r"pip install[^&]*", text)
     assert installs
     assert all("--require-hashes" in i and "-r /tmp/requirements.lock" in i for i in installs)
