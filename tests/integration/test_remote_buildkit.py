@@ -12,7 +12,6 @@ and the BuildKit are different engines, as with a BuildKit farm.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -20,8 +19,13 @@ from typing import Any
 
 import pytest
 
-from gh_docker_publish.edges.buildx_builders import ElsewhereBuilder
 from tests.integration.conftest import Outcome
+from tests.integration.test_builder_elsewhere import (
+    _image_ids,
+    assert_only_the_chosen_token,
+    home_with_another_login,
+    record_what_buildx_is_given,
+)
 from tests.integration.test_ghes import built_anything
 from tests.integration.test_platforms import _index
 from tests.testbed import buildkit
@@ -46,20 +50,6 @@ def tls_inputs(testbed: Any) -> dict[str, str]:
     files = testbed.buildkit_tls
     return {"builder-cacert": str(files.ca), "builder-cert": str(files.client_cert),
             "builder-key": str(files.client_key)}
-
-
-@pytest.fixture
-def scratch_context(tmp_path: Path) -> Path:
-    """COPY only, FROM scratch: nothing is pulled, nothing runs (so two platforms build)."""
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /hello.txt\n")
-    (ctx / "hello.txt").write_text(f"built on a remote BuildKit {tmp_path.name}\n")
-    return ctx
-
-
-def _image_ids(client: Any, ref: str) -> list[str]:
-    return [img["Id"] for img in client.api.images(name=ref)]
 
 
 def _not_in_the_runners_daemon(testbed: Any, docker_client: Any, ref: str) -> None:
@@ -150,21 +140,8 @@ def test_buildx_sees_only_the_chosen_token_and_the_tls_files_in_a_private_config
     """What buildx is given as our remote builder is set up, with a user's own docker
     config in HOME holding another login that must not reach it; the push went through
     with the chosen token (BuildKit asked buildx for it over the session)."""
-    home = tmp_path / "home"
-    (home / ".docker").mkdir(parents=True)
-    (home / ".docker" / "config.json").write_text(json.dumps(
-        {"auths": {registry: {"auth": "dXNlcjpub3QtdGhlLWNob3Nlbi10b2tlbg=="}}}))
-    seen: list[dict[str, Any]] = []
-    original = ElsewhereBuilder.point_buildx
-
-    def record(self: ElsewhereBuilder, config_dir: Path, env: dict[str, str]) -> None:
-        original(self, config_dir, env)
-        instance = config_dir / "buildx" / "instances" / self.builder_name
-        seen.append({"mode": config_dir.stat().st_mode & 0o777, "env": dict(env),
-                     "config": json.loads((config_dir / "config.json").read_text()),
-                     "instance": json.loads(instance.read_text()), "dir": config_dir})
-
-    monkeypatch.setattr(ElsewhereBuilder, "point_buildx", record)
+    home = home_with_another_login(tmp_path, registry)
+    seen = record_what_buildx_is_given(monkeypatch)
     token = octo.github_token("octo-org/app")
     image = unique_name("remote")
     out = publish(
@@ -175,20 +152,14 @@ def test_buildx_sees_only_the_chosen_token_and_the_tls_files_in_a_private_config
     assert out.code == 0, out.log
     assert registry_reader.tags(f"octo-org/{image}") == ["v1"]
     (given,) = seen
-    assert given["mode"] == 0o700
-    assert given["env"]["DOCKER_CONFIG"] == str(given["dir"])
-    assert given["env"]["BUILDX_CONFIG"] == str(given["dir"] / "buildx")
-    auths = given["config"]["auths"]
-    assert list(auths) == [registry]
-    assert base64.b64decode(auths[registry]["auth"]).decode().endswith(f":{token}")
+    assert_only_the_chosen_token(given, registry, token)
     assert given["instance"]["Driver"] == "remote"
     (node,) = given["instance"]["Nodes"]
     assert node["Endpoint"] == remote.tls
     assert node["DriverOpts"] == {
         "cacert": tls_inputs["builder-cacert"], "cert": tls_inputs["builder-cert"],
         "key": tls_inputs["builder-key"]}
-    assert not given["dir"].exists()  # removed with the run
-    assert list(home.rglob("*")) == [home / ".docker", home / ".docker" / "config.json"]
+    assert sorted(home.rglob("*")) == [home / ".docker", home / ".docker" / "config.json"]
 
 
 @pytest.mark.parametrize(
