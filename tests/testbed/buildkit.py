@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .procs import TestbedError, cmdline, free_port, owned, port_in_use, spawn, stop, wait_for
+from .procs import cmdline, free_port, owned, port_in_use, spawn, stop, wait_for
 from .tls import TLSFiles, ensure_tls_files
 
 START_TIMEOUT = 20.0
@@ -87,6 +87,9 @@ def ensure(
     """The proxy for every engine in ``sockets`` (name -> its unix socket path), reused
     while it runs with the same routes and answers. Returns its pid and the endpoints."""
     files = tls_files(root)
+    if not sockets:  # every engine is someone else's, reached over TCP: nothing to serve
+        stop(recorded_pid, str(root))
+        return 0, ()
     ports: dict[str, tuple[int, int]] = {}
     taken: set[int] = set()
     for name in sockets:
@@ -226,8 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_main(parser.parse_args(argv)))
     except KeyboardInterrupt:
         return 0
-    except OSError as exc:
-        raise TestbedError(f"BuildKit proxy: {exc}") from exc
+    except OSError as exc:  # a port taken meanwhile: up() reports it with this log's tail
+        print(f"BuildKit proxy: {exc}", flush=True)
+        return 1
     return 0
 
 
