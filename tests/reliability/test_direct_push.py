@@ -172,15 +172,41 @@ def test_a_reset_mid_upload_is_survived(
     assert done.landed == tuple(request.tags)
 
 
-def test_5xx_every_time_fails_and_says_nothing_landed(
-    setup: Callable[..., Any], registry_proxy: FaultProxy,
+@pytest.mark.parametrize("status", [500, 503])
+def test_5xx_every_time_is_retried_then_fails_and_says_nothing_landed(
+    status: int, setup: Callable[..., Any], registry_proxy: FaultProxy,
     make_pusher: Callable[..., builders.BuildKitPusher],
 ) -> None:
+    """The registry's JSON error (UNKNOWN, UNAVAILABLE) reaches buildx on the containerd
+    store as "failed to push REF: unknown" without the status: its error code says 5xx."""
     request, registry = setup("v1", "latest")
-    registry_proxy.add(Fault("status", method="PUT", path=MANIFEST, status=500, times=None))
+    registry_proxy.add(Fault("status", method="PUT", path=MANIFEST, status=status,
+                             times=None))
+    log = HookLog()
     with pytest.raises(PushError) as err:
-        make_pusher(attempts=2).push(request, HookLog(), registry)
+        make_pusher(attempts=2).push(request, log, registry)
+    assert "retry 1/1" in log.text, log.text  # transient: buildx ran again
     assert err.value.landed == [] and err.value.not_landed == list(request.tags)
+
+
+def test_a_429_that_outlasts_buildkits_own_retries_waits_the_retry_after_out(
+    setup: Callable[..., Any], registry_proxy: FaultProxy, testbed: Any,
+) -> None:
+    """BuildKit gives up on a registry that keeps answering 429 (on the containerd store
+    after six tries in a row, Retry-After unread); before buildx runs again our own
+    registry read meets the 429 and waits its Retry-After out."""
+    request, registry = setup("v1")
+    failing = registry_proxy.add(Fault("status", method="PUT", path=MANIFEST, status=429,
+                                       times=None, headers={"Retry-After": "1"}))
+    log = HookLog()
+    # From our first retry on, the PUTs pass; our own read meets the 429 once.
+    log.on("retry 1/2", lambda: (
+        setattr(failing, "times", failing.hits),
+        registry_proxy.add(Fault("status", method="GET", path=MANIFEST, status=429, times=1,
+                                 headers={"Retry-After": "1"}))))
+    done = pusher(testbed).push(request, log, registry)
+    assert done.landed == tuple(request.tags)
+    assert registry.waited == [1.0], (registry.waited, log.text)
 
 
 def test_a_remote_buildkit_that_cannot_push_fails_with_its_reason(

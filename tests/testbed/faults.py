@@ -6,7 +6,11 @@ hardening issue needs are few and HTTP-shaped (moby#53700 used a mitmproxy scrip
 slow blob commit). Every request is forwarded unless a scripted ``Fault`` matches it:
 
 - ``status``: answer ``status`` (with ``headers``, e.g. ``Retry-After``) instead of
-  forwarding, ``times`` times (``None``: every time), then pass;
+  forwarding, ``times`` times (``None``: every time), then pass. The body is ``body``, else
+  what the real producer of that status sends (``default_body``): the registry's JSON
+  error with its code's own message (distribution: UNAVAILABLE "service unavailable" for
+  503, UNKNOWN "unknown error" for 500, ...), or a gateway's HTML page for 502/504, so the
+  daemons report them as they would a real registry's;
 - ``reset``: read part of the request body, then close the connection with a TCP RST
   (a connection reset mid-blob);
 - ``delay``: wait ``seconds`` before forwarding;
@@ -63,7 +67,7 @@ class Fault:
     path: str = ""  # a regex searched in the request path ("" matches every path)
     status: int = 503
     headers: dict[str, str] = field(default_factory=dict)
-    body: dict[str, object] | None = None
+    body: dict[str, object] | str | None = None  # None: what a registry sends (str: HTML)
     times: int | None = 1  # None: every matching request
     seconds: float = 0.0
     hits: int = 0
@@ -74,6 +78,28 @@ class Fault:
         if self.method and self.method != method:
             return False
         return not self.path or re.search(self.path, path) is not None
+
+
+#: What a registry itself answers (distribution's registry/api/errcode: the code, its
+#: default message, the status it maps to; OCI distribution-spec "error codes").
+REGISTRY_ERRORS: dict[int, tuple[str, str]] = {
+    401: ("UNAUTHORIZED", "authentication required"),
+    403: ("DENIED", "requested access to the resource is denied"),
+    429: ("TOOMANYREQUESTS", "too many requests"),
+    500: ("UNKNOWN", "unknown error"),
+    503: ("UNAVAILABLE", "service unavailable"),
+}
+
+
+def default_body(status: int) -> dict[str, object] | str:
+    """The body the real producer of ``status`` sends: the registry's JSON error, or for a
+    gateway answer (502, 504: a load balancer in front of the registry, never the
+    registry itself) the proxy's HTML page."""
+    if status in REGISTRY_ERRORS:
+        code, message = REGISTRY_ERRORS[status]
+        return {"errors": [{"code": code, "message": message}]}
+    reason = http.client.responses.get(status, "Error")
+    return f"<html><body><h1>{status} {reason}</h1></body></html>\n"
 
 
 @dataclass(frozen=True)
@@ -256,15 +282,15 @@ class _Handler(BaseHTTPRequestHandler):
     # -- answers
 
     def _answer(self, fault: Fault) -> None:
-        body = fault.body
-        if body is None:
-            code = "TOOMANYREQUESTS" if fault.status == 429 else "UNAVAILABLE"
-            body = {"errors": [{"code": code, "message": f"injected {fault.status}"}]}
-        data = json.dumps(body).encode()
+        body = fault.body if fault.body is not None else default_body(fault.status)
+        if isinstance(body, str):
+            data, content_type = body.encode(), "text/html"
+        else:
+            data, content_type = json.dumps(body).encode(), "application/json"
         self.send_response(fault.status)
         for key, value in fault.headers.items():
             self.send_header(key, value)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 from gh_docker_publish.edges import engine, registry_api
 from gh_docker_publish.edges.registry_api import retry_after_seconds
 
@@ -68,3 +70,70 @@ def test_index_with_annotations_is_an_oci_index() -> None:
     assert parsed["annotations"] == {"org.opencontainers.image.title": "a"}
     assert parsed["manifests"][0]["platform"] == {"architecture": "arm64", "os": "linux"}
     assert registry_api.index_body(entries)[0] == registry_api.DOCKER_LIST
+
+
+# --- a registry's error without its status (the containerd store, BuildKit) ------------------
+# The texts as Engine 28.5 / buildx 0.29 report the bed registry's JSON errors (issue 13 §3).
+
+REF = "127.0.0.1:5000/octo-org/app:v1"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "status"),
+    [
+        # the containerd store: the registry's message was its code's own
+        ("error from registry: unavailable\nunavailable", registry_api.Kind.TRANSIENT, 503),
+        ("error from registry: unknown\nunknown", registry_api.Kind.TRANSIENT, 500),
+        ("error from registry: toomanyrequests\ntoomanyrequests",
+         registry_api.Kind.TRANSIENT, 429),
+        ("error from registry: denied\ndenied", registry_api.Kind.DENIED, 403),
+        ("error from registry: manifest invalid", registry_api.Kind.PERMANENT, 400),
+        # BuildKit with containerd's resolver: "failed to push REF: <code>[: <message>]"
+        (f"ERROR: failed to build: failed to solve: failed to push {REF}: unavailable",
+         registry_api.Kind.TRANSIENT, 503),
+        (f"failed to push {REF}: toomanyrequests: rate limited",
+         registry_api.Kind.TRANSIENT, 429),
+        (f"failed to push {REF}: manifest invalid: manifest invalid",
+         registry_api.Kind.PERMANENT, 400),
+        # a stated status, either store's wording
+        ('unknown: failed commit on ref "manifest-sha256:ab": unexpected status from PUT '
+         "request to http://h/v2/o/a/manifests/v1: 500 Internal Server Error",
+         registry_api.Kind.TRANSIENT, 500),
+        ("received unexpected HTTP status: 504 Gateway Timeout", registry_api.Kind.TRANSIENT,
+         504),
+        ("unexpected status from PUT request to http://h/v2/o/a/manifests/v1: 400 Bad Request",
+         registry_api.Kind.PERMANENT, 400),
+    ],
+)
+def test_the_registry_status_comes_from_the_text_or_its_error_code(
+    text: str, kind: registry_api.Kind, status: int
+) -> None:
+    verdict = registry_api.classify(text)
+    assert (verdict.kind, verdict.registry_status, verdict.status_unknown) == (
+        kind, status, False)
+
+
+def test_the_registrys_own_message_leaves_the_status_to_our_own_read() -> None:
+    """No English guessing: "rate limited" is not a code, so the text alone says permanent
+    and asks for the status; the 429 our own read met makes it transient."""
+    text = "error from registry: rate limited"
+    alone = registry_api.classify(text)
+    assert alone.kind is registry_api.Kind.PERMANENT and alone.status_unknown
+    read = registry_api.classify(text, registry_status=429)
+    assert read.transient and read.registry_status == 429 and not read.status_unknown
+    assert not registry_api.classify(text, registry_status=404).transient
+
+
+def test_a_denial_in_the_registrys_own_words_stays_a_denial_whatever_the_status() -> None:
+    text = "error from registry: installation not allowed to Write organization package"
+    verdict = registry_api.classify(text, registry_status=503)
+    assert verdict.kind is registry_api.Kind.DENIED and verdict.hint
+
+
+def test_is_busy() -> None:
+    assert all(registry_api.is_busy(s) for s in (429, 500, 502, 503, 504))
+    assert not any(registry_api.is_busy(s) for s in (None, 200, 401, 403, 404, 400))
+
+
+def test_repository_and_tag() -> None:
+    assert registry_api.repository_and_tag(REF) == ("octo-org/app", "v1")

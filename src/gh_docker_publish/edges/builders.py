@@ -42,7 +42,7 @@ from gh_docker_publish.core.progress import Log, ProgressReporter
 from gh_docker_publish.edges import build_context
 from gh_docker_publish.edges.docker_config import private_docker_config
 from gh_docker_publish.edges.engine import RetryPolicy, is_transient, stream_error, tag
-from gh_docker_publish.edges.registry_api import RegistryClient
+from gh_docker_publish.edges.registry_api import RegistryClient, repository_and_tag
 from gh_docker_publish.errors import BuildError, PushError
 
 TAIL_LINES = 20
@@ -641,7 +641,9 @@ class BuildKitPusher:
     and builders elsewhere (``builder_args``: e.g. ``--builder NAME``). buildx sees only the
     credentials in ``request.credentials`` (the chosen token), in the private 0700
     DOCKER_CONFIG. A transient failure (5xx, 429, a dropped connection: engine.is_transient
-    on buildx's ERROR line) re-runs buildx: the build is cached, only the push repeats.
+    on buildx's ERROR line, registry error codes included) re-runs buildx: the build is
+    cached, only the push repeats, after our own registry read has waited out a 429's
+    Retry-After.
     """
 
     name = "buildkit"
@@ -699,6 +701,7 @@ class BuildKitPusher:
                 log.warning(f"The push failed ({failure}); retry {attempt}/"
                             f"{self._retry.attempts - 1} in {delay:.1f} s")
                 self._retry.sleep(delay)
+                _wait_out_the_registry(request, registry)
         pushed = str(run.metadata.get("containerimage.digest") or "")
         config = str(run.metadata.get("containerimage.config.digest") or "")
         result = read_back(request.tags, registry, {pushed, config} - {""})
@@ -728,6 +731,15 @@ class BuildKitPusher:
         ) from failure
 
 
+def _wait_out_the_registry(request: BuildRequest, registry: RegistryClient) -> None:
+    """Before buildx runs again, our own read of the first tag: a registry still limiting
+    us answers it with 429 and Retry-After, which RegistryClient waits out (BuildKit's
+    resolver retries a 429 at once, without reading Retry-After: seen on Engine 28.5)."""
+    repository, tag_name = repository_and_tag(request.tags[0])
+    with contextlib.suppress(requests.RequestException, ValueError):
+        registry.manifest(repository, tag_name)
+
+
 #: buildx's progress once the image is built and being sent (docker and containerd
 #: exporters alike): a failure after this is a push failure, not a build failure.
 _PUSHING = re.compile(r"exporting to image|pushing layers|pushing manifest|pushing .* with docker")
@@ -750,8 +762,7 @@ def read_back(refs: Sequence[str], registry: RegistryClient, ours: set[str]) -> 
     landed, missing, digests = [], [], {}
     platforms: tuple[tuple[str, str], ...] = ()
     for ref in refs:
-        repo_path, _, tag_name = ref.rpartition(":")
-        repository = repo_path.partition("/")[2]
+        repository, tag_name = repository_and_tag(ref)
         try:
             remote = registry.manifest(repository, tag_name)
         except (requests.RequestException, ValueError):

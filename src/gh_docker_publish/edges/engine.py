@@ -33,7 +33,13 @@ from tenacity import (
 
 from gh_docker_publish.core.credentials import Credential
 from gh_docker_publish.core.progress import Clock, Log, ProgressReporter
-from gh_docker_publish.edges.registry_api import DENIAL_HINTS, classify, denial_hint, is_transient
+from gh_docker_publish.edges.registry_api import (
+    DENIAL_HINTS,
+    PushCheck,
+    classify,
+    denial_hint,
+    is_transient,
+)
 from gh_docker_publish.errors import DaemonError, InputError, PushError, RegistryError
 
 __all__ = [
@@ -142,12 +148,25 @@ _CONNECTION_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.H
 
 class _Failure(Exception):
     """A daemon call's failure as the answer table classifies it (``registry_api.classify``):
-    ``transient`` ones are retried, the others end the call."""
+    ``transient`` ones are retried, the others end the call. ``status_unknown``: a registry
+    error the daemon reported without its status, which our own registry read may tell."""
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    def __init__(self, message: str, *, transient: bool, status_unknown: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.transient = transient
+        self.status_unknown = status_unknown
+
+
+def _classified(text: str, status: int | None = None,
+                registry_status: int | None = None) -> _Failure:
+    """``text`` as the answer table classifies it; a registry status the text does not
+    state (implied by a registry error code, or met by our own read) is added to it."""
+    verdict = classify(text, status, registry_status=registry_status)
+    known = verdict.registry_status
+    if known is not None and not re.search(rf"\b{known}\b", text):
+        text = f"{text} (registry status {known})"
+    return _Failure(text, transient=verdict.transient, status_unknown=verdict.status_unknown)
 
 
 def _failure(exc: Exception) -> _Failure:
@@ -156,10 +175,9 @@ def _failure(exc: Exception) -> _Failure:
     if isinstance(exc, _Failure):
         return exc
     if isinstance(exc, docker.errors.APIError):
-        text = _api_text(exc)
-        return _Failure(text, transient=classify(text, exc.status_code).transient)
+        return _classified(_api_text(exc), exc.status_code)
     if isinstance(exc, StreamError):
-        return _Failure(exc.message, transient=classify(exc.message).transient)
+        return _classified(exc.message)
     # a connection error: the outcome is unknown, another attempt may tell
     return _Failure(f"connection to the Docker daemon failed: {exc}", transient=True)
 
@@ -457,13 +475,17 @@ def push(
             except _DAEMON_ERRORS as exc:
                 progress.flush()
                 failure = _failure(exc)
-                # Outcome unknown (a timeout, a dropped connection, a 5xx): ask the registry
-                # first; pushing the same tag again is idempotent, so a retry is safe when
-                # it does not hold the image.
-                if failure.transient and (
-                    landed := _landed_anyway(verify, ref, failure.message, log)
-                ):
-                    return landed
+                # Outcome unknown (a timeout, a dropped connection, a 5xx), or a registry
+                # error without its status: ask the registry first. Pushing the same tag
+                # again is idempotent, so a retry is safe when it does not hold the image.
+                if (failure.transient or failure.status_unknown) and verify is not None:
+                    check = verify(ref)
+                    if landed := _landed_anyway(check, ref, failure.message, log):
+                        return landed
+                    if failure.status_unknown and check.busy_status is not None:
+                        # our read met the 429/5xx the daemon's report left out
+                        failure = _classified(failure.message,
+                                              registry_status=check.busy_status)
                 raise failure from exc
             progress.flush()
             if built is not None:
@@ -621,17 +643,16 @@ class BuiltImage:
             )
 
 
-#: ``verify(ref)`` -> the digest the registry holds for ``ref`` when it is our image, else
-#: None (``registry_api.pushed_digest`` bound to a client and the built image's ID).
-Verify = Callable[[str], "str | None"]
+#: ``verify(ref)`` -> our own read of ``ref``: the digest the registry holds when it is our
+#: image, and the 429/5xx the read met (``registry_api.check_pushed`` bound to a client and
+#: the built image's ID).
+Verify = Callable[[str], PushCheck]
 
 
-def _landed_anyway(verify: Verify | None, ref: str, failure: str, log: Log) -> PushedTag | None:
-    """After a failure whose outcome is unknown, ask the registry before retrying or failing
-    (a client-side timeout is not a failure until the registry has been asked)."""
-    if verify is None:
-        return None
-    digest = verify(ref)
+def _landed_anyway(check: PushCheck, ref: str, failure: str, log: Log) -> PushedTag | None:
+    """After a failure whose outcome is unknown, the registry's answer decides before
+    retrying or failing (a client-side timeout is not a failure until it has been asked)."""
+    digest = check.digest
     if not digest:
         log.info(f"{ref}: not in the registry after '{failure}'")
         return None

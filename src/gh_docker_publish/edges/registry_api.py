@@ -2,7 +2,11 @@
 registry or daemon answer is classified.
 
 - The answer table (``classify``): denied (with the hint that says the fix), permanent, or
-  transient. The engine's login/push/pull, the preflight and the retries all use it.
+  transient. The engine's login/push/pull, the preflight and the retries all use it. The
+  registry's status comes from the daemon's text (stated, or implied by a registry error
+  code the containerd store and BuildKit pass on) or, when the containerd store gives only
+  the registry's own message ("error from registry: ..."), from our own read of the same
+  tag (``check_pushed``): no guessing from English (issue 13 §3).
 - Ping (``GET /v2/``), the auth challenge (parsed here only), the token (distribution token
   auth: a 401 names a Bearer realm, which trades basic credentials for a short-lived
   token), manifest reads and the upload probe, with the run's one ``Credential``.
@@ -157,6 +161,54 @@ _TRANSIENT = (
 #: honours Retry-After there) or, without one, from the backoff.
 _RATE_LIMITED = ("toomanyrequests", "too many requests", "429")
 
+#: The registry's error codes with the status each stands for (OCI distribution-spec "error
+#: codes"; UNKNOWN and UNAVAILABLE from distribution's registry/api/errcode), spelled as
+#: the containerd store passes them on: lowercase, ``_`` as a space. When the registry's
+#: message is the code's own, that store's whole report is "error from registry: <code>"
+#: (seen on Engine 28.5), so the code is the only status there is.
+REGISTRY_ERROR_CODES: Mapping[str, int] = {
+    "toomanyrequests": 429,
+    "unknown": 500,
+    "unavailable": 503,
+    "unauthorized": 401,
+    "denied": 403,
+    "unsupported": 405,
+    "blob unknown": 404,
+    "blob upload invalid": 400,
+    "blob upload unknown": 404,
+    "digest invalid": 400,
+    "manifest blob unknown": 404,
+    "manifest invalid": 400,
+    "manifest unknown": 404,
+    "name invalid": 400,
+    "name unknown": 404,
+    "size invalid": 400,
+}
+
+#: How the containerd image store reports a registry's JSON error body: the messages only,
+#: one a line, without the HTTP status (moby daemon/containerd, Engine 28.5).
+FROM_REGISTRY = "error from registry: "
+#: How BuildKit pushing with containerd's resolver reports one: "failed to push REF:
+#: <code>" or "<code>: <the registry's own message>" (buildx 0.29 on Engine 28.5).
+_FAILED_TO_PUSH = re.compile(r"failed to push \S+: (?P<code>[a-z_ ]+?)(?::|$)", re.MULTILINE)
+
+#: A status the daemon's text does state: the classic store's "received unexpected HTTP
+#: status: 503 Service Unavailable", containerd's "unexpected status from PUT request to
+#: URL: 502 Bad Gateway" (BuildKit pushing, or the containerd store without a JSON body).
+_STATED_STATUS = re.compile(
+    r"(?:received unexpected http status|unexpected status from \w+ request to \S+): "
+    r"(?P<status>[1-5][0-9]{2})\b"
+)
+
+#: A registry's answer worth another try: rate limited, failed, or a gateway in front of it.
+_BUSY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def is_busy(status: int | None) -> bool:
+    """True for a registry answer that says "not now" rather than "never" (429, 5xx)."""
+    return status in _BUSY_STATUSES
+
+
 class Kind(enum.Enum):
     """How to treat a registry's or the daemon's answer."""
 
@@ -167,10 +219,16 @@ class Kind(enum.Enum):
 
 @dataclass(frozen=True)
 class Verdict:
-    """One answer, classified: its kind and, for a denial, the fix (fields filled in)."""
+    """One answer, classified: its kind, for a denial the fix (fields filled in), and the
+    registry's HTTP status when the text states it or a registry error code implies it."""
 
     kind: Kind
     hint: str = ""
+    registry_status: int | None = None
+    #: A registry error reported without its status (the containerd store's "error from
+    #: registry: <the registry's own message>"): only our own registry read can tell
+    #: whether the registry is busy; until then it counts as permanent.
+    status_unknown: bool = False
 
     @property
     def transient(self) -> bool:
@@ -181,20 +239,47 @@ class Verdict:
 _GATEWAY_STATUSES = (502, 503, 504)
 
 
+def _registry_status_in(text: str) -> tuple[int | None, bool]:
+    """The registry's HTTP status as the daemon's ``text`` gives it: stated, or implied by
+    the registry error codes the containerd store passes on. Also whether the text is a
+    registry error whose status it does not give (a message of the registry's own)."""
+    low = text.lower()
+    stated = _STATED_STATUS.search(low)
+    if stated:
+        return int(stated["status"]), False
+    coded = _FAILED_TO_PUSH.search(low)
+    if coded and coded["code"].strip() in REGISTRY_ERROR_CODES:
+        return REGISTRY_ERROR_CODES[coded["code"].strip()], False
+    if FROM_REGISTRY not in low:
+        return None, False
+    lines = low.split(FROM_REGISTRY, 1)[1].splitlines()
+    codes = [REGISTRY_ERROR_CODES.get(line.strip()) for line in lines if line.strip()]
+    if codes and all(codes):
+        return max(c for c in codes if c is not None), False
+    return None, True
+
+
 def classify(text: str, status: int | None = None,
-             fields: Mapping[str, str] | None = None) -> Verdict:
-    """The one classification of a registry or daemon answer (its text, and the HTTP
-    status where there is one): denied (with the hint), permanent, or transient.
-    dockerd 20.10 answers a registry 401 with HTTP 500, so the text decides first."""
+             fields: Mapping[str, str] | None = None, *,
+             registry_status: int | None = None) -> Verdict:
+    """The one classification of a registry or daemon answer: denied (with the hint),
+    permanent, or transient. ``status``: the HTTP status of the daemon's own answer (an
+    Engine API error) where there is one; ``registry_status``: the registry's, when our own
+    registry read learned it. dockerd 20.10 answers a registry 401 with HTTP 500, so the
+    text decides first; then the registry's status (stated in the text, implied by its
+    error code, or ``registry_status``): 429 and 5xx are worth another try."""
     hint = denial_hint(text, fields)
     low = text.lower()
+    in_text, unknown = _registry_status_in(text)
+    known = registry_status or in_text
     if hint or any(_mentions(low, p) for p in _PERMANENT):
-        return Verdict(Kind.DENIED if hint else Kind.PERMANENT, hint)
+        return Verdict(Kind.DENIED if hint else Kind.PERMANENT, hint, known)
     if any(_mentions(low, p) for p in _RATE_LIMITED) or any(p in low for p in _TRANSIENT):
-        return Verdict(Kind.TRANSIENT)
-    if status in _GATEWAY_STATUSES:
-        return Verdict(Kind.TRANSIENT)
-    return Verdict(Kind.PERMANENT)
+        return Verdict(Kind.TRANSIENT, registry_status=known)
+    if is_busy(known) or status in _GATEWAY_STATUSES:
+        return Verdict(Kind.TRANSIENT, registry_status=known)
+    return Verdict(Kind.PERMANENT, registry_status=known,
+                   status_unknown=unknown and known is None)
 
 
 def is_transient(message: str) -> bool:
@@ -437,11 +522,13 @@ class RegistryClient:
             return {"Authorization": f"Basic {basic}"}
         return {}
 
-    def manifest(self, repository: str, reference: str) -> RemoteManifest | None:
-        """The manifest ``reference`` (a tag) points at, or None when there is none."""
+    def manifest(self, repository: str, reference: str, *, met: list[int] | None = None
+                 ) -> RemoteManifest | None:
+        """The manifest ``reference`` (a tag) points at, or None when there is none.
+        ``met`` collects the status of every answer, a 429 waited out included."""
         url = f"{self.base}/v2/{repository}/manifests/{reference}"
         response = self._authorized(
-            "GET", url, {"Accept": MANIFEST_TYPES}, f"repository:{repository}:pull"
+            "GET", url, {"Accept": MANIFEST_TYPES}, f"repository:{repository}:pull", met=met
         )
         if response.status_code == 404:
             return None
@@ -541,13 +628,17 @@ class RegistryClient:
         return upload
 
     def _send(
-        self, url: str, headers: dict[str, str], *, method: str = "GET", **kwargs: Any
+        self, url: str, headers: dict[str, str], *, method: str = "GET",
+        met: list[int] | None = None, **kwargs: Any
     ) -> requests.Response:
         """One call; a 429/503 with Retry-After is waited out once if the deadline allows
-        (a manifest PUT is idempotent: the same bytes give the same digest)."""
+        (a manifest PUT is idempotent: the same bytes give the same digest). ``met``
+        collects each answer's status, the one waited out too."""
         response = self._session.request(
             method, url, headers=headers, timeout=self.timeout, **kwargs
         )
+        if met is not None:
+            met.append(response.status_code)
         if response.status_code in (429, 503):
             wait = retry_after_seconds(response.headers.get("Retry-After"))
             if wait is not None and wait <= self.max_retry_after and self._fits(wait):
@@ -556,6 +647,8 @@ class RegistryClient:
                 response = self._session.request(
                     method, url, headers=headers, timeout=self.timeout, **kwargs
                 )
+                if met is not None:
+                    met.append(response.status_code)
         return response
 
     def _fits(self, wait: float) -> bool:
@@ -574,24 +667,47 @@ def token_from(response: requests.Response) -> str:
     return str(body.get("token") or body.get("access_token") or "")
 
 
-def pushed_digest(client: RegistryClient, ref: str, image_id: str) -> str | None:
-    """The digest ``ref`` resolves to when the registry holds *our* image there, else None.
+def repository_and_tag(ref: str) -> tuple[str, str]:
+    """``host/owner/name:tag`` -> (``owner/name``, ``tag``): what the registry API names."""
+    repo_path, _, tag = ref.rpartition(":")
+    return repo_path.partition("/")[2], tag
+
+
+@dataclass(frozen=True)
+class PushCheck:
+    """Our own read of a ref after its push failed: the digest when the registry holds our
+    image there, and the first "not now" answer (429, 5xx) the read met, before any
+    Retry-After wait: the registry's status that the daemon's report may leave out (the
+    containerd store's "error from registry: <message>")."""
+
+    digest: str | None
+    busy_status: int | None = None
+
+
+def check_pushed(client: RegistryClient, ref: str, image_id: str) -> PushCheck:
+    """Whether the registry holds *our* image under ``ref``, and whether it is busy.
 
     Ours means the manifest's config is the local image's config (graphdriver store: the
     image ID is the config digest), or the manifest itself is the image ID (containerd
     store, where the ID is the manifest or index digest).
     """
-    repo_path, _, tag = ref.rpartition(":")
-    _registry, _, repository = repo_path.partition("/")
+    repository, tag = repository_and_tag(ref)
+    met: list[int] = []
     try:
-        remote = client.manifest(repository, tag)
+        remote = client.manifest(repository, tag, met=met)
     except (requests.RequestException, ValueError):
-        return None
+        remote = None
+    busy = next((status for status in met if is_busy(status)), None)
     if remote is None or not remote.digest:
-        return None
-    if image_id in (remote.config_digest, remote.digest):
-        return remote.digest
-    return None
+        return PushCheck(None, busy)
+    return PushCheck(remote.digest if image_id in (remote.config_digest, remote.digest)
+                     else None, busy)
+
+
+def pushed_digest(client: RegistryClient, ref: str, image_id: str) -> str | None:
+    """The digest ``ref`` resolves to when the registry holds *our* image there, else None
+    (``check_pushed`` without the status)."""
+    return check_pushed(client, ref, image_id).digest
 
 
 def manifest_is_image(

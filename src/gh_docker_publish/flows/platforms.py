@@ -112,7 +112,7 @@ def _one_by_one(
     log: Log,
 ) -> Published:
     first = request.tags[0]
-    repository = _split(first)[0]
+    repository = registry_api.repository_and_tag(first)[0]
     entries: list[tuple[str, registry_api.RemoteManifest]] = []
     for platform in request.platforms:
         log.info(f"Platform {platform}: build and push")
@@ -148,18 +148,13 @@ def put_index(
     media_type, body = registry_api.index_body(entries, annotations)
     digests: dict[str, str] = {}
     for ref in refs:
-        repo, tag_name = _split(ref)
+        repo, tag_name = registry_api.repository_and_tag(ref)
         try:
             digests[ref] = registry.put_manifest(repo, tag_name, media_type, body)
         except requests.RequestException as exc:
             raise _index_failure(refs, entries, digests, ref, str(exc)) from exc
         log.info(f"Index {digests[ref]} -> {ref}")
     return digests
-
-
-def _split(ref: str) -> tuple[str, str]:
-    repo_path, _, tag_name = ref.rpartition(":")
-    return repo_path.partition("/")[2], tag_name
 
 
 def _platform_failure(

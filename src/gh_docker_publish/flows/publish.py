@@ -877,9 +877,10 @@ def _show_build_tail(failure: BuildError, console: Console) -> None:
 
 
 def _verifier(client: registry_api.RegistryClient, image_id: str) -> engine.Verify:
-    """Asks the registry whether a ref already holds the built image: used when a push's
-    outcome is unknown (timeout, dropped connection), before retrying or failing."""
-    return lambda ref: registry_api.pushed_digest(client, ref, image_id)
+    """Asks the registry whether a ref already holds the built image (and whether it is
+    busy): used when a push's outcome or the registry's status is unknown (timeout, dropped
+    connection, a registry error reported without its status), before retrying or failing."""
+    return lambda ref: registry_api.check_pushed(client, ref, image_id)
 
 
 def _built_image(
