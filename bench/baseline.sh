@@ -13,6 +13,8 @@ shift 4
 DOCKER_CONFIG=$(mktemp -d)
 export DOCKER_CONFIG
 trap 'rm -rf "$DOCKER_CONFIG"' EXIT
+# BASELINE_PLUGINS: the cli-plugins dir with the buildx the action runs (the bed's).
+if [ -n "${BASELINE_PLUGINS:-}" ]; then ln -s "$BASELINE_PLUGINS" "$DOCKER_CONFIG/cli-plugins"; fi
 docker login "$registry" --username "$user" --password-stdin >/dev/null
 # shellcheck disable=SC2086  # BASELINE_BUILD_ARGS holds several words
 docker buildx build --load --progress=plain --provenance=false ${BASELINE_BUILD_ARGS:-} \

@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gh_docker_publish import cli  # noqa: E402
-from tests.testbed import action_image, daemon  # noqa: E402
+from tests.testbed import action_image, daemon, engines, images  # noqa: E402
 from tests.testbed import bed as bed_module  # noqa: E402
 from tests.testbed.fixtures import MANIFEST_ACCEPT, GitHub, RegistryReader  # noqa: E402
 from tests.testbed.runner_env import HELLO, SHA, runner_env  # noqa: E402
@@ -117,6 +117,16 @@ class Bench:
         # developer's ~/.docker (buildx keeps its node ID there), never the user's.
         cli_config = WORK / "docker-config"
         cli_config.mkdir(mode=0o700, exist_ok=True)
+        # Both arms run the bed's buildx (0.29, tests/testbed/engines.py): the action finds
+        # it in $DOCKER_CONFIG/cli-plugins as the tests' session does, the CLI arms through
+        # a link in their own config. Without it the docker CLI fell back to the system's
+        # plugin (0.13 on the bed's host) while the action ran 0.29.
+        if self.bed.docker_config is not None:
+            os.environ["DOCKER_CONFIG"] = str(self.bed.docker_config)
+            plugins = cli_config / "cli-plugins"
+            if not plugins.is_symlink():
+                shutil.rmtree(plugins, ignore_errors=True)
+                plugins.symlink_to(self.bed.docker_config / "cli-plugins")
         self.cli_env = {
             **os.environ, "DOCKER_HOST": self.bed.docker_host, "DOCKER_CONFIG": str(cli_config)
         }
@@ -161,15 +171,17 @@ ACTION_FILES = ("Dockerfile", ".dockerignore", "requirements.lock", "entrypoint.
 
 class FreshDaemon:
     """A dockerd of the bench's own, emptied before each run: a hosted runner's daemon has
-    neither the base image, nor the action image, nor any build cache."""
+    neither the base image, nor the action image, nor any build cache. Engine 28.5 with the
+    classic store and sid's buildx as the CLI's builder: ubuntu-24.04's engine."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
         self.env_base = env
-        self.daemon = daemon._start(daemon.DaemonPaths(root), env, None)
+        tree = engines.sid_tree(images.cache_dir(env))
+        self.daemon = daemon.ensure(engines.BY_NAME["e28-classic"], root, env, None, tree=tree)
         self.env = {**env, "DOCKER_HOST": self.daemon.host,
-                    "DOCKER_CONFIG": str(root / "docker-config")}
+                    "DOCKER_CONFIG": str(engines.docker_config(root, tree))}
 
     def sh(self, *argv: str, cwd: Path | None = None) -> str:
         done = subprocess.run(argv, env=self.env, capture_output=True, text=True, check=False,
@@ -197,14 +209,17 @@ class FreshDaemon:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         seconds = time.perf_counter() - started
-        self.sh("docker", "rm", "-f", name)  # killing the client leaves the container running
+        # Killing the client would leave the container running; it may also be gone already
+        # (--rm after a quick exit), which `rm -f` reports as an error we do not care about.
+        subprocess.run(["docker", "rm", "-f", name], env=self.env, capture_output=True,
+                       check=False)
         proc.wait()
         if not line:
             raise RuntimeError("the action printed nothing")
         return seconds
 
     def stop(self) -> None:
-        daemon.shutdown(self.root, self.daemon.pid, self.env_base)
+        daemon.shutdown(self.root, self.daemon.pid, self.env_base, self.daemon.containerd_pid)
 
 
 def _action_context(dest: Path, base: str) -> Path:
@@ -319,6 +334,8 @@ def b1(bench: Bench) -> list[Result]:
     def baseline(image: str) -> None:
         ref = f"{bench.bed.registry}/octo-org/{image}"
         bench.cli_env["BASELINE_BUILD_ARGS"] = f"--build-arg {build_args}"
+        bench.cli_env["BASELINE_PLUGINS"] = str(Path(bench.cli_env["DOCKER_CONFIG"]) /
+                                                "cli-plugins")
         bench.sh(["bash", str(ROOT / "bench" / "baseline.sh"), bench.bed.registry, "octocat",
                   ref, str(HELLO), *tags], stdin=bench.token)
 

@@ -38,6 +38,17 @@ def octo(github: Any) -> Any:
 
 
 @pytest.fixture
+def scratch_context(tmp_path: Path) -> Path:
+    """FROM scratch, COPY only: a context that needs no base image (a second engine has
+    none) and runs nothing (so it builds for any platform)."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /hello.txt\n")
+    (ctx / "hello.txt").write_text(f"built elsewhere {tmp_path.name}\n")
+    return ctx
+
+
+@pytest.fixture
 def publish(testbed: Any, tmp_path: Path) -> Callable[..., Outcome]:
     """Run the action's main step in-process with INPUT_* and GITHUB_* as the runner sets them."""
 

@@ -3,9 +3,10 @@ main step against the bed: another Docker Engine (a second dockerd of the bed) b
 pushes, the original daemon never sees the image; a builder container is attached through
 buildx's docker-container driver in a throw-away BUILDX_CONFIG.
 
-No buildkitd binary can be had here (Debian has none; Docker Hub's moby/buildkit cannot be
-pulled), so the remote driver's build itself is not run: its probe is tested against real
-sockets in tests/reliability/test_builder_endpoints.py, and its ``buildx create`` here."""
+The remote driver (``builder: tcp://…``) builds and pushes for real in
+tests/integration/test_remote_buildkit.py, against an engine's embedded BuildKit behind the
+bed's proxy (no standalone buildkitd can be had here); its ``buildx create`` options are
+checked here, its probe against real sockets in tests/reliability/test_builder_endpoints.py."""
 
 from __future__ import annotations
 
@@ -37,16 +38,6 @@ def other_engine(testbed: Any) -> Any:
     client = bed_module.docker_client(engine.daemon.host)
     yield engine.daemon.host, client
     client.close()
-
-
-@pytest.fixture
-def scratch_context(tmp_path: Path) -> Path:
-    """A context that needs no base image (the second engine has none)."""
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /hello.txt\n")
-    (ctx / "hello.txt").write_text(f"built elsewhere {tmp_path.name}\n")
-    return ctx
 
 
 def _image_ids(client: Any, ref: str) -> list[str]:
@@ -153,26 +144,53 @@ def test_no_buildx_state_outlives_the_run_or_lands_in_home(
     assert config_dir.name.startswith("ghdp-docker-") and not config_dir.exists()
 
 
+def home_with_another_login(tmp_path: Path, registry: str) -> Path:
+    """A HOME whose docker config holds a user's own login, which must not reach buildx."""
+    home = tmp_path / "home"
+    (home / ".docker").mkdir(parents=True)
+    (home / ".docker" / "config.json").write_text(json.dumps(
+        {"auths": {registry: {"auth": "dXNlcjpub3QtdGhlLWNob3Nlbi10b2tlbg=="}}}))
+    return home
+
+
+def record_what_buildx_is_given(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Filled as our builder is set up: the private config's mode, buildx's env, its
+    config.json, our builder's buildx instance file (if ``buildx create`` wrote one)."""
+    seen: list[dict[str, Any]] = []
+    original = ElsewhereBuilder.point_buildx
+
+    def record(self: ElsewhereBuilder, config_dir: Path, env: dict[str, str]) -> None:
+        original(self, config_dir, env)
+        instance = config_dir / "buildx" / "instances" / self.builder_name
+        seen.append({"mode": config_dir.stat().st_mode & 0o777, "env": dict(env),
+                     "config": json.loads((config_dir / "config.json").read_text()),
+                     "instance": json.loads(instance.read_text()) if instance.exists() else
+                     None, "dir": config_dir})
+
+    monkeypatch.setattr(ElsewhereBuilder, "point_buildx", record)
+    return seen
+
+
+def assert_only_the_chosen_token(given: dict[str, Any], registry: str, token: str) -> None:
+    """buildx had a private 0700 DOCKER_CONFIG (and BUILDX_CONFIG in it) with one login:
+    the chosen token; the directory went with the run."""
+    assert given["mode"] == 0o700
+    assert given["env"]["DOCKER_CONFIG"] == str(given["dir"])
+    assert given["env"]["BUILDX_CONFIG"] == str(given["dir"] / "buildx")
+    auths = given["config"]["auths"]
+    assert list(auths) == [registry]
+    assert base64.b64decode(auths[registry]["auth"]).decode().endswith(f":{token}")
+    assert not given["dir"].exists()
+
+
 def test_buildx_sees_only_the_chosen_token_in_a_private_config(
     octo: Any, publish: Callable[..., Outcome], unique_name: Any, other_engine: Any,
     scratch_context: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry: str,
 ) -> None:
     """What buildx is given (recorded as our builder is set up), with a user's own
     docker config in HOME holding another login that must not reach it."""
-    home = tmp_path / "home"
-    (home / ".docker").mkdir(parents=True)
-    (home / ".docker" / "config.json").write_text(json.dumps(
-        {"auths": {registry: {"auth": "dXNlcjpub3QtdGhlLWNob3Nlbi10b2tlbg=="}}}))
-    seen: list[dict[str, Any]] = []
-    original = ElsewhereBuilder.point_buildx
-
-    def record(self: ElsewhereBuilder, config_dir: Path, env: dict[str, str]) -> None:
-        original(self, config_dir, env)
-        seen.append({"mode": config_dir.stat().st_mode & 0o777, "env": dict(env),
-                     "config": json.loads((config_dir / "config.json").read_text()),
-                     "dir": config_dir})
-
-    monkeypatch.setattr(ElsewhereBuilder, "point_buildx", record)
+    home = home_with_another_login(tmp_path, registry)
+    seen = record_what_buildx_is_given(monkeypatch)
     token = octo.github_token("octo-org/app")
     host, _ = other_engine
     out = publish(
@@ -182,14 +200,7 @@ def test_buildx_sees_only_the_chosen_token_in_a_private_config(
     )
     assert out.code == 0, out.log
     assert len(seen) == 1
-    (given,) = seen
-    assert given["mode"] == 0o700
-    assert given["env"]["DOCKER_CONFIG"] == str(given["dir"])
-    assert given["env"]["BUILDX_CONFIG"] == str(given["dir"] / "buildx")
-    auths = given["config"]["auths"]
-    assert list(auths) == [registry]
-    assert base64.b64decode(auths[registry]["auth"]).decode().endswith(f":{token}")
-    assert not given["dir"].exists()
+    assert_only_the_chosen_token(seen[0], registry, token)
 
 
 def _container_builder(testbed: Any, name: str) -> ElsewhereBuilder:
@@ -240,7 +251,8 @@ def test_a_builder_container_is_attached_by_name_not_created_and_never_removed(
 def test_a_remote_builder_is_created_with_the_tls_options_in_a_throwaway_config(
     testbed: Any, tmp_path: Path,
 ) -> None:
-    """The remote driver's builder as buildx records it (no buildkitd to build on here)."""
+    """The remote driver's builder as buildx records it, every TLS option (nothing listens
+    at this address: test_remote_buildkit.py builds through a real one)."""
     for name in ("ca.pem", "cert.pem", "key.pem"):
         (tmp_path / name).write_text("-----BEGIN CERTIFICATE-----\n")
     tls = BuilderTLS(str(tmp_path / "ca.pem"), str(tmp_path / "cert.pem"),

@@ -206,6 +206,55 @@ def test_daemon_version(client: Any) -> None:
     assert engine.daemon_version(client)["version"]
 
 
+def _counting_proxy(target: str, path: Path, seen: list[str]) -> socket.socket:
+    """A unix socket forwarding bytes to the daemon; each request line goes to ``seen``."""
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(8)
+
+    def pump(src: socket.socket, dst: socket.socket, record: bool) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                if record:
+                    seen.extend(line.split()[1] for line in data.decode(errors="replace")
+                                .splitlines() if line.startswith(("GET ", "POST ", "HEAD ")))
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = server.accept()
+                upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                upstream.connect(target)
+                for a, b, record in ((conn, upstream, True), (upstream, conn, False)):
+                    threading.Thread(target=pump, args=(a, b, record), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return server
+
+
+def test_a_run_asks_the_daemons_version_and_info_once(docker_host: str, tmp_path: Path) -> None:
+    """The builder choice, the image store, the runnable platforms and the engine warning
+    all read the daemon's version or info: one request each for the run (issue 13 B2)."""
+    seen: list[str] = []
+    proxy_path = tmp_path / "docker.sock"
+    server = _counting_proxy(docker_host.removeprefix("unix://"), proxy_path, seen)
+    try:
+        client = engine.connect(f"unix://{proxy_path}", timeout=30)
+        for _ in range(2):
+            assert builders.buildx_status(client, Path("/bin/true"))[0]
+            builders.uses_containerd_store(client)
+            assert builders.runnable_platforms(client)
+            assert engine.daemon_version(client)["api_version"] == client.api_version
+        time.sleep(0.2)  # the proxy's threads record what they forwarded
+    finally:
+        server.close()
+    assert [p for p in seen if p.endswith("/version")] == ["/version"], seen  # connect's
+    assert len([p for p in seen if p.endswith("/info")]) == 1, seen
+
+
 def test_login_checks_credentials_through_the_daemon(client: Any, auth_registry: str) -> None:
     log = RecordingLog()
     engine.login(client, login(auth_registry, "ci", "s3cret-pw"), log=log)

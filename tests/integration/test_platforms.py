@@ -12,6 +12,9 @@ from typing import Any
 
 import requests
 
+from gh_docker_publish.core.credentials import Credential
+from gh_docker_publish.core.settings import Secret
+from gh_docker_publish.edges import registry_api
 from tests.integration.conftest import Outcome
 
 CROSS = """\
@@ -68,6 +71,40 @@ def test_two_platforms_publish_one_index_under_every_tag(
     assert meta["landed"] == meta["refs"] and meta["not_landed"] == []
     assert "linux/arm64" in out.summary
 
+
+
+def test_the_read_back_after_buildkits_push_answers_no_challenge(
+    octo: Any, publish: Callable[..., Outcome], registry_reader: Any, unique_name: Any,
+    testbed: Any, tmp_path: Path,
+) -> None:
+    """The token the read-back (and, on a classic store, the index PUT) needs is fetched
+    while BuildKit builds, and kept: each manifest call after the push is one round trip,
+    not 401, token, again (issue 13 B6)."""
+    image = unique_name("multi-auth")
+    ctx = _context(tmp_path, CROSS, testbed.busybox_image)
+    mark = registry_reader.since()
+    out = publish(
+        {"image": image, "tags": "v1\nlatest", "context": str(ctx),
+         "platforms": "linux/amd64,linux/arm64"},
+        github_token=octo.github_token("octo-org/app"),
+    )
+    assert out.code == 0, out.log
+    ours = [(method, status) for method, path, status in
+            registry_reader.access_log(since=mark).requests
+            if path.startswith(f"/v2/octo-org/{image}/manifests/") and method in ("GET", "PUT")]
+    reads = [status for method, status in ours if method == "GET"]
+    assert len(reads) >= 2, ours  # each tag read back
+    assert 401 not in [status for _, status in ours], ours
+
+    # A kept header the registry no longer takes (an expired token) is answered again.
+    client = registry_api.RegistryClient(
+        Credential(testbed.registry, "octocat", Secret(octo.github_token("octo-org/app")),
+                   "github-token", "test"), scheme="http")
+    scope = f"repository:octo-org/{image}:pull"
+    client._auth[scope] = {"Authorization": "Bearer expired"}
+    remote = client.manifest(f"octo-org/{image}", "v1")
+    assert remote is not None and remote.digest == out.outputs["digest"]
+    assert client._auth[scope] != {"Authorization": "Bearer expired"}
 
 
 def test_two_platforms_under_two_images_land_under_every_image_and_tag(

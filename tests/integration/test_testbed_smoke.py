@@ -241,3 +241,55 @@ def test_a_daemon_without_the_base_image_gets_it_from_the_cache(testbed, docker_
     reports = {r.name: r for r in images.ensure_all(docker_client, dict(os.environ))}
     assert reports[testbed.busybox_image].action == "loaded", reports
     assert docker_client.images.get(testbed.busybox_image).id == before
+
+
+def test_each_engines_buildkit_at_tcp_builds_into_that_engine(
+    testbed, engine, docker_client, unique_name, tmp_path
+):
+    """buildx's remote driver reaches the engine's embedded BuildKit through the bed's
+    proxy (tests/testbed/buildkit.py), plain and with mutual TLS: what it builds lands in
+    that engine's image store (the containerd store's ``image`` exporter, the classic
+    store's ``moby`` one: the only exporters that name an image there). The name is given
+    in full: BuildKit's ``image`` exporter stores it as given, the Engine API looks up
+    ``docker.io/…``."""
+    endpoints, files = testbed.buildkit_endpoints(), testbed.buildkit_tls
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    env = {**os.environ, "DOCKER_CONFIG": str(config), "BUILDX_CONFIG": str(tmp_path / "bx")}
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM scratch\nCOPY Dockerfile /{unique_name('f')}\n")
+    tls = f"cacert={files.ca},cert={files.client_cert},key={files.client_key}"
+    exporter = "image" if engine.containerd_store else "moby"
+    for how, address, opts in (("plain", endpoints.plain, []),
+                               ("tls", endpoints.tls, ["--driver-opt", tls])):
+        name = unique_name(how)
+        tag = f"docker.io/testbed-smoke/{name}:1"
+        for argv in (
+            ["create", "--name", name, *opts, "--driver", "remote", address],
+            ["--builder", name, "build", "--progress", "plain",
+             "--output", f"type={exporter},name={tag}", str(ctx)],
+        ):
+            done = subprocess.run([str(testbed.buildx), *argv], env=env, capture_output=True,
+                                  text=True, timeout=300, check=False)
+            assert done.returncode == 0, (how, done.stderr[-3000:])
+        try:
+            assert docker_client.images.get(tag).id.startswith("sha256:"), how
+        finally:
+            docker_client.images.remove(tag)
+
+
+def test_up_starts_a_buildkit_proxy_that_was_killed_again(whole_testbed):
+    from tests.testbed import buildkit, procs
+
+    root = whole_testbed.state_dir
+    before = json.loads((root / "state.json").read_text())["buildkit_pid"]
+    assert procs.stop(before, str(root / "buildkit"))
+
+    again = bed_module.up()
+
+    after = json.loads((root / "state.json").read_text())["buildkit_pid"]
+    assert after != before and procs.pid_alive(after)
+    assert again.buildkit == whole_testbed.buildkit  # the same addresses, recorded
+    for endpoints in again.buildkit:
+        assert buildkit.answers(int(endpoints.plain.rpartition(":")[2])), endpoints

@@ -1,7 +1,12 @@
 """Faults while BuildKit pushes the image itself (``builders.BuildKitPusher``, the path of
 several platforms and of builders elsewhere), injected by ``tests/testbed/faults.py``
 between the bed's engine and the real registry: 5xx, 429 with Retry-After, a reset mid
-upload, a platform manifest that does not land, an index PUT that fails for one tag."""
+upload, a platform manifest that does not land, an index PUT that fails for one tag.
+
+The first faults run twice: BuildKit of the bed's engine (the docker driver), and a remote
+BuildKit (``builder: tcp://…``, buildx's remote driver with mutual TLS) that pushes from
+elsewhere. That remote BuildKit is the containerd-store engine's embedded one behind the
+bed's ``/grpc`` proxy (tests/testbed/buildkit.py), not a standalone buildkitd."""
 
 from __future__ import annotations
 
@@ -12,11 +17,14 @@ from typing import Any
 
 import pytest
 
+from gh_docker_publish.core.builder_location import BuilderLocation, BuilderTLS
 from gh_docker_publish.core.credentials import Credential
 from gh_docker_publish.core.settings import Secret
 from gh_docker_publish.edges import builders, engine, registry_api
-from gh_docker_publish.errors import PushError
+from gh_docker_publish.edges.buildx_builders import ElsewhereBuilder, Reached
+from gh_docker_publish.errors import BuildError, PushError
 from gh_docker_publish.flows import platforms
+from tests.integration.test_remote_buildkit import BUILDKIT_ENGINE
 from tests.testbed.faults import Fault, FaultProxy
 
 MANIFEST = r"/manifests/"
@@ -97,48 +105,77 @@ def pusher(testbed: Any, attempts: int = 3) -> builders.BuildKitPusher:
                                                       maximum=0.2))
 
 
+def remote_pusher(testbed: Any, on: str = BUILDKIT_ENGINE, attempts: int = 3
+                  ) -> builders.BuildKitPusher:
+    """The pusher the action uses for ``builder: tcp://…`` with mutual TLS, on the
+    BuildKit of the engine ``on``."""
+    files = testbed.buildkit_tls
+    location = BuilderLocation("remote", testbed.on(on).buildkit_endpoints().tls, BuilderTLS(
+        str(files.ca), str(files.client_cert), str(files.client_key)))
+    builder = ElsewhereBuilder(location, Reached(detail=location.describe()),
+                               testbed.docker_host, buildx=testbed.buildx)
+    return builder.pusher(retry=engine.RetryPolicy(attempts=attempts, initial=0.05,
+                                                   maximum=0.2))
+
+
+@pytest.fixture(params=["this-daemon", "remote-buildkit"])
+def make_pusher(request: pytest.FixtureRequest, testbed: Any
+                ) -> Callable[..., builders.BuildKitPusher]:
+    """``make_pusher(attempts=3)``: the engine's own BuildKit, or a remote one."""
+    def make(attempts: int = 3) -> builders.BuildKitPusher:
+        if request.param == "this-daemon":
+            return pusher(testbed, attempts)
+        return remote_pusher(testbed, attempts=attempts)
+
+    return make
+
+
 def test_a_5xx_on_the_manifest_is_retried_and_lands(
-    setup: Callable[..., Any], registry_proxy: FaultProxy, testbed: Any,
+    setup: Callable[..., Any], registry_proxy: FaultProxy,
+    make_pusher: Callable[..., builders.BuildKitPusher],
 ) -> None:
     """Twice: dockerd 20.10 answers a failed schema2 manifest PUT with a schema1 one
     (moby distribution/push_v2.go), which must fail too for buildx to report the 5xx."""
     request, registry = setup("v1")
     registry_proxy.add(Fault("status", method="PUT", path=MANIFEST, status=503, times=2))
     log = HookLog()
-    done = pusher(testbed).push(request, log, registry)
+    done = make_pusher().push(request, log, registry)
     assert registry_proxy.injected() == 2
     assert_retried_by_us_if_the_daemon_pushed(log)
     assert done.landed == tuple(request.tags) and done.digest.startswith("sha256:")
 
 
 def test_a_429_with_retry_after_is_retried_and_lands(
-    setup: Callable[..., Any], registry_proxy: FaultProxy, testbed: Any,
+    setup: Callable[..., Any], registry_proxy: FaultProxy,
+    make_pusher: Callable[..., builders.BuildKitPusher],
 ) -> None:
     request, registry = setup("v1")
     limited = {"errors": [{"code": "TOOMANYREQUESTS", "message": "rate limited"}]}
     registry_proxy.add(Fault("status", method="PUT", path=MANIFEST, status=429, times=2,
                              body=limited, headers={"Retry-After": "1"}))
     log = HookLog()
-    done = pusher(testbed).push(request, log, registry)
+    done = make_pusher().push(request, log, registry)
     assert registry_proxy.injected() == 2
     assert_retried_by_us_if_the_daemon_pushed(log)
     assert done.landed == tuple(request.tags)
 
 
 def test_a_reset_mid_upload_is_survived(
-    setup: Callable[..., Any], registry_proxy: FaultProxy, testbed: Any,
+    setup: Callable[..., Any], registry_proxy: FaultProxy,
+    make_pusher: Callable[..., builders.BuildKitPusher],
 ) -> None:
     request, registry = setup("v1")
     registry_proxy.add(Fault("reset", method="PATCH", path=r"/blobs/uploads/", times=1))
     registry_proxy.add(Fault("reset", method="PUT", path=r"/blobs/uploads/", times=1))
-    done = pusher(testbed).push(request, HookLog(), registry)
+    done = make_pusher().push(request, HookLog(), registry)
     assert registry_proxy.injected() >= 1
     assert done.landed == tuple(request.tags)
 
 
 @pytest.mark.parametrize("status", [500, 503])
 def test_5xx_every_time_is_retried_then_fails_and_says_nothing_landed(
-    status: int, setup: Callable[..., Any], registry_proxy: FaultProxy, testbed: Any,
+    status: int, setup: Callable[..., Any], registry_proxy: FaultProxy,
+    make_pusher: Callable[..., builders.BuildKitPusher],
 ) -> None:
     """The registry's JSON error (UNKNOWN, UNAVAILABLE) reaches buildx on the containerd
     store as "failed to push REF: unknown" without the status: its error code says 5xx."""
@@ -147,7 +184,7 @@ def test_5xx_every_time_is_retried_then_fails_and_says_nothing_landed(
                              times=None))
     log = HookLog()
     with pytest.raises(PushError) as err:
-        pusher(testbed, attempts=2).push(request, log, registry)
+        make_pusher(attempts=2).push(request, log, registry)
     assert "retry 1/1" in log.text, log.text  # transient: buildx ran again
     assert err.value.landed == [] and err.value.not_landed == list(request.tags)
 
@@ -170,6 +207,20 @@ def test_a_429_that_outlasts_buildkits_own_retries_waits_the_retry_after_out(
     done = pusher(testbed).push(request, log, registry)
     assert done.landed == tuple(request.tags)
     assert registry.waited == [1.0], (registry.waited, log.text)
+
+
+def test_a_remote_buildkit_that_cannot_push_fails_with_its_reason(
+    setup: Callable[..., Any], registry_proxy: FaultProxy, testbed: Any,
+) -> None:
+    """A classic-store engine's embedded BuildKit answers as BuildKit but has no ``image``
+    exporter: the build fails with BuildKit's own words, and no manifest reached the
+    registry."""
+    request, registry = setup("v1")
+    with pytest.raises(BuildError) as err:
+        remote_pusher(testbed, on="e28-classic").push(request, HookLog(), registry)
+    said = "\n".join([str(err.value), *err.value.log_tail])
+    assert 'exporter "image" could not be found' in said
+    assert registry_proxy.requests(path=MANIFEST) == []
 
 
 def test_a_platform_that_does_not_land_is_named_with_what_did(

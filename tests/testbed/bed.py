@@ -1,4 +1,5 @@
-"""Bring the test bed up or down: Docker Engines, registry, GitHub stand-in, base images.
+"""Bring the test bed up or down: Docker Engines, registry, GitHub stand-in, base images,
+and each engine's BuildKit at a tcp:// address (tests/testbed/buildkit.py).
 
 ``up()`` starts every engine of ``engines.selected()`` (e20-classic, e28-classic,
 e28-containerd; tests/testbed/engines.py) and loads the base images into each; one registry,
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import requests
 
-from . import daemon, engines, ghes, images, registry
+from . import buildkit, daemon, engines, ghes, images, registry
 from .procs import (
     TestbedError,
     cmdline,
@@ -76,6 +77,9 @@ class Bed:
     engine: str = ""  # the name of the engine docker_host belongs to
     docker_config: Path | None = None  # DOCKER_CONFIG whose cli-plugins has buildx 0.29
     buildx: Path | None = None
+    #: Each engine's embedded BuildKit at tcp:// addresses (tests/testbed/buildkit.py).
+    buildkit: tuple[buildkit.Endpoints, ...] = ()
+    buildkit_tls: buildkit.TLSFiles | None = None
     timings: dict[str, float] = field(default_factory=dict, compare=False)
 
     def on(self, name: str) -> Bed:
@@ -97,6 +101,13 @@ class Bed:
     def engine_info(self) -> EngineInfo:
         return next(info for info in self.engines if info.name == self.engine)
 
+    def buildkit_endpoints(self) -> buildkit.Endpoints:
+        """This engine's BuildKit for buildx's remote driver (plain and TLS addresses)."""
+        for endpoints in self.buildkit:
+            if endpoints.engine == self.engine:
+                return endpoints
+        raise TestbedError(f"no BuildKit proxy for engine {self.engine} (its socket is not unix?)")
+
     def env(self) -> dict[str, str]:
         """``DOCKER_HOST`` is the first engine's; ``TESTBED_DOCKER_HOST_<ENGINE>`` each one's."""
         return {
@@ -117,6 +128,9 @@ class Bed:
             "TESTBED_BUSYBOX_IMAGE": self.busybox_image,
             "TESTBED_PYTHON_IMAGE": self.python_image,
             "TESTBED_GHES_PORT": str(self.ghes_port),
+            **{k: v for endpoints in self.buildkit for k, v in endpoints.env().items()},
+            "TESTBED_BUILDKIT_TLS_DIR": str(self.buildkit_tls.ca.parent if self.buildkit_tls
+                                            else ""),
         }
 
 
@@ -188,6 +202,7 @@ def up(environ: Mapping[str, str] | None = None) -> Bed:
         state.update(registry_pid=reg_pid)
         _save_state(root, state)
         _ensure_ghes(root, env, state, ghes_port, gh_port, cert)
+        buildkit_endpoints = _ensure_buildkit(root, state, running)
         timings["services"] = time.monotonic() - t
 
         t = time.monotonic()
@@ -219,6 +234,8 @@ def up(environ: Mapping[str, str] | None = None) -> Bed:
             engine=first.name,
             docker_config=docker_config,
             buildx=tree.buildx,
+            buildkit=buildkit_endpoints,
+            buildkit_tls=buildkit.tls_files(root / "buildkit"),
             timings=timings,
         )
         _write_env(root, bed.env())
@@ -236,6 +253,9 @@ def down(environ: Mapping[str, str] | None = None, *, purge: bool = False) -> li
         state = _load_state(root)
         if stop(_pid(state, "standin_pid"), str(root / "standin")):
             stopped.append("github stand-in")
+        if buildkit.shutdown(root / "buildkit", _pid(state, "buildkit_pid")):
+            stopped.append("BuildKit proxy")
+        state.pop("buildkit_pid", None)
         if registry.shutdown(root / "registry", _pid(state, "registry_pid")):
             stopped.append("registry")
         for ghes_registry in ghes.REGISTRIES:
@@ -319,6 +339,28 @@ def _ensure_ghes(
             f"cannot add the GHES test host names to {ghes.hosts_path(env)}: {exc} "
             "(the bed needs root for this, as for dockerd)"
         ) from exc
+
+
+def _ensure_buildkit(
+    root: Path, state: dict[str, object], running: list[EngineInfo]
+) -> tuple[buildkit.Endpoints, ...]:
+    """The proxy to every engine's BuildKit reached by a unix socket (tests/testbed/buildkit.py)."""
+    sockets = {
+        info.name: info.docker_host.removeprefix("unix://")
+        for info in running if info.docker_host.startswith("unix://")
+    }
+    recorded = state.get("buildkit_ports")
+    pid, endpoints = buildkit.ensure(
+        root / "buildkit", sockets, _pid(state, "buildkit_pid"),
+        recorded if isinstance(recorded, dict) else {},
+    )
+    state["buildkit_pid"] = pid
+    state["buildkit_ports"] = {
+        e.engine: [int(e.plain.rpartition(":")[2]), int(e.tls.rpartition(":")[2])]
+        for e in endpoints
+    }
+    _save_state(root, state)
+    return endpoints
 
 
 def _standin_argv(port: int, reg_port: int, key: Path, cert: Path, ghes_port: int) -> list[str]:

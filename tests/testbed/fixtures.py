@@ -15,6 +15,10 @@ The bed
   ``builders.buildx_plugin()`` use it (a test with its own ``DOCKER_CONFIG`` links
   ``testbed.buildx`` into its ``cli-plugins``);
 - Debian's ``docker-registry`` (distribution 2.8) on ``127.0.0.1:<port>`` with token auth;
+- each engine's embedded BuildKit at ``tcp://127.0.0.1:<port>``, plain and with TLS
+  (client certificate required), through a proxy to the engine's ``/grpc`` endpoint
+  (``tests/testbed/buildkit.py``; not a standalone buildkitd): ``testbed.buildkit_endpoints()``
+  and ``testbed.buildkit_tls`` (CA, client certificate and key) for ``builder: tcp://…``;
 - the GitHub stand-in (``tests/testbed/standin.py``): the registry's token endpoint, the
   REST endpoints the product calls, and an admin API to set up users, repos and tokens;
 - base images ``testbed/busybox:latest`` (tiny) and ``testbed/python:3`` (Debian trixie,

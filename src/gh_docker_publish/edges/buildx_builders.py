@@ -168,8 +168,17 @@ def _probe_buildkitd(location: BuilderLocation, timeout: float) -> None:
         try:
             conn.sendall(_H2_PREFACE)
             head = conn.recv(9)
+        except ssl.SSLError as exc:  # an alert after the handshake: e.g. certificate required
+            raise _unreachable(location, f"refused TLS ({exc})") from exc
         except OSError as exc:
             raise _unreachable(location, f"closed the connection ({exc})") from exc
+    if not head and location.tls.given() and not location.tls.cert:
+        # In TLS 1.3 the server checks the client's certificate after the client finished
+        # its handshake: one that requires it (buildkitd --tlscacert) then hangs up.
+        raise _unreachable(
+            location, "refused TLS: it hung up after the handshake, as a buildkitd that "
+            "requires a client certificate does (give builder-cert and builder-key)",
+        )
     if len(head) < 4 or head[3] != _H2_SETTINGS:
         plain = " (it may want TLS: set builder-cacert)" if not location.tls.given() else ""
         raise _unreachable(location, f"does not answer as BuildKit (gRPC){plain}")
@@ -178,6 +187,10 @@ def _probe_buildkitd(location: BuilderLocation, timeout: float) -> None:
 def _tls_wrap(raw: socket.socket, location: BuilderLocation, host: str) -> ssl.SSLSocket:
     tls = location.tls
     context = ssl.create_default_context(cafile=tls.cacert or None)
+    # Python 3.13 turns on VERIFY_X509_STRICT (RFC 5280 checks, e.g. an Authority Key
+    # Identifier in every certificate); buildx's Go TLS does not check those, so the probe
+    # must not refuse a buildkitd that buildx reaches (found with the bed's test CA).
+    context.verify_flags &= ~ssl.VERIFY_X509_STRICT
     if tls.cert:
         context.load_cert_chain(tls.cert, tls.key)
     context.set_alpn_protocols(["h2"])

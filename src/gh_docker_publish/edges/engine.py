@@ -44,6 +44,7 @@ from gh_docker_publish.errors import DaemonError, InputError, PushError, Registr
 
 __all__ = [
     "DENIAL_HINTS",
+    "DaemonClient",
     "PushOutcome",
     "RetryPolicy",
     "StreamError",
@@ -189,8 +190,35 @@ _DAEMON_ERRORS = (docker.errors.APIError, StreamError, *_CONNECTION_ERRORS)
 # --- daemon -------------------------------------------------------------------------------
 
 
+class DaemonClient(docker.APIClient):  # type: ignore[misc]
+    """docker-py's low-level client that asks the daemon's ``version`` and ``info`` once.
+
+    A run reads them for the API version, the builder choice, the image store, the
+    platforms a RUN can execute and the engine warnings: five round trips before the build,
+    ~0.1-0.3 s on a busy runner (issue 13 B2, B6), for answers that do not change while
+    the run talks to the daemon. The version lookup of ``version="auto"`` in ``__init__``
+    is the first of them. A failed call is not remembered.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._answers: dict[str, dict[str, Any]] = {}  # before __init__'s version lookup
+        super().__init__(*args, **kwargs)
+
+    def version(self, api_version: bool = True) -> dict[str, Any]:
+        # The unversioned and the versioned /version give the same answer.
+        if "version" not in self._answers:
+            self._answers["version"] = super().version(api_version=api_version)
+        return self._answers["version"]
+
+    def info(self) -> dict[str, Any]:
+        if "info" not in self._answers:
+            self._answers["info"] = super().info()
+        return self._answers["info"]
+
+
 def connect(docker_host: str | None, timeout: float = 60.0) -> Any:
-    """A low-level ``docker.APIClient`` that negotiates the API version with the daemon.
+    """A low-level ``docker.APIClient`` that negotiates the API version with the daemon
+    (and remembers its version and info for the run: ``DaemonClient``).
 
     ``version="auto"``: runners ship Docker 28/29, the test bed 20.10. ``timeout`` is
     docker-py's socket *read* timeout, which also bounds quiet phases of a streaming
@@ -198,7 +226,7 @@ def connect(docker_host: str | None, timeout: float = 60.0) -> Any:
     """
     host = docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
-        return docker.APIClient(base_url=host, version="auto", timeout=timeout)
+        return DaemonClient(base_url=host, version="auto", timeout=timeout)
     except docker.errors.DockerException as exc:
         raise DaemonError(
             f"Cannot reach the Docker daemon at {host}: {exc}",

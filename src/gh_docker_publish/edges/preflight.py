@@ -246,6 +246,7 @@ __all__ = [
     "check_push_access",
     "engine_too_new",
     "granted_actions",
+    "log_access",
     "warn_engine",
 ]
 
@@ -257,7 +258,11 @@ def before_build(
     target: Target, credential: Credential, *, scheme: str, fields: Mapping[str, str], log: Log,
 ) -> PushAccess:
     """The push-permission probe, logged; a denial raises before anything is built."""
-    verdict = check_push_access(target, credential, scheme=scheme, fields=fields)
+    return log_access(check_push_access(target, credential, scheme=scheme, fields=fields), log)
+
+
+def log_access(verdict: PushAccess, log: Log) -> PushAccess:
+    """Say what the push-permission probe found (``before_build``'s log line)."""
     if verdict.confirmed:
         log.info(f"Preflight: {verdict.detail}.")
     else:

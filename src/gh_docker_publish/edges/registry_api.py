@@ -497,6 +497,10 @@ class RegistryClient:
         self._session = session or requests.Session()
         self._session.trust_env = False  # the registry's answer, not a proxy's
         self.waited: list[float] = []  # Retry-After waits taken (for logs and tests)
+        #: scope -> the Authorization header the registry's challenge led to, sent with
+        #: the next call of that scope up front: one round trip instead of three (401,
+        #: token, retry) per read. A header that has expired meanwhile gets the 401 again.
+        self._auth: dict[str, dict[str, str]] = {}
 
     def close(self) -> None:
         self._session.close()
@@ -597,20 +601,42 @@ class RegistryClient:
         response.raise_for_status()
         return response.headers.get("Docker-Content-Digest", "")
 
+    def authorize(self, scope: str) -> None:
+        """Fetch and keep the Authorization header for ``scope`` before its calls, e.g.
+        while a build runs, so reading the pushed tags back costs one round trip each."""
+        ping = self.ping()
+        if ping.status_code == 401:
+            self._answer(parse_challenge(ping.headers.get("WWW-Authenticate", "")), scope)
+
+    def _answer(self, challenge: Challenge, scope: str | list[str]) -> dict[str, str]:
+        """The header that answers ``challenge`` for ``scope`` (a token fetched for a
+        bearer challenge), kept for the next call of the same scope."""
+        token = ""
+        if challenge.scheme == "bearer":
+            answer = self.token_response(challenge, scope)
+            answer.raise_for_status()
+            token = token_from(answer)
+        header = self.authorization(challenge, token)
+        self._auth[_scope_key(scope)] = header
+        return header
+
+    def _kept(self, scope: str | list[str]) -> dict[str, str]:
+        """A kept header for ``scope``; a pull also takes one for pull and push."""
+        key = _scope_key(scope)
+        if key.endswith(":pull") and key + ",push" in self._auth:
+            return self._auth[key + ",push"]
+        return self._auth.get(key, {})
+
     def _authorized(
         self, method: str, url: str, headers: dict[str, str], scope: str | list[str],
         **kwargs: Any,
     ) -> requests.Response:
-        """One call, answering the registry's 401 challenge (bearer token or basic) once."""
-        response = self._send(url, headers, method=method, **kwargs)
+        """One call, answering the registry's 401 challenge (bearer token or basic) once;
+        the header the last challenge of this scope gave is sent up front."""
+        response = self._send(url, {**headers, **self._kept(scope)}, method=method, **kwargs)
         if response.status_code == 401:
             challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
-            token = ""
-            if challenge.scheme == "bearer":
-                answer = self.token_response(challenge, scope)
-                answer.raise_for_status()
-                token = token_from(answer)
-            headers = {**headers, **self.authorization(challenge, token)}
+            headers = {**headers, **self._answer(challenge, scope)}
             response = self._send(url, headers, method=method, **kwargs)
         return response
 
@@ -653,6 +679,10 @@ class RegistryClient:
 
     def _fits(self, wait: float) -> bool:
         return self.deadline is None or self._clock() + wait < self.deadline
+
+
+def _scope_key(scope: str | list[str]) -> str:
+    return scope if isinstance(scope, str) else " ".join(scope)
 
 
 def token_from(response: requests.Response) -> str:

@@ -7,6 +7,7 @@ Everything that can be refused without the network is refused before the first c
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import time
@@ -484,16 +485,20 @@ def _log_in(
         return
     done: set[tuple[str, str, str]] = set()
     for target, credential in zip(targets, logins, strict=True):
+        # Fail in seconds, not after the build, when this token may not push here. The
+        # probe's round trips overlap the daemon's login (issue 13 B6); a failed login
+        # is still the error the run stops with.
+        access = in_background(functools.partial(
+            preflight.check_push_access, target, credential,
+            scheme=registry_api.scheme_for(target.registry, ctx.server_url),
+            fields=hints(target, ctx, credential),
+        ))
         key = (credential.registry, credential.username, credential.secret.reveal())
         if key not in done:
             done.add(key)
             with console.group(f"Log in to {target.registry}"):
                 engine.login(client, credential, log=console, retry=retry)
-        # Fail in seconds, not after the build, when this token may not push here.
-        preflight.before_build(
-            target, credential, scheme=registry_api.scheme_for(target.registry, ctx.server_url),
-            fields=hints(target, ctx, credential), log=console,
-        )
+        preflight.log_access(access(), console)
 
 
 def choose_credential(
