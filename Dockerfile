@@ -46,7 +46,11 @@ RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/venv/lib \
  && /opt/venv/bin/python -c "import github, docker, actions_toolkit"
 COPY src/gh_docker_publish /opt/gh_docker_publish
-RUN /opt/venv/bin/python -m compileall -q --invalidation-mode unchecked-hash /opt/gh_docker_publish
+# The standard library's modules the action imports at start, for the runtime stage to
+# compile: python:3.13-slim ships its stdlib without bytecode (it deletes every *.pyc), and
+# with PYTHONDONTWRITEBYTECODE every job would compile them again before its first line.
+RUN /opt/venv/bin/python -m compileall -q --invalidation-mode unchecked-hash /opt/gh_docker_publish \
+ && PYTHONPATH=/opt /opt/venv/bin/python -c "import sys, gh_docker_publish.cli, gh_docker_publish.flows.post_step; lib = sys.base_prefix + '/lib/'; print('\n'.join(sorted({m.__file__ for m in list(sys.modules.values()) if (getattr(m, '__file__', None) or '').startswith(lib) and m.__file__.endswith('.py')})))" >/opt/stdlib-imports.txt
 
 # The runtime: the same base without what the action never runs, flattened into one layer,
 # because what each job waits for is the pull (issue 15, B0: the base was 46 of 75 MB
@@ -57,8 +61,11 @@ RUN /opt/venv/bin/python -m compileall -q --invalidation-mode unchecked-hash /op
 # tkinter, dbm and sqlite3). The libraries the interpreter and the locked wheels link
 # (`ldd`: libc, libm, libz, libssl/libcrypto, libffi, libexpat, liblzma, libbz2, libzstd,
 # libuuid, ncurses) stay; the stage's import check and the e2e tests, which run this image,
-# prove the rest.
+# prove the rest. Then the stdlib modules the action imports (the list from the build stage)
+# get unchecked-hash bytecode, forced (-f) so that a base with timestamp bytecode ends the
+# same as one with none; the e2e test of the image checks it.
 FROM python:3.13-slim@sha256:7c61056e61ac89e852de05f3dc6fa51a6dd2181797bceed46aa725dd7cb2cd3b AS runtime
+COPY --from=build /opt/stdlib-imports.txt /tmp/stdlib-imports.txt
 RUN set -eu; \
     find /usr/share/doc -type f ! -name copyright -delete; \
     rm -rf /usr/share/man /usr/share/info /usr/share/locale /usr/share/lintian \
@@ -73,7 +80,9 @@ RUN set -eu; \
         "$lib/pydoc_data" "$lib/sqlite3" "$lib/dbm" "$lib"/lib-dynload/_sqlite3.* \
         "$lib"/lib-dynload/_dbm.* "$lib"/lib-dynload/_gdbm.* "$lib"/lib-dynload/_tkinter.*; \
     done; \
-    python3 -c "import ssl, ctypes, lzma, bz2, json, uuid, hashlib, zlib"
+    python3 -c "import ssl, ctypes, lzma, bz2, json, uuid, hashlib, zlib"; \
+    python3 -m compileall -q -f --invalidation-mode unchecked-hash -i /tmp/stdlib-imports.txt; \
+    rm /tmp/stdlib-imports.txt
 
 FROM scratch
 # DL3067 (copying a whole filesystem from a stage) is the point here: one flattened base.

@@ -331,3 +331,41 @@ def test_action_image_facts(
 
 def daemon_version(runner: ActionHarness) -> str:
     return str(runner.client.version().get("Version", ""))
+
+
+#: Run inside the action image: the standard-library modules the action imports at start,
+#: each with bytecode the interpreter loads as it is (PEP 552 flags 0b01: hash-based,
+#: unchecked). The real base ships its stdlib without any (python:3.13-slim deletes every
+#: *.pyc) and the image runs with PYTHONDONTWRITEBYTECODE, so without the Dockerfile's
+#: compile step every job would compile them before its first line; the bed's Debian base
+#: has timestamp-based ones (flags 0), which this check also refuses.
+STDLIB_BYTECODE_CHECK = """
+import importlib.util, sys
+import gh_docker_publish.cli, gh_docker_publish.flows.post_step
+lib = sys.base_prefix + "/lib/"
+sources = sorted({m.__file__ for m in list(sys.modules.values())
+                  if (getattr(m, "__file__", None) or "").startswith(lib)
+                  and m.__file__.endswith(".py")})
+bad = []
+for source in sources:
+    try:
+        with open(importlib.util.cache_from_source(source), "rb") as pyc:
+            flags = int.from_bytes(pyc.read(8)[4:8], "little")
+    except OSError:
+        flags = None
+    if flags != 0b01:
+        bad.append(f"{source} {flags}")
+print(len(sources))
+print("\\n".join(bad))
+"""
+
+
+def test_the_stdlib_the_action_imports_has_bytecode_in_the_image(runner: ActionHarness) -> None:
+    built = runner.build(ROOT)
+    out = runner.client.containers.run(
+        built.tag, ["-c", STDLIB_BYTECODE_CHECK], entrypoint="/opt/venv/bin/python",
+        environment={"PYTHONPATH": "/opt"}, remove=True,
+    ).decode()
+    count, *bad = out.strip().splitlines()
+    assert int(count) > 50, out  # the check saw the action's imports
+    assert not bad, f"{len(bad)} stdlib modules without unchecked-hash bytecode:\n{out[:3000]}"
