@@ -44,6 +44,15 @@ def _image_ids(client: Any, ref: str) -> list[str]:
     return [img["Id"] for img in getattr(client, "api", client).images(name=ref)]
 
 
+
+def assert_two_platform_index(out: Outcome, registry_reader: Any, image: str) -> None:
+    """The run pushed one index under `v1` (amd64 + arm64), its digest the `digest` output."""
+    assert out.code == 0, out.log
+    digest, index = _index(registry_reader, f"octo-org/{image}", "v1")
+    assert out.outputs["digest"] == digest
+    assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == [
+        "amd64", "arm64"]
+
 def test_another_engine_builds_and_pushes_and_our_daemon_never_has_it(
     octo: Any, publish: Callable[..., Outcome], registry_reader: Any, unique_name: Any,
     docker_client: Any, other_engine: Any, scratch_context: Path, registry: str,
@@ -84,11 +93,7 @@ def test_another_engine_publishes_two_platforms_as_one_index(
          "platforms": "linux/amd64,linux/arm64"},
         github_token=octo.github_token("octo-org/app"),
     )
-    assert out.code == 0, out.log
-    digest, index = _index(registry_reader, f"octo-org/{image}", "v1")
-    assert out.outputs["digest"] == digest
-    assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == [
-        "amd64", "arm64"]
+    assert_two_platform_index(out, registry_reader, image)
 
 
 def test_another_engine_loads_into_itself_when_the_run_does_not_push(

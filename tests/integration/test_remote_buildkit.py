@@ -23,11 +23,11 @@ from tests.integration.conftest import Outcome
 from tests.integration.test_builder_elsewhere import (
     _image_ids,
     assert_only_the_chosen_token,
+    assert_two_platform_index,
     home_with_another_login,
     record_what_buildx_is_given,
 )
 from tests.integration.test_ghes import built_anything
-from tests.integration.test_platforms import _index
 from tests.testbed import buildkit
 from tests.testbed.procs import TestbedError
 
@@ -107,11 +107,7 @@ def test_a_remote_buildkit_publishes_two_platforms_as_one_index(
          "platforms": "linux/amd64,linux/arm64", **tls_inputs},
         github_token=octo.github_token("octo-org/app"),
     )
-    assert out.code == 0, out.log
-    digest, index = _index(registry_reader, f"octo-org/{image}", "v1")
-    assert out.outputs["digest"] == digest
-    assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == [
-        "amd64", "arm64"]
+    assert_two_platform_index(out, registry_reader, image)
 
 
 def test_a_remote_buildkit_loads_into_the_runners_daemon_when_the_run_does_not_push(
