@@ -27,7 +27,9 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception,
+    stop_after_attempt,
     wait_exponential,
+    wait_incrementing,
     wait_random,
 )
 
@@ -338,15 +340,16 @@ TAG_ATTEMPTS = 5
 def tag(client: Any, image_id: str, ref: str) -> None:
     """Point ``ref`` at ``image_id`` (moving it if it pointed elsewhere)."""
     repo, tag_ = split_ref(ref)
-    for attempt in range(1, TAG_ATTEMPTS + 1):
-        try:
-            ok = client.tag(image_id, repo, tag_, force=True)
-            break
-        except docker.errors.APIError as exc:
-            if attempt < TAG_ATTEMPTS and "already exists" in _api_text(exc):
-                time.sleep(0.05 * attempt)
-                continue
-            raise DaemonError(f"Cannot tag {image_id} as {ref}: {_api_text(exc)}") from exc
+    racing = Retrying(
+        retry=retry_if_exception(lambda exc: isinstance(exc, docker.errors.APIError)
+                                 and "already exists" in _api_text(exc)),
+        stop=stop_after_attempt(TAG_ATTEMPTS), wait=wait_incrementing(0.05, 0.05),
+        reraise=True,
+    )
+    try:
+        ok = racing(client.tag, image_id, repo, tag_, force=True)
+    except docker.errors.APIError as exc:
+        raise DaemonError(f"Cannot tag {image_id} as {ref}: {_api_text(exc)}") from exc
     if not ok:
         raise DaemonError(f"The daemon refused to tag {image_id} as {ref}.")
 
